@@ -1,0 +1,129 @@
+"""Exact cycle model of the systolic tile engine (hw/execute.py, hw/accumulator.py, hw/counters.py).
+
+A tile operation ``C (+)= A x B`` with ``rows`` A rows, inner size ``k`` (``KB = ceil(k / dim)`` weight blocks)
+is a sequence of blocks. Block ``b`` (over all operations in order) has a preload start ``p_b`` and a stream
+start ``s_b``; an operation's command handshake is at cycle ``T``::
+
+    T_j = max(v_j, E_{j-1})            v_j: first cycle command j is valid; E: last preload cycle of op j - 1
+    p_b = max(p_{b-1} + dim, s_{b-2} + rows_{b-2}, T_j + 1 if b is op j's first block)
+    s_b = max(p_b + 1, s_{b-1} + rows_{b-1})
+    E_j = p_{last block of j} + dim - 1
+    D_j = s_{last block of j} + rows_j + 2*dim          (op_done pulses in cycle D_j)
+
+An isolated operation therefore takes ``D - T = (KB - 1) * max(rows, dim) + rows + 2*dim + 2`` cycles, which is
+also what the ``busy_cycles`` counter reads for it; back-to-back operations with ``rows >= dim`` keep the
+array busy every cycle (one A row per cycle), so utilization tends to 1.
+"""
+import dataclasses
+
+from hw.config import AcceleratorConfig
+
+__all__ = ["FORMULA", "TileOp", "OpTiming", "blocks", "op_cycles", "schedule", "utilization"]
+
+FORMULA = "cycles(rows, k) = (ceil(k/dim) - 1) * max(rows, dim) + rows + 2*dim + 2  (isolated op, handshake to done)"
+
+
+@dataclasses.dataclass(frozen=True)
+class TileOp:
+    """Shape of one tile operation (addresses do not affect timing)."""
+    rows: int
+    k: int
+    cols: int = None
+
+    def check(self, config):
+        for name in ("rows", "k"):
+            v = getattr(self, name)
+            if not isinstance(v, int) or v < 1:
+                raise ValueError(f"{name} must be a positive int, not {v!r}")
+        if self.cols is not None and not (isinstance(self.cols, int) and 1 <= self.cols <= config.dim):
+            raise ValueError(f"cols must be in 1..{config.dim}, not {self.cols!r}")
+        if self.rows > config.acc_rows:
+            raise ValueError(f"rows={self.rows} exceeds the accumulator's {config.acc_rows} rows")
+        if self.k > config.spad_rows:
+            raise ValueError(f"k={self.k} exceeds the scratchpad's {config.spad_rows} rows")
+
+
+@dataclasses.dataclass(frozen=True)
+class OpTiming:
+    accept: int   # cycle of the command handshake
+    done: int     # cycle op_done pulses
+
+    @property
+    def cycles(self):
+        return self.done - self.accept
+
+
+def _check_config(config):
+    if not isinstance(config, AcceleratorConfig):
+        raise ValueError(f"config must be an AcceleratorConfig, not {config!r}")
+
+
+def blocks(op, config):
+    """Number of weight blocks ``ceil(k / dim)``."""
+    return -(-op.k // config.dim)
+
+
+def op_cycles(op, config):
+    """Cycles from handshake to ``op_done`` of one operation issued to an idle engine."""
+    _check_config(config)
+    op.check(config)
+    n = config.dim
+    return (blocks(op, config) - 1) * max(op.rows, n) + op.rows + 2 * n + 2
+
+
+def schedule(ops, config, valid_at=None):
+    """Timing of operations issued in order: list of :class:`OpTiming`.
+
+    ``valid_at[j]`` is the first cycle command j is presented (default: all at cycle 0, i.e. back to back);
+    cycles are counted from the same origin, with the engine idle before the first command.
+    """
+    _check_config(config)
+    ops = list(ops)
+    for op in ops:
+        op.check(config)
+    if valid_at is None:
+        valid_at = [0] * len(ops)
+    if len(valid_at) != len(ops):
+        raise ValueError(f"valid_at has {len(valid_at)} entries for {len(ops)} operations")
+    n = config.dim
+    p = []     # preload starts, all blocks so far
+    s = []     # stream starts
+    rows = []  # rows of each block
+    out = []
+    e_prev = None
+    for j, op in enumerate(ops):
+        t = valid_at[j] if e_prev is None else max(valid_at[j], e_prev)
+        for kb in range(blocks(op, config)):
+            b = len(p)
+            pb = t + 1 if kb == 0 else p[b - 1] + n
+            if b >= 1:
+                pb = max(pb, p[b - 1] + n)
+            if b >= 2:
+                pb = max(pb, s[b - 2] + rows[b - 2])
+            sb = pb + 1
+            if b >= 1:
+                sb = max(sb, s[b - 1] + rows[b - 1])
+            p.append(pb)
+            s.append(sb)
+            rows.append(op.rows)
+        e_prev = p[-1] + n - 1
+        out.append(OpTiming(accept=t, done=s[-1] + op.rows + 2 * n))
+    return out
+
+
+def utilization(ops, config):
+    """(mac_cycles, busy_cycles) the hardware counters read after ``ops`` run back to back from idle."""
+    timing = schedule(ops, config)
+    macs = sum(op.rows * blocks(op, config) for op in ops)
+    # busy: cycles after the first handshake up to the last done, minus idle gaps (none when back to back
+    # unless an operation finishes before the next is accepted).
+    busy, cur_start, cur_end = 0, None, None
+    for t in timing:
+        if cur_end is None or t.accept >= cur_end:
+            if cur_end is not None:
+                busy += cur_end - cur_start
+            cur_start, cur_end = t.accept, t.done
+        else:
+            cur_end = max(cur_end, t.done)
+    busy += cur_end - cur_start
+    return macs, busy

@@ -1,0 +1,77 @@
+"""Reference for the systolic array's tile operation: ``C (+)= A x B`` in the accumulator.
+
+Overflow semantics (the hardware matches them): every product and every sum is reduced to a signed
+``acc_bits``-bit two's-complement value, i.e. the accumulator *wraps*, it does not saturate. Because wrapping
+is a ring homomorphism, wrapping once at the end of an exact int64 computation gives the same bits as wrapping
+after each addition, in any order, so the K loop order, the tiling and accumulate-vs-overwrite cannot change
+the result. With the default 32-bit accumulator, int8 x int8 products never wrap for K <= 2**17.
+"""
+import numpy as np
+
+__all__ = ["wrap", "check_int_matrix", "matmul"]
+
+
+def wrap(x, bits):
+    """Two's-complement wrap of an integer array to ``bits`` bits (returned as int64)."""
+    if not isinstance(bits, int) or not 2 <= bits <= 64:
+        raise ValueError(f"bits must be an int in 2..64, not {bits!r}")
+    x = np.asarray(x, dtype=np.int64)
+    if bits == 64:
+        return x.copy()
+    half = np.int64(1) << np.int64(bits - 1)
+    mask = (np.int64(1) << np.int64(bits)) - np.int64(1)
+    return ((x + half) & mask) - half
+
+
+def check_int_matrix(name, x, bits, ndim=2):
+    """Return ``x`` as an int64 array after checking it is an integer ``ndim``-array of signed ``bits``-bit values.
+
+    Raises ``ValueError`` naming ``name`` and the bad value; floats are rejected, not rounded.
+    """
+    x = np.asarray(x)
+    if x.dtype.kind not in "iu":
+        raise ValueError(f"{name} must be an integer array, not dtype {x.dtype}")
+    if x.ndim != ndim:
+        raise ValueError(f"{name} must be {ndim}-D, not shape {x.shape}")
+    x = x.astype(np.int64)
+    lo, hi = -(1 << (bits - 1)), (1 << (bits - 1)) - 1
+    if x.size and (x.min() < lo or x.max() > hi):
+        bad = x.min() if x.min() < lo else x.max()
+        raise ValueError(f"{name} has value {int(bad)} outside the signed {bits}-bit range {lo}..{hi}")
+    return x
+
+
+def matmul(a, b, c=None, *, acc_bits=32, a_bits=8, b_bits=8):
+    """Accumulator contents after ``C (+)= A x B``.
+
+    Parameters
+    ----------
+    a : (M, K) integer array, signed ``a_bits``-bit values (activations; ``a_bits`` is the config's
+        ``input_width``).
+    b : (K, N) integer array, signed ``b_bits``-bit values (weights, int8).
+    c : (M, N) integer array or None
+        Previous accumulator contents (signed ``acc_bits``-bit). ``None`` means overwrite.
+    acc_bits : int
+        Accumulator width; the result wraps in two's complement at this width.
+
+    Returns
+    -------
+    (M, N) int64 array of signed ``acc_bits``-bit values.
+    """
+    for nm, v in (("a_bits", a_bits), ("b_bits", b_bits), ("acc_bits", acc_bits)):
+        if not isinstance(v, int) or not 2 <= v <= 64:
+            raise ValueError(f"{nm} must be an int in 2..64, not {v!r}")
+    a = check_int_matrix("a", a, a_bits)
+    b = check_int_matrix("b", b, b_bits)
+    if a.shape[1] != b.shape[0]:
+        raise ValueError(f"inner dimensions differ: a is {a.shape}, b is {b.shape}")
+    if 0 in a.shape or 0 in b.shape:
+        raise ValueError(f"empty operand: a is {a.shape}, b is {b.shape}")
+    # int64 matmul is exact while |sum| < 2**63: K * 2**(a_bits+b_bits-2) stays far below for K < 2**40.
+    prod = wrap(a @ b, acc_bits)
+    if c is None:
+        return prod
+    c = check_int_matrix("c", c, acc_bits)
+    if c.shape != prod.shape:
+        raise ValueError(f"c has shape {c.shape}, expected {prod.shape}")
+    return wrap(c + prod, acc_bits)

@@ -1,0 +1,158 @@
+"""The accelerator's single configuration object.
+
+Plain Python on purpose (no Amaranth import): golden/ and the cycle model import it too, so one object
+builds the hardware, parameterizes the reference and feeds the cycle model.
+"""
+import dataclasses
+import hashlib
+import json
+
+__all__ = ["AcceleratorConfig", "DATAFLOWS"]
+
+# Output-stationary is reserved in the schema but not built yet; asking for it is an error, not a fallback.
+DATAFLOWS = ("ws",)
+_KNOWN_DATAFLOWS = ("ws", "os")
+
+
+def _is_pow2(n):
+    return n >= 1 and (n & (n - 1)) == 0
+
+
+@dataclasses.dataclass(frozen=True)
+class AcceleratorConfig:
+    """Configuration of the systolic array, its scratchpad and its accumulator.
+
+    Parameters
+    ----------
+    dim : int
+        Side of the square ``dim x dim`` processing-element mesh, 2..32.
+    input_width : int
+        Width of the activation operand (A), 8..16 bits, signed.
+    weight_width : int
+        Width of the weight operand (B). Fixed at 8 (int8 weights).
+    acc_width : int
+        Accumulator width; sums wrap in two's complement at this width (see ``golden.matmul``).
+        From ``input_width + weight_width`` to 64.
+    dataflow : str
+        ``"ws"`` (weight-stationary, double-buffered weights). ``"os"`` is reserved and rejected.
+    spad_kib : int
+        Scratchpad capacity in KiB; it holds rows of ``dim`` elements of ``input_width`` bits.
+    spad_banks : int
+        Scratchpad banks, a power of two; row ``a`` lives in bank ``a % spad_banks``.
+    acc_kib : int
+        Accumulator capacity in KiB; it holds rows of ``dim`` elements of ``acc_width`` bits.
+    acc_banks : int
+        Accumulator banks, a power of two; row ``a`` lives in bank ``a % acc_banks``.
+    lanes : int
+        Activation lanes reading accumulator rows (used from issue 4 on), 1..64.
+
+    A capacity that is not a whole number of rows per bank is an error (nothing is rounded silently).
+    """
+    dim: int = 16
+    input_width: int = 8
+    weight_width: int = 8
+    acc_width: int = 32
+    dataflow: str = "ws"
+    spad_kib: int = 256
+    spad_banks: int = 4
+    acc_kib: int = 64
+    acc_banks: int = 2
+    lanes: int = 16
+
+    def __post_init__(self):
+        for f in dataclasses.fields(self):
+            v = getattr(self, f.name)
+            want = str if f.name == "dataflow" else int
+            if not isinstance(v, want) or isinstance(v, bool):
+                raise ValueError(f"{f.name} must be {want.__name__}, not {v!r}")
+        if not 2 <= self.dim <= 32:
+            raise ValueError(f"dim must be in 2..32, not {self.dim!r}")
+        if not 8 <= self.input_width <= 16:
+            raise ValueError(f"input_width must be in 8..16, not {self.input_width!r}")
+        if self.weight_width != 8:
+            raise ValueError(f"weight_width is fixed at 8 (int8 weights), not {self.weight_width!r}")
+        lo = self.input_width + self.weight_width
+        if not lo <= self.acc_width <= 64:
+            raise ValueError(f"acc_width must be in {lo}..64 for input_width={self.input_width}, "
+                             f"not {self.acc_width!r}")
+        if self.dataflow not in _KNOWN_DATAFLOWS:
+            raise ValueError(f"dataflow must be one of {_KNOWN_DATAFLOWS}, not {self.dataflow!r}")
+        if self.dataflow not in DATAFLOWS:
+            raise ValueError(f"dataflow {self.dataflow!r} is not implemented yet (available: {DATAFLOWS})")
+        for name in ("spad_banks", "acc_banks"):
+            v = getattr(self, name)
+            if not _is_pow2(v) or v > 64:
+                raise ValueError(f"{name} must be a power of two in 1..64, not {v!r}")
+        if not 1 <= self.lanes <= 64:
+            raise ValueError(f"lanes must be in 1..64, not {self.lanes!r}")
+        for mem, row_bits in (("spad", self.spad_row_bits), ("acc", self.acc_row_bits)):
+            kib, banks = getattr(self, f"{mem}_kib"), getattr(self, f"{mem}_banks")
+            if kib < 1:
+                raise ValueError(f"{mem}_kib must be >= 1, not {kib!r}")
+            bits = kib * 1024 * 8
+            if bits % (row_bits * banks):
+                raise ValueError(f"{mem}_kib={kib} is not a whole number of {row_bits}-bit rows in each of "
+                                 f"{banks} banks (dim={self.dim})")
+
+    # -- derived sizes -------------------------------------------------------------------------------------
+    @property
+    def spad_row_bits(self):
+        """Bits in one scratchpad row: ``dim`` elements of ``input_width`` bits."""
+        return self.dim * self.input_width
+
+    @property
+    def acc_row_bits(self):
+        """Bits in one accumulator row: ``dim`` elements of ``acc_width`` bits."""
+        return self.dim * self.acc_width
+
+    @property
+    def spad_rows(self):
+        return self.spad_kib * 1024 * 8 // self.spad_row_bits
+
+    @property
+    def acc_rows(self):
+        return self.acc_kib * 1024 * 8 // self.acc_row_bits
+
+    @property
+    def spad_addr_width(self):
+        return max(1, (self.spad_rows - 1).bit_length())
+
+    @property
+    def acc_addr_width(self):
+        return max(1, (self.acc_rows - 1).bit_length())
+
+    @property
+    def macs_per_cycle(self):
+        return self.dim * self.dim
+
+    # -- serialization -------------------------------------------------------------------------------------
+    def to_dict(self):
+        return dataclasses.asdict(self)
+
+    def to_json(self, **kw):
+        return json.dumps(self.to_dict(), sort_keys=True, **kw)
+
+    @classmethod
+    def from_dict(cls, d):
+        if not isinstance(d, dict):
+            raise ValueError(f"configuration must be a JSON object, not {d!r}")
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(d) - names)
+        if unknown:
+            raise ValueError(f"unknown configuration field(s) {unknown}")
+        return cls(**d)
+
+    @classmethod
+    def from_json(cls, text):
+        try:
+            d = json.loads(text)
+        except json.JSONDecodeError as e:
+            raise ValueError(f"configuration is not valid JSON: {e}") from None
+        return cls.from_dict(d)
+
+    def config_hash(self):
+        """Short stable hash of the configuration (the same JSON gives the same hash)."""
+        return hashlib.sha256(self.to_json().encode()).hexdigest()[:12]
+
+    def replace(self, **changes):
+        return dataclasses.replace(self, **changes)

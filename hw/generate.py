@@ -1,0 +1,112 @@
+"""`systolica generate`: write the accelerator's Verilog and its JSON manifest, print the port list.
+
+Also the library entry point other tools use (the simulation runner, the benchmarks): :func:`convert`.
+"""
+import json
+import pathlib
+import re
+import time
+
+from .config import AcceleratorConfig
+
+__all__ = ["TOP_NAME", "convert", "port_list", "write", "add_arguments", "run"]
+
+TOP_NAME = "systolica_top"
+
+# Amaranth writes a zero-initialized memory as one `mem[i] = 0;` line per word (tens of thousands of lines
+# for the scratchpad), which slows Yosys' writer and Verilator alike. A loop has the same meaning.
+_ZERO_INIT = re.compile(r"initial begin\n(?:\s*(\\?[\w$.]+)\[\d+\] = \d+'h0+;\n)+\s*end\n")
+
+
+def _compact_zero_init(text):
+    def repl(mo):
+        name = mo.group(1)
+        depth = mo.group(0).count("\n") - 2
+        label = re.sub(r"\W", "_", name)
+        return (f"initial begin : zero_{label}\n    integer i;\n"
+                f"    for (i = 0; i < {depth}; i = i + 1) {name} [i] = 0;\n  end\n")
+    return _ZERO_INIT.sub(repl, text)
+
+
+def convert(config, *, name=TOP_NAME):
+    """Verilog text of ``hw.top.TileTop(config)`` with top module ``name``, and its port list."""
+    from amaranth.back import verilog
+
+    from .top import TileTop
+    top = TileTop(config)
+    text = verilog.convert(top, name=name, emit_src=False)
+    return _compact_zero_init(text), port_list(top)
+
+
+def port_list(top):
+    """``[(name, direction, width)]`` of a component's Verilog ports (Amaranth joins paths with ``__``)."""
+    ports = [("clk", "input", 1), ("rst", "input", 1)]
+    for path, member, _ in top.signature.flatten(top):
+        ports.append(("__".join(str(p) for p in path), "input" if member.flow.name == "In" else "output",
+                      member.shape.width if hasattr(member.shape, "width") else len(member.shape)))
+    return ports
+
+
+def write(config, out_dir, *, name=TOP_NAME, progress=print):
+    """Write ``<out_dir>/<name>.v`` and ``<out_dir>/<name>.json``; return (verilog path, manifest dict)."""
+    out = pathlib.Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    t0 = time.perf_counter()
+    progress(f"[generate] elaborating and converting {name} (dim={config.dim}) ...")
+    text, ports = convert(config, name=name)
+    seconds = time.perf_counter() - t0
+    vpath = out / f"{name}.v"
+    vpath.write_text(text)
+    from golden import cycles
+    manifest = {
+        "top": name,
+        "config": config.to_dict(),
+        "config_hash": config.config_hash(),
+        "derived": {"spad_rows": config.spad_rows, "acc_rows": config.acc_rows,
+                    "spad_addr_width": config.spad_addr_width, "acc_addr_width": config.acc_addr_width},
+        "ports": [{"name": n, "dir": d, "width": w} for n, d, w in ports],
+        "cycle_formula": cycles.FORMULA,
+        "generate_seconds": round(seconds, 3),
+    }
+    (out / f"{name}.json").write_text(json.dumps(manifest, indent=2) + "\n")
+    progress(f"[generate] wrote {vpath} ({len(text) // 1024} KiB) and {name}.json in {seconds:.1f} s")
+    return vpath, manifest
+
+
+def add_arguments(parser):
+    d = AcceleratorConfig()
+    parser.add_argument("--dim", type=int, default=d.dim, help="array side (default: %(default)s)")
+    parser.add_argument("--dataflow", default=d.dataflow, help="ws (default: %(default)s)")
+    parser.add_argument("--input-width", type=int, default=d.input_width, help="activation bits, 8..16")
+    parser.add_argument("--acc-width", type=int, default=d.acc_width, help="accumulator bits")
+    parser.add_argument("--spad-kib", type=int, default=d.spad_kib)
+    parser.add_argument("--spad-banks", type=int, default=d.spad_banks)
+    parser.add_argument("--acc-kib", type=int, default=d.acc_kib)
+    parser.add_argument("--acc-banks", type=int, default=d.acc_banks)
+    parser.add_argument("--lanes", type=int, default=d.lanes)
+    parser.add_argument("--config", help="JSON configuration file (overrides the options above)")
+    parser.add_argument("--name", default=TOP_NAME, help="top module name (default: %(default)s)")
+    parser.add_argument("--out", required=True, help="output directory")
+
+
+def config_from_args(args):
+    if args.config:
+        try:
+            text = pathlib.Path(args.config).read_text()
+        except OSError as e:
+            raise ValueError(f"cannot read --config {args.config!r}: {e.strerror}") from None
+        return AcceleratorConfig.from_json(text)
+    return AcceleratorConfig(dim=args.dim, dataflow=args.dataflow, input_width=args.input_width,
+                             acc_width=args.acc_width, spad_kib=args.spad_kib, spad_banks=args.spad_banks,
+                             acc_kib=args.acc_kib, acc_banks=args.acc_banks, lanes=args.lanes)
+
+
+def run(args):
+    if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", args.name):
+        raise ValueError(f"--name must be a Verilog identifier, not {args.name!r}")
+    config = config_from_args(args)
+    _, manifest = write(config, args.out, name=args.name)
+    print(f"ports of {args.name} (config {manifest['config_hash']}):")
+    for p in manifest["ports"]:
+        print(f"  {p['dir']:<6} {p['width']:>4}  {p['name']}")
+    return 0

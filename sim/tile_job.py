@@ -1,0 +1,119 @@
+"""Simulator-independent description of a tile-engine job: memory images, commands and the expected result.
+
+A job places A (K-block-major), B and C regions in the scratchpad/accumulator as ``hw.execute`` documents,
+and computes the expected accumulator rows with ``golden.matmul`` and the expected timing with
+``golden.cycles``. The cocotb TB and the Amaranth-simulator bench both consume it.
+"""
+import dataclasses
+
+import numpy as np
+
+from golden import cycles
+from golden.matmul import check_int_matrix, matmul
+
+__all__ = ["MatmulOp", "Job", "a_rows", "b_rows"]
+
+
+@dataclasses.dataclass
+class MatmulOp:
+    """``C[c_addr:c_addr+M, :N] (+)= A @ B`` with A at ``a_addr`` and B at ``b_addr`` in the scratchpad."""
+    a: np.ndarray
+    b: np.ndarray
+    a_addr: int
+    b_addr: int
+    c_addr: int
+    accumulate: bool
+
+    @property
+    def rows(self):
+        return self.a.shape[0]
+
+    @property
+    def k(self):
+        return self.a.shape[1]
+
+    @property
+    def cols(self):
+        return self.b.shape[1]
+
+    def tile_op(self):
+        return cycles.TileOp(rows=self.rows, k=self.k, cols=self.cols)
+
+
+def a_rows(a, dim):
+    """Scratchpad rows holding A, K-block-major, zero-padded on the right: ``[(offset, row)]``."""
+    m, k = a.shape
+    kb = -(-k // dim)
+    pad = np.zeros((m, kb * dim), dtype=np.int64)
+    pad[:, :k] = a
+    return [(blk * m + i, pad[i, blk * dim:(blk + 1) * dim]) for blk in range(kb) for i in range(m)]
+
+
+def b_rows(b, dim):
+    """Scratchpad rows holding B (row k is ``B[k, :]`` padded to ``dim`` columns with zeros)."""
+    k, n = b.shape
+    pad = np.zeros((k, dim), dtype=np.int64)
+    pad[:, :n] = b
+    return [(i, pad[i]) for i in range(k)]
+
+
+class Job:
+    """A list of :class:`MatmulOp` on one configuration, with the golden result."""
+
+    def __init__(self, config, ops):
+        self.cfg = config
+        self.ops = list(ops)
+        n = config.dim
+        acc = {}  # accumulator row -> int64 array (unknown columns stay unchecked)
+        self.spad = {}
+        for op in self.ops:
+            check_int_matrix("a", op.a, config.input_width)
+            check_int_matrix("b", op.b, config.weight_width)
+            if op.a.shape[1] != op.b.shape[0]:
+                raise ValueError(f"a is {op.a.shape} but b is {op.b.shape}")
+            if not 1 <= op.cols <= n:
+                raise ValueError(f"b has {op.cols} columns; a tile has 1..{n}")
+            op.tile_op().check(config)
+            blocks = -(-op.k // n)
+            for base, size, rows in ((op.a_addr, blocks * op.rows, a_rows(op.a, n)),
+                                     (op.b_addr, op.k, b_rows(op.b, n))):
+                if base < 0 or base + size > config.spad_rows:
+                    raise ValueError(f"scratchpad rows {base}..{base + size - 1} are outside "
+                                     f"0..{config.spad_rows - 1}")
+                for off, row in rows:
+                    old = self.spad.get(base + off)
+                    if old is not None and not np.array_equal(old, row):
+                        raise ValueError(f"scratchpad row {base + off} is used by two operands")
+                    self.spad[base + off] = row
+            if op.c_addr < 0 or op.c_addr + op.rows > config.acc_rows:
+                raise ValueError(f"accumulator rows {op.c_addr}..{op.c_addr + op.rows - 1} are outside "
+                                 f"0..{config.acc_rows - 1}")
+            prev = None
+            if op.accumulate:
+                prev = np.stack([acc.get(op.c_addr + i, np.zeros(n, np.int64))[:op.cols]
+                                 for i in range(op.rows)])
+            res = matmul(op.a, op.b, prev, acc_bits=config.acc_width, a_bits=config.input_width)
+            for i in range(op.rows):
+                row = acc.get(op.c_addr + i, np.zeros(n, np.int64)).copy()
+                row[:op.cols] = res[i]
+                acc[op.c_addr + i] = row
+        self.expected = acc
+        self.checked_cols = {}
+        for op in self.ops:
+            for i in range(op.rows):
+                a = op.c_addr + i
+                self.checked_cols[a] = max(self.checked_cols.get(a, 0), op.cols)
+
+    def tile_ops(self):
+        return [op.tile_op() for op in self.ops]
+
+    def read_ranges(self):
+        """Contiguous accumulator ranges ``(addr, count)`` covering every written row."""
+        addrs = sorted(self.expected)
+        ranges = []
+        for a in addrs:
+            if ranges and ranges[-1][0] + ranges[-1][1] == a:
+                ranges[-1][1] += 1
+            else:
+                ranges.append([a, 1])
+        return [tuple(r) for r in ranges]
