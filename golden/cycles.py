@@ -18,7 +18,8 @@ import dataclasses
 
 from hw.config import AcceleratorConfig
 
-__all__ = ["FORMULA", "TileOp", "OpTiming", "blocks", "op_cycles", "schedule", "utilization"]
+__all__ = ["FORMULA", "TileOp", "OpTiming", "blocks", "op_cycles", "schedule", "utilization", "busy_cycles",
+           "mac_cycles"]
 
 FORMULA = "cycles(rows, k) = (ceil(k/dim) - 1) * max(rows, dim) + rows + 2*dim + 2  (isolated op, handshake to done)"
 
@@ -113,17 +114,22 @@ def schedule(ops, config, valid_at=None):
 
 def utilization(ops, config):
     """(mac_cycles, busy_cycles) the hardware counters read after ``ops`` run back to back from idle."""
-    timing = schedule(ops, config)
-    macs = sum(op.rows * blocks(op, config) for op in ops)
-    # busy: cycles after the first handshake up to the last done, minus idle gaps (none when back to back
-    # unless an operation finishes before the next is accepted).
+    return mac_cycles(ops, config), busy_cycles(schedule(ops, config))
+
+def busy_cycles(timings):
+    """What ``busy_cycles`` reads after operations with these :class:`OpTiming` (an operation is in flight in
+    cycles ``accept + 1 .. done``)."""
     busy, cur_start, cur_end = 0, None, None
-    for t in timing:
+    for t in sorted(timings, key=lambda t: t.accept):
         if cur_end is None or t.accept >= cur_end:
             if cur_end is not None:
                 busy += cur_end - cur_start
             cur_start, cur_end = t.accept, t.done
         else:
             cur_end = max(cur_end, t.done)
-    busy += cur_end - cur_start
-    return macs, busy
+    return 0 if cur_end is None else busy + cur_end - cur_start
+
+
+def mac_cycles(ops, config):
+    """What ``mac_cycles`` reads after ``ops``: one per A row issued, ``rows * ceil(k / dim)`` per operation."""
+    return sum(op.rows * blocks(op, config) for op in ops)

