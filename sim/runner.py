@@ -112,7 +112,15 @@ def build(design, *, waves=False, root=None, progress=print, force=False):
         args = ["--no-public-flat-rw", "-Wno-fatal", "-Wno-lint", "-Wno-style"]
         if waves:
             args += ["--trace-fst", "--trace-structs"]
-        with _patched_environ(verilator_env()):
+        env = verilator_env()
+        if waves:
+            # FST needs lz4.h/liblz4, which a bare g++ box lacks: use the literal-only shim in sim/include.
+            # verilated.mk links -llz4: an empty archive satisfies it (the shim is header-only).
+            import subprocess
+            (bdir / "lib").mkdir()
+            subprocess.run(["ar", "rc", str(bdir / "lib" / "liblz4.a")], check=True)
+            args += ["-CFLAGS", f"-I{ROOT / 'sim' / 'include'}", "-LDFLAGS", f"-L{bdir / 'lib'}"]
+        with _patched_environ(env):
             runner.build(verilog_sources=[bdir / f"{design.name}.v"], sources=[bdir / "ports.vlt"],
                          hdl_toplevel=design.name, build_dir=bdir / "sim", build_args=args, waves=waves,
                          log_file=bdir / "build.log")
@@ -124,11 +132,11 @@ def build(design, *, waves=False, root=None, progress=print, force=False):
 
 
 def run_test(design, test_module, *, testcase=None, extra_env=None, waves=False, seed=None, progress=print,
-             results_name=None):
+             results_name=None, plusargs=()):
     """Build (cached) and run cocotb ``test_module`` against ``design``; return the results XML path.
 
-    Failures raise (``cocotb_tools.runner.get_results`` checks the XML). With ``waves``, the FST build is
-    used and ``dump.fst`` lands in the test directory.
+    Failures raise AssertionError. ``waves`` selects the FST-capable build; the design itself decides what
+    to dump (see sim.waves, which wraps it with a windowed ``$dumpvars``).
     """
     from cocotb_tools.runner import get_results, get_runner
 
@@ -140,12 +148,16 @@ def run_test(design, test_module, *, testcase=None, extra_env=None, waves=False,
     env.update(extra_env or {})
     env.setdefault("PYTHONPATH", str(ROOT))
     with _patched_environ(env):
-        # The runner needs the build directory set as if build() had run in this process.
-        runner.build_dir = bdir / "sim"
-        runner.hdl_toplevel = design.name
-        xml = runner.test(test_module=test_module, hdl_toplevel=design.name, hdl_toplevel_lang="verilog",
-                          testcase=testcase,
-                          build_dir=bdir / "sim", test_dir=test_dir, extra_env=extra_env or {},
-                          waves=waves, seed=seed, results_xml=str(test_dir / "results.xml"))
-    get_results(xml)
+        try:
+            xml = runner.test(test_module=test_module, hdl_toplevel=design.name, hdl_toplevel_lang="verilog",
+                              testcase=testcase,
+                              build_dir=bdir / "sim", test_dir=test_dir, extra_env=extra_env or {},
+                              waves=False, seed=seed, plusargs=list(plusargs), results_xml=str(test_dir / "results.xml"))
+        except SystemExit as e:  # the runner exits when it runs under pytest and a test failed
+            raise AssertionError(f"cocotb {test_module}.{testcase or '*'} failed (exit {e.code}); "
+                                 f"run directory {test_dir}") from None
+    ntests, failed = get_results(pathlib.Path(xml))
+    if failed or not ntests:
+        raise AssertionError(f"cocotb {test_module}.{testcase or '*'}: {failed} of {ntests} tests failed; "
+                             f"run directory {test_dir}")
     return xml

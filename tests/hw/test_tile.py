@@ -1,0 +1,55 @@
+"""Tile engine under cocotb + Verilator: every case of sim/test_tile.py, bit-exact and cycle-exact.
+
+Each (configuration, case) runs the cocotb test ``sim.test_tile.test_<case>`` against a cached Verilator
+build (sim.runner). Random idle cycles on the inputs and backpressure on the accumulator read are on by default.
+Set ``SYSTOLICA_WAVES=1`` to rerun a failing case with an FST dump (see sim.waves).
+"""
+import os
+import zlib
+
+import pytest
+
+from hw.config import AcceleratorConfig
+from sim import runner
+
+CASES = ["random_shapes", "k_1", "k_4096", "all_min", "all_max", "zeros", "identity",
+         "accumulate_vs_overwrite", "back_to_back"]
+
+CONFIGS = {
+    "dim4": AcceleratorConfig(dim=4),
+    "dim8": AcceleratorConfig(dim=8),
+    "dim16": AcceleratorConfig(dim=16),
+    "dim4-in16": AcceleratorConfig(dim=4, input_width=16),
+}
+DATAFLOWS = ["ws"]
+
+# Long runs on the big arrays are `slow`; K = 4096 stays in the fast suite on the 4x4 array (~0.3 s).
+SLOW = {("dim8", "k_4096"), ("dim16", "k_4096"), ("dim4-in16", "k_4096")}
+# The 16-bit-activation build checks the cases where the operand width matters.
+IN16_CASES = {"random_shapes", "all_min", "all_max", "k_4096", "accumulate_vs_overwrite"}
+
+
+def _params():
+    for cname in CONFIGS:
+        for df in DATAFLOWS:
+            for case in CASES:
+                if cname == "dim4-in16" and case not in IN16_CASES:
+                    continue
+                marks = [pytest.mark.slow] if (cname, case) in SLOW else []
+                yield pytest.param(cname, df, case, id=f"{cname}-{df}-{case}", marks=marks)
+
+
+@pytest.mark.parametrize("cname,dataflow,case", list(_params()))
+def test_tile(cname, dataflow, case):
+    cfg = CONFIGS[cname].replace(dataflow=dataflow)
+    env = {"SYSTOLICA_CONFIG": cfg.to_json(), "SYSTOLICA_SEED": str(zlib.crc32(f"{cname}-{case}".encode()) % 10_000)}
+    design = runner.tile_top_design(cfg)
+    try:
+        runner.run_test(design, "sim.test_tile", testcase=f"test_{case}", extra_env=env,
+                        results_name=f"{case}-{os.getpid()}")
+    except BaseException:
+        if os.environ.get("SYSTOLICA_WAVES"):
+            from sim import waves
+            path = waves.dump_failure(design, "sim.test_tile", f"test_{case}", env)
+            print(f"waveform of the failing case: {path}")
+        raise
