@@ -25,6 +25,7 @@ One layer (``h``: hidden states, ``hidden_bits`` wide; ``acc``: int32 accumulato
     output   = i_layernorm(residual2)                 -> hidden_bits
 """
 from dataclasses import dataclass, field
+import functools
 import math
 import pathlib
 
@@ -37,7 +38,8 @@ from .numerics import Dyadic, int_range, requantize
 from .ops import ACC_BITS, ResidualConstants, linear, residual_add
 from .softmax import OUT_BITS as PROB_BITS, SoftmaxConstants, i_softmax
 
-__all__ = ["QuantSpec", "QuantLinear", "IntLayer", "IntEncoder", "quantize_model", "read_sentences"]
+__all__ = ["QuantSpec", "QuantLinear", "IntLayer", "IntEncoder", "quantize_model", "minilm_encoder",
+           "read_sentences"]
 
 DATA = pathlib.Path(__file__).parent / "data"
 
@@ -280,3 +282,10 @@ def quantize_model(model, spec=QuantSpec(), sentences=None, progress=None):
         enc.layers.append(quantize_layer(lw, model.heads, s_h, scales[i], spec))
         s_h = scales[i]["ln2"]
     return enc
+
+
+@functools.lru_cache(maxsize=4)
+def minilm_encoder(spec=QuantSpec()):
+    """all-MiniLM-L6-v2 quantized with ``spec`` on the built-in calibration set, once per process."""
+    from .model import load_minilm
+    return quantize_model(load_minilm(), spec)

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .matmul import matmul
-from .numerics import Dyadic, check_int, int_range, requantize, round_shift, saturate
+from .numerics import Dyadic, check_int, int_range, round_shift, saturate
 
 __all__ = ["ACC_BITS", "linear", "ResidualConstants", "residual_add"]
 
@@ -24,15 +24,14 @@ def linear(x, w_t, bias, *, x_bits, acc_bits=ACC_BITS, x_signed=True):
     ``x_signed=False`` and occupy ``x_bits + 1`` signed bits in the array.
     """
     x = check_int("linear input", x, x_bits, signed=x_signed, ndim=2)
-    a_bits = x_bits + (0 if x_signed else 1)
     bias = check_int("bias", bias, acc_bits, ndim=1)
     c = np.broadcast_to(bias, (x.shape[0], bias.shape[0]))
-    exact = x @ check_int("weights", w_t, 8, ndim=2) + c
+    exact = matmul(x, w_t, c, acc_bits=64, a_bits=x_bits + (0 if x_signed else 1))
     lo, hi = int_range(acc_bits)
     if exact.size and (exact.min() < lo or exact.max() > hi):
         bad = int(exact.min()) if exact.min() < lo else int(exact.max())
         raise ValueError(f"accumulator overflow: {bad} does not fit {acc_bits} bits")
-    return matmul(x, w_t, c, acc_bits=acc_bits, a_bits=a_bits)
+    return exact
 
 
 @dataclass(frozen=True)

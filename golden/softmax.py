@@ -4,7 +4,7 @@ For scores ``x`` (int32 accumulator values at scale ``s``) each row goes through
 the normalization unit makes over accumulator lines:
 
 *max pass*
-    ``xs = x >> pre_shift`` (floor); ``m = max(xs)``.
+    ``xs = x >> pre_shift`` (floor; a negative ``pre_shift`` is a left shift); ``m = max(xs)``.
 *exp + sum pass*
     ``d = max(xs - m, 30 * x0)`` with ``x0 = floor(-ln2 / s')`` (``s' = s * 2**pre_shift``);
     range reduction ``q = floor(d / x0)`` (0..30), ``r = d - x0 * q`` (``x0 < r <= 0``);
@@ -17,8 +17,9 @@ the normalization unit makes over accumulator lines:
 
 Notes
 -----
-- ``pre_shift`` is the smallest shift that keeps ``|x0| <= 2**R_BITS``, so ``r`` fits 16 bits and ``z`` 32 bits
-  whatever the accumulator scale; scores finer than that carry no information softmax can use.
+- ``pre_shift`` brings ``|x0|`` into ``(2**(R_BITS-1), 2**R_BITS]`` whatever the accumulator scale, so ``r``
+  fits 16 bits and ``z`` 32 bits, and the polynomial always works at the same resolution: finer scores are
+  shifted right (their extra bits carry nothing softmax can use), coarser ones left (exactly).
 - ``shift + q`` is applied as ``min(shift + q, 47)``: ``z < 2**32`` and ``|M| < 2**15``, so any shift >= 47
   gives 0 anyway.
 - The largest element of a row has ``e ~= 2**15``. A row whose other elements all underflow has
@@ -59,7 +60,7 @@ class SoftmaxConstants:
     in_bits : int
         Signed width of the scores (the accumulator width).
     pre_shift : int
-        Right shift of the scores before range reduction.
+        Right shift (left if negative) of the scores before range reduction.
     x0, b_int, c_int : int
         ``floor(-ln2/s')``, ``floor(b/s')``, ``floor(c/s'**2)``.
     exp : Dyadic
@@ -76,9 +77,12 @@ class SoftmaxConstants:
     def from_scale(cls, s, in_bits=32):
         if not s > 0:
             raise ValueError(f"softmax input scale must be positive, not {s!r}")
+        x0_at = lambda p: math.floor(-LN2 / (s * 2.0 ** p))
         pre_shift = 0
-        while math.floor(-LN2 / (s * 2.0 ** pre_shift)) < -(1 << R_BITS):
+        while x0_at(pre_shift) < -(1 << R_BITS):
             pre_shift += 1
+        while x0_at(pre_shift - 1) >= -(1 << R_BITS):
+            pre_shift -= 1
         s2 = s * 2.0 ** pre_shift
         x0 = math.floor(-LN2 / s2)
         b_int = math.floor(POLY_B / s2)
@@ -104,7 +108,7 @@ def i_softmax(x, k, dump=None):
     x = check_int("softmax input", x, k.in_bits)
     if x.ndim == 0 or x.shape[-1] == 0:
         raise ValueError(f"softmax needs rows of at least one element, not shape {x.shape}")
-    xs = np.right_shift(x, k.pre_shift)
+    xs = np.right_shift(x, k.pre_shift) if k.pre_shift >= 0 else np.left_shift(x, -k.pre_shift)
     m = xs.max(axis=-1, keepdims=True)
     e = i_exp(xs - m, k)
     total = e.sum(axis=-1, keepdims=True)

@@ -14,18 +14,22 @@ COMMANDS = {
 }
 
 
-def build_parser():
+def build_parser(command=None):
+    """The parser; only ``command``'s module is imported (the others may need heavy or optional packages)."""
     parser = argparse.ArgumentParser(prog="systolica", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name, (module, help_) in COMMANDS.items():
         sp = sub.add_parser(name, help=help_, description=help_)
         sp.set_defaults(_module=module)
-        importlib.import_module(module).add_arguments(sp)
+        if name == command:
+            importlib.import_module(module).add_arguments(sp)
     return parser
 
 
 def main(argv=None):
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    command = next((a for a in argv if not a.startswith("-")), None)
+    args = build_parser(command).parse_args(argv)
     try:
         return importlib.import_module(args._module).run(args) or 0
     except ValueError as e:

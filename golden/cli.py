@@ -1,0 +1,56 @@
+"""`systolica golden`: integer vs float all-MiniLM-L6-v2 sentence embeddings, per sentence and per layer."""
+import json
+import sys
+
+import numpy as np
+
+__all__ = ["DEFAULT_SENTENCE", "add_arguments", "run"]
+
+DEFAULT_SENTENCE = "Systolic arrays multiply matrices by passing data between neighbouring cells."
+
+
+def add_arguments(parser):
+    parser.add_argument("sentences", nargs="*", metavar="SENTENCE",
+                        help=f"sentences to embed (default: {DEFAULT_SENTENCE!r})")
+    parser.add_argument("--json", action="store_true",
+                        help="one JSON object per sentence on stdout (progress goes to stderr)")
+    parser.add_argument("--ops", action="store_true", help="also print each op's error, teacher-forced per layer")
+    parser.add_argument("--hidden-bits", type=int, default=None, help="LayerNorm output width (default: 12)")
+    parser.add_argument("--gelu-bits", type=int, default=None, help="GELU output width (default: 12)")
+
+
+def quantized_model(hidden_bits=None, gelu_bits=None, progress=None):
+    """The float model and its quantized integer encoder (progress lines go to ``progress``)."""
+    from .encoder import QuantSpec, minilm_encoder
+
+    kw = {k: v for k, v in (("hidden_bits", hidden_bits), ("gelu_bits", gelu_bits)) if v is not None}
+    spec = QuantSpec(**kw)
+    if progress:
+        progress("loading all-MiniLM-L6-v2 and quantizing it (calibration on data/calibration.txt)")
+    enc = minilm_encoder(spec)
+    return enc.model, enc
+
+
+def run(args):
+    from .evaluate import compare, op_errors
+
+    log = lambda msg: print(f"[golden] {msg}", file=sys.stderr, flush=True)
+    model, enc = quantized_model(args.hidden_bits, args.gelu_bits, log)
+    sentences = args.sentences or [DEFAULT_SENTENCE]
+    for n, sentence in enumerate(sentences, 1):
+        log(f"sentence {n}/{len(sentences)}")
+        r = compare(model, enc, sentence)
+        if args.json:
+            print(json.dumps(r), flush=True)
+            continue
+        print(f"{sentence!r}: {len(r['token_ids'])} tokens, cosine(int, float) = {r['cosine']:.6f}")
+        for layer in r["layers"]:
+            print(f"  layer {layer['layer']}: hidden-state relative error {layer['rel_error']:.4f}, "
+                  f"cosine {layer['cosine']:.6f}")
+        if args.ops:
+            errs = op_errors(model, enc, sentence)
+            names = list(errs[0])
+            print("  per-op relative error (teacher-forced), mean over layers:")
+            for name in names:
+                print(f"    {name:10s} {np.mean([e[name] for e in errs]):.4f}")
+    return 0
