@@ -46,7 +46,8 @@ class AcceleratorConfig:
     lanes : int
         Activation lanes reading accumulator rows (used from issue 4 on), 1..64.
 
-    A capacity that is not a whole number of rows per bank is an error (nothing is rounded silently).
+    A capacity is an upper bound: it holds ``floor(bits / row_bits)`` rows, rounded down to a multiple of the
+    bank count (``spad_rows`` / ``acc_rows`` give the exact figure, and the manifest records it).
     """
     dim: int = 16
     input_width: int = 8
@@ -89,10 +90,9 @@ class AcceleratorConfig:
             kib, banks = getattr(self, f"{mem}_kib"), getattr(self, f"{mem}_banks")
             if kib < 1:
                 raise ValueError(f"{mem}_kib must be >= 1, not {kib!r}")
-            bits = kib * 1024 * 8
-            if bits % (row_bits * banks):
-                raise ValueError(f"{mem}_kib={kib} is not a whole number of {row_bits}-bit rows in each of "
-                                 f"{banks} banks (dim={self.dim})")
+            if kib * 1024 * 8 < row_bits * banks:
+                raise ValueError(f"{mem}_kib={kib} holds fewer than one {row_bits}-bit row per bank "
+                                 f"({banks} banks, dim={self.dim})")
 
     # -- derived sizes -------------------------------------------------------------------------------------
     @property
@@ -107,11 +107,13 @@ class AcceleratorConfig:
 
     @property
     def spad_rows(self):
-        return self.spad_kib * 1024 * 8 // self.spad_row_bits
+        """Scratchpad rows: as many as fit in ``spad_kib``, a multiple of ``spad_banks``."""
+        return self.spad_kib * 1024 * 8 // self.spad_row_bits // self.spad_banks * self.spad_banks
 
     @property
     def acc_rows(self):
-        return self.acc_kib * 1024 * 8 // self.acc_row_bits
+        """Accumulator rows: as many as fit in ``acc_kib``, a multiple of ``acc_banks``."""
+        return self.acc_kib * 1024 * 8 // self.acc_row_bits // self.acc_banks * self.acc_banks
 
     @property
     def spad_addr_width(self):
