@@ -121,7 +121,7 @@ def build(design, *, waves=False, root=None, progress=print, force=False):
             subprocess.run(["ar", "rc", str(bdir / "lib" / "liblz4.a")], check=True)
             args += ["-CFLAGS", f"-I{ROOT / 'sim' / 'include'}", "-LDFLAGS", f"-L{bdir / 'lib'}"]
         with _patched_environ(env):
-            runner.build(verilog_sources=[bdir / f"{design.name}.v"], sources=[bdir / "ports.vlt"],
+            runner.build(sources=[bdir / "ports.vlt", bdir / f"{design.name}.v"],
                          hdl_toplevel=design.name, build_dir=bdir / "sim", build_args=args, waves=waves,
                          log_file=bdir / "build.log")
         t_build = time.perf_counter() - t1
@@ -132,7 +132,7 @@ def build(design, *, waves=False, root=None, progress=print, force=False):
 
 
 def run_test(design, test_module, *, testcase=None, extra_env=None, waves=False, seed=None, progress=print,
-             results_name=None, plusargs=()):
+             results_name=None, plusargs=(), root=None):
     """Build (cached) and run cocotb ``test_module`` against ``design``; return the results XML path.
 
     Failures raise AssertionError. ``waves`` selects the FST-capable build; the design itself decides what
@@ -140,7 +140,7 @@ def run_test(design, test_module, *, testcase=None, extra_env=None, waves=False,
     """
     from cocotb_tools.runner import get_results, get_runner
 
-    bdir = build(design, waves=waves, progress=progress)
+    bdir = build(design, waves=waves, progress=progress, root=root)
     runner = get_runner("verilator")
     tag = results_name or f"{test_module.rsplit('.', 1)[-1]}-{testcase or 'all'}-{os.getpid()}"
     test_dir = bdir / "runs" / tag

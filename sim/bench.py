@@ -1,0 +1,75 @@
+"""`systolica bench` section "array": generation and build times, utilization, simulator speeds.
+
+Everything is measured in one run on the DIM=16 default configuration:
+
+- Verilog generation and a fresh Verilator build into a temporary directory (no cache);
+- utilization from the hardware counters on 8 back-to-back 16x16 tiles with K = 384 (cocotb + Verilator,
+  no input gaps), and the same for one isolated tile;
+- simulation speed in cycles/s of the compute phase, cocotb + Verilator vs Amaranth's Python simulator, with
+  the same testbench structure (Python drives the command stream every cycle), and their ratio.
+"""
+import json
+import os
+import pathlib
+import tempfile
+
+import numpy as np
+
+from hw.config import AcceleratorConfig
+
+from . import runner
+
+__all__ = ["run"]
+
+
+def _cocotb_job(design, cfg, root, tiles, progress):
+    out = pathlib.Path(root) / f"b2b-{tiles}.json"
+    env = {"SYSTOLICA_CONFIG": cfg.to_json(), "SYSTOLICA_GAP": "0", "SYSTOLICA_BACKPRESSURE": "0",
+           "SYSTOLICA_TILES": str(tiles), "SYSTOLICA_RESULT": str(out), "SYSTOLICA_SEED": "7"}
+    runner.run_test(design, "sim.test_tile", testcase="test_back_to_back", extra_env=env, root=root,
+                    progress=progress, results_name=f"bench-{tiles}")
+    return json.loads(out.read_text())
+
+
+def run(progress):
+    from golden import cycles
+    from sim.pysim import check, run_job
+    from sim.tile_job import Job, MatmulOp
+
+    cfg = AcceleratorConfig(dim=16)
+    res = {}
+    with tempfile.TemporaryDirectory(prefix="systolica-bench-") as tmp:
+        design = runner.tile_top_design(cfg)
+        progress("fresh Verilog generation + Verilator build, dim=16 ...")
+        bdir = runner.build(design, root=tmp, progress=progress, force=True)
+        times = dict(line.split() for line in (bdir / "times.txt").read_text().splitlines())
+        res["verilog_gen_dim16"] = (float(times["generate"]), "s")
+        res["verilator_build_dim16"] = (float(times["verilator"]), "s")
+
+        progress("cocotb + Verilator: 8 back-to-back 16x16 tiles, K=384 ...")
+        b2b = _cocotb_job(design, cfg, tmp, 8, progress)
+        res["utilization_b2b_8x_16x16_k384"] = (b2b["mac_cycles"] / b2b["busy_cycles"], "fraction of DIM^2 MACs/cycle")
+        res["mac_cycles_b2b"] = (b2b["mac_cycles"], "cycles")
+        res["busy_cycles_b2b"] = (b2b["busy_cycles"], "cycles")
+        ops = [cycles.TileOp(rows=16, k=384)] * 8
+        mac, busy = cycles.utilization(ops, cfg)
+        res["utilization_b2b_model"] = (mac / busy, "fraction")
+        one = _cocotb_job(design, cfg, tmp, 1, progress)
+        res["utilization_single_16x16_k384"] = (one["mac_cycles"] / one["busy_cycles"], "fraction")
+        res["cycles_single_16x16_k384"] = (one["busy_cycles"], "cycles")
+        cocotb_speed = b2b["compute_cycles"] / b2b["compute_seconds"]
+        res["cocotb_verilator_speed"] = (cocotb_speed, "cycles/s")
+
+    progress("Amaranth Python simulator: 2 back-to-back tiles of the same design ...")
+    rng = np.random.default_rng(7)
+    a, b = rng.integers(-128, 128, (16, 384)), rng.integers(-128, 128, (384, 16))
+    job = Job(cfg, [MatmulOp(a, b, 0, 384, 16 * i, False) for i in range(2)])
+    py = run_job(job)
+    check(job, py)
+    py_speed = py["compute_cycles"] / py["compute_seconds"]
+    res["amaranth_pysim_speed"] = (py_speed, "cycles/s")
+    res["speed_ratio_cocotb_over_pysim"] = (cocotb_speed / py_speed, "x")
+    res["cpu_count"] = (os.cpu_count(), "cores")
+    for k, (v, u) in res.items():
+        progress(f"{k} = {v:.4g} {u}" if isinstance(v, float) else f"{k} = {v} {u}")
+    return res
