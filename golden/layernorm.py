@@ -8,34 +8,33 @@ reads each row once for statistics and once to normalize, so the statistics are 
     bits); ``T = sum(xs)``; ``Q = sum(xs**2)``.
 *derive* (per row, integer only)
     ``mean = floor(S / n)``; ``D = n*Q - T**2`` (``= n**2 * var(xs)``, never negative);
-    ``r = isqrt(D)`` (digit recurrence, :mod:`golden.isqrt`); ``f = floor(2**F / max(r, 1))`` with
-    ``F = recip_bits``, enough for ``f`` to keep ``RECIP_PRECISION`` bits at the largest ``r``.
+    ``r = max(isqrt(D), 1)`` (digit recurrence, :mod:`golden.isqrt`); ``k = bit_length(r)``;
+    ``f = floor(2**(RECIP_BITS + k) / r)``: the reciprocal, normalized so that ``2**RECIP_BITS < f <= 2**(RECIP_BITS+1)``
+    whatever the variance (``RECIP_BITS + 2`` quotient bits).
 *normalize + affine pass* (per element, channel ``c``)
-    ``z = ((x - mean) * f) >> (var_shift + F - 31)``  (``z ~ (x - mean)/sigma * 2**31 / n``: scale
-    ``n / 2**31``, independent of the input scale);
-    ``out = saturate(round_shift(z * M[c] + B[c], shift), out_bits)`` with ``M[c] ~ gamma[c] * n / 2**31 / s_out``
+    ``z = ((x - mean) * f) >> k``  (``z ~ (x - mean)/sigma * 2**(RECIP_BITS + var_shift) / n``: the scale
+    ``n / 2**z_frac`` does not depend on the input scale);
+    ``out = saturate(round_shift(z * M[c] + B[c], shift), out_bits)`` with ``M[c] ~ gamma[c] * n / 2**z_frac / s_out``
     and ``B[c] ~ beta[c] / s_out * 2**shift``: gamma and beta folded into the output requantization.
 
-Zero variance (``D = 0``): every ``x`` equals the mean up to the ``var_shift`` truncation, ``f = 2**F`` and the
+Zero variance (``D = 0``): every ``x`` equals the mean up to the ``var_shift`` truncation, ``r = 1`` and the
 output is ``beta`` (plus at most the truncated residue), as float LayerNorm with its epsilon gives.
 
-Widths: ``|x - mean| <~ 2**var_shift * (r / sqrt(n) + 1)``, so ``|(x - mean) * f| < 2**(var_shift + F + 1)``
-(at most 2**55) and ``|z| < 2**32``; ``D < n**2 * 2**30`` (below 2**54 for ``n <= 4096``), so ``isqrt`` runs
-``radicand_bits / 2`` iterations and the reciprocal ``F + 1``.
+Widths (what the hardware builds): ``|x - mean| < 2**(in_bits+1)``, ``f`` has ``RECIP_BITS + 2`` bits unsigned,
+``|z| <~ 2**(var_shift + RECIP_BITS + 2)``; ``D < n**2 * 2**30`` (below 2**54 for ``n <= 4096``), so ``isqrt``
+runs ``radicand_bits / 2`` iterations.
 """
 from dataclasses import dataclass
 
 import numpy as np
 
-from .isqrt import isqrt, reciprocal
-from .numerics import Dyadic, check_int, requantize
+from .isqrt import isqrt
+from .numerics import Dyadic, bit_length, check_int, requantize
 
-__all__ = ["XS_BITS", "Z_FRAC", "RECIP_PRECISION", "LayerNormConstants", "layernorm_stats", "i_layernorm",
-           "layernorm_float"]
+__all__ = ["XS_BITS", "RECIP_BITS", "LayerNormConstants", "layernorm_stats", "i_layernorm", "layernorm_float"]
 
 XS_BITS = 16
-Z_FRAC = 31             # z = normalized * 2**Z_FRAC / n
-RECIP_PRECISION = 20    # bits f keeps at the largest r
+RECIP_BITS = 17         # f = floor(2**(RECIP_BITS + k) / r) lies in (2**17, 2**18]
 MAX_N = 4096
 
 
@@ -76,9 +75,10 @@ class LayerNormConstants:
             raise ValueError(f"LayerNorm output scale must be positive, not {s_out!r}")
         if not 2 <= in_bits <= 32:
             raise ValueError(f"LayerNorm input width must be in [2, 32], not {in_bits!r}")
-        out = Dyadic.from_ratio(gamma * n / 2.0 ** Z_FRAC / s_out)
+        var_shift = max(0, in_bits - XS_BITS)
+        out = Dyadic.from_ratio(gamma * n / 2.0 ** (RECIP_BITS + var_shift) / s_out)
         offset = tuple(int(v) for v in np.round(beta / s_out * 2.0 ** out.shift))
-        return cls(n, in_bits, out_bits, max(0, in_bits - XS_BITS), out, offset)
+        return cls(n, in_bits, out_bits, var_shift, out, offset)
 
     @property
     def radicand_bits(self):
@@ -86,26 +86,23 @@ class LayerNormConstants:
         return 2 * self.n.bit_length() + 2 * (self.in_bits - self.var_shift - 1)
 
     @property
-    def recip_bits(self):
-        """``F``: the reciprocal is ``floor(2**F / r)``."""
-        return (self.radicand_bits + 1) // 2 + RECIP_PRECISION
-
-    @property
-    def z_shift(self):
-        """Right shift from ``(x - mean) * f`` to ``z`` at scale ``n / 2**Z_FRAC``."""
-        return self.var_shift + self.recip_bits - Z_FRAC
+    def z_frac(self):
+        """``z`` is the normalized value times ``2**z_frac / n``."""
+        return RECIP_BITS + self.var_shift
 
 
 def layernorm_stats(x, k):
-    """The statistics pass and the derived per-row constants: ``(mean, r, f)``, each of shape ``(..., 1)``."""
+    """The statistics pass and the derived per-row values ``(mean, r, f, kbits)``, each of shape ``(..., 1)``."""
     xs = np.right_shift(x, k.var_shift)
     s = x.sum(axis=-1, keepdims=True)
     t = xs.sum(axis=-1, keepdims=True)
     q = (xs * xs).sum(axis=-1, keepdims=True)
     mean = np.floor_divide(s, k.n)
     r, _ = isqrt(k.n * q - t * t, k.radicand_bits)
-    f = reciprocal(np.maximum(r.astype(np.int64), 1), k.recip_bits)
-    return mean, r.astype(np.int64), f
+    r = np.maximum(r.astype(np.int64), 1)
+    kbits = bit_length(r)
+    f = np.floor_divide(np.left_shift(np.int64(1), RECIP_BITS + kbits), r)
+    return mean, r, f, kbits
 
 
 def i_layernorm(x, k, dump=None):
@@ -116,11 +113,11 @@ def i_layernorm(x, k, dump=None):
     x = check_int("LayerNorm input", x, k.in_bits)
     if x.ndim == 0 or x.shape[-1] != k.n:
         raise ValueError(f"LayerNorm rows must have {k.n} elements, not shape {x.shape}")
-    mean, r, f = layernorm_stats(x, k)
-    z = np.right_shift((x - mean) * f, k.z_shift)
+    mean, r, f, kbits = layernorm_stats(x, k)
+    z = np.right_shift((x - mean) * f, kbits)
     out = requantize(z, k.out, k.out_bits, offset=np.asarray(k.offset, dtype=np.int64))
     if dump is not None:
-        dump.update(mean=mean, sqrt=r, recip=f, normalized=z)
+        dump.update(mean=mean, sqrt=r, recip=f, recip_shift=kbits, normalized=z)
     return out
 
 

@@ -18,7 +18,7 @@ import numpy as np
 
 __all__ = [
     "MULT_BITS", "MAX_SHIFT", "Dyadic",
-    "int_range", "check_int", "round_shift", "saturate", "requantize", "floor_div",
+    "int_range", "check_int", "bit_length", "round_shift", "saturate", "requantize", "floor_div",
 ]
 
 #: Width of a requantization multiplier (unsigned). 15 bits keep ``M`` positive in a signed 16-bit operand, so
@@ -60,6 +60,14 @@ def check_int(name, x, bits=None, signed=True, ndim=None):
             kind = "signed" if signed else "unsigned"
             raise ValueError(f"{name} holds {bad}, outside the {bits}-bit {kind} range [{lo}, {hi}]")
     return a
+
+
+def bit_length(x):
+    """``int.bit_length`` of each element of a non-negative integer array below ``2**53`` (a priority encoder)."""
+    x = np.asarray(x, dtype=np.int64)
+    if x.size and (x.min() < 0 or x.max() >= 1 << 53):
+        raise ValueError(f"bit_length needs values in [0, 2**53), not {int(x.min()) if x.min() < 0 else int(x.max())}")
+    return np.frexp(x.astype(np.float64))[1].astype(np.int64)
 
 
 def round_shift(x, shift):

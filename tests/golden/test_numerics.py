@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 from hypothesis import given, strategies as st
 
-from golden.numerics import (MAX_SHIFT, MULT_BITS, Dyadic, check_int, requantize, round_shift, saturate)
+from golden.numerics import (MAX_SHIFT, MULT_BITS, Dyadic, bit_length, check_int, requantize, round_shift,
+                             saturate)
 
 
 @given(st.integers(-2**46, 2**46), st.integers(0, MAX_SHIFT))
@@ -33,6 +34,11 @@ def test_dyadic_per_channel_shares_shift_and_keeps_sign():
     assert d.multiplier == (16384, -8192, 33) and d.shift == 15
     a, b = Dyadic.from_ratios(np.array([0.1, 0.2]), 0.75)
     assert a.shift == b.shift
+
+
+@given(st.integers(0, 2**53 - 1))
+def test_bit_length(x):
+    assert int(bit_length(np.array([x]))[0]) == x.bit_length()
 
 
 def test_saturate_and_unsigned():
