@@ -2,6 +2,7 @@
 
 Also the library entry point other tools use (the simulation runner, the benchmarks): :func:`convert`.
 """
+import contextlib
 import json
 import pathlib
 import re
@@ -9,7 +10,7 @@ import time
 
 from .config import AcceleratorConfig
 
-__all__ = ["TOP_NAME", "convert", "port_list", "write", "add_arguments", "run"]
+__all__ = ["TOP_NAME", "convert", "convert_component", "port_list", "write", "add_arguments", "run"]
 
 TOP_NAME = "systolica_top"
 
@@ -28,14 +29,46 @@ def _compact_zero_init(text):
     return _ZERO_INIT.sub(repl, text)
 
 
+@contextlib.contextmanager
+def _fast_zero_meminit():
+    """Amaranth 0.5 builds a zero memory initializer one net object per bit (2.6 Mbit for the default
+    memories: ~40% of the generation time). Emit the same all-zero RTLIL constant as one string instead."""
+    from amaranth.back import rtlil
+    orig = rtlil.ModuleEmitter.emit_memory
+
+    def emit_memory(self, cell_idx, cell):
+        if any(cell.init):
+            return orig(self, cell_idx, cell)
+        n = cell.width * cell.depth
+        self.builder.cell("$meminit_v2", ports={
+            "ADDR": self.sigspec(), "DATA": f"{n}'" + "0" * n, "EN": self.sigspec(_nir_ones(cell.width)),
+        }, parameters={"MEMID": self.memories[cell_idx].memid, "ABITS": 0, "WIDTH": cell.width,
+                       "WORDS": cell.depth, "PRIORITY": 0}, src_loc=cell.src_loc)
+
+    rtlil.ModuleEmitter.emit_memory = emit_memory
+    try:
+        yield
+    finally:
+        rtlil.ModuleEmitter.emit_memory = orig
+
+
+def _nir_ones(width):
+    from amaranth.hdl import _nir
+    return _nir.Value.ones(width)
+
+
+def convert_component(component, *, name):
+    """Verilog text of any ``wiring.Component`` (top module ``name``) and its port list."""
+    from amaranth.back import verilog
+    with _fast_zero_meminit():
+        text = verilog.convert(component, name=name, emit_src=False)
+    return _compact_zero_init(text), port_list(component)
+
+
 def convert(config, *, name=TOP_NAME):
     """Verilog text of ``hw.top.TileTop(config)`` with top module ``name``, and its port list."""
-    from amaranth.back import verilog
-
     from .top import TileTop
-    top = TileTop(config)
-    text = verilog.convert(top, name=name, emit_src=False)
-    return _compact_zero_init(text), port_list(top)
+    return convert_component(TileTop(config), name=name)
 
 
 def port_list(top):
