@@ -57,11 +57,24 @@ def _nir_ones(width):
     return _nir.Value.ones(width)
 
 
+def _port_values(component):
+    """``[(path name, member, Signal)]`` of a component's ports, without constant members (an always-ready
+    stream's ``ready`` is a constant 1, not a port)."""
+    from amaranth.hdl import Signal, Value
+    out = []
+    for path, member, value in component.signature.flatten(component):
+        value = Value.cast(value)
+        if isinstance(value, Signal):
+            out.append(("__".join(str(p) for p in path), member, value))
+    return out
+
+
 def convert_component(component, *, name):
     """Verilog text of any ``wiring.Component`` (top module ``name``) and its port list."""
     from amaranth.back import verilog
     with _fast_zero_meminit():
-        text = verilog.convert(component, name=name, emit_src=False)
+        text = verilog.convert(component, name=name, emit_src=False,
+                               ports=[v for _, _, v in _port_values(component)])
     return _compact_zero_init(text), port_list(component)
 
 
@@ -73,11 +86,9 @@ def convert(config, *, name=TOP_NAME):
 
 def port_list(top):
     """``[(name, direction, width)]`` of a component's Verilog ports (Amaranth joins paths with ``__``)."""
-    from amaranth.hdl import Value
     ports = [("clk", "input", 1), ("rst", "input", 1)]
-    for path, member, value in top.signature.flatten(top):
-        ports.append(("__".join(str(p) for p in path), "input" if member.flow.name == "In" else "output",
-                      len(Value.cast(value))))
+    for name, member, value in _port_values(top):
+        ports.append((name, "input" if member.flow.name == "In" else "output", len(value)))
     return ports
 
 

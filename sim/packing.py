@@ -5,7 +5,7 @@ imports Amaranth (layouts only; no simulation).
 """
 import numpy as np
 
-from hw.accumulator import AccReadCmdLayout, AccRowLayout
+from hw.accumulator import AccReadCmdLayout, AccRowLayout, AccWriteLayout
 from hw.execute import CmdLayout
 from hw.scratchpad import SpadWriteLayout
 
@@ -25,6 +25,7 @@ class Packer:
         self._spw = _fields(SpadWriteLayout(config))
         self._rdc = _fields(AccReadCmdLayout(config))
         self._row = _fields(AccRowLayout(config))
+        self._accw = _fields(AccWriteLayout(config))
 
     @staticmethod
     def _pack(fields, **values):
@@ -48,6 +49,15 @@ class Packer:
         for i, e in enumerate(elems):
             word |= (int(e) & mask) << (i * iw)
         return self._pack(self._spw, addr=addr, data=word)
+
+    def acc_write(self, *, addr, row, accumulate, cols, last):
+        """Pack an accumulator write (``row``: ``dim`` signed ``acc_width``-bit values)."""
+        aw = self.cfg.acc_width
+        word = 0
+        for i, e in enumerate(row):
+            word |= (int(e) & ((1 << aw) - 1)) << (i * aw)
+        return self._pack(self._accw, addr=addr, data=word, accumulate=int(bool(accumulate)), cols=cols,
+                          last=int(bool(last)))
 
     def acc_read_cmd(self, addr, count):
         return self._pack(self._rdc, addr=addr, count=count)
