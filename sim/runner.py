@@ -1,8 +1,8 @@
 """Verilator builds for cocotb 2.x through ``cocotb_tools.runner``, cached per configuration under ``build/``.
 
-A build lives in ``build/<key>/`` where ``key`` is the configuration hash plus a digest of the generator's source
-(hw/*.py), so a changed generator never reuses a stale simulator. Builds are made once per key: a file lock
-serializes pytest-xdist workers, and a stamp file written last marks a complete build.
+A build lives in ``build/<key>/`` where ``key`` is the configuration hash plus a digest of the generator sources
+the design depends on (``rtl_digest``), so a changed generator never reuses a stale simulator. Builds are made
+once per key: a file lock serializes pytest-xdist workers, and a stamp file written last marks a complete build.
 
 How a new unit gets its own cocotb test: write a ``make_verilog() -> (text, ports)`` for it (see
 ``tile_top_design``), wrap it in :class:`Design`, and call :func:`run_test` with your cocotb module; the
@@ -18,18 +18,23 @@ import shutil
 import sys
 import time
 
-__all__ = ["ROOT", "BUILD_ROOT", "Design", "tile_top_design", "rtl_digest", "verilator_env", "build",
+__all__ = ["ROOT", "BUILD_ROOT", "TILE_RTL", "Design", "tile_top_design", "rtl_digest", "verilator_env", "build",
            "run_test"]
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 BUILD_ROOT = ROOT / "build"
 
 
-def rtl_digest():
-    """Digest of the generator's source: any change to hw/ gives new build keys."""
+# The generator sources the array's Verilog depends on (other hw/ files do not invalidate its builds).
+TILE_RTL = ("config", "pe", "mesh", "scratchpad", "accumulator", "execute", "counters", "top", "generate")
+
+
+def rtl_digest(modules=TILE_RTL):
+    """Digest of the named hw/ source files (deterministic: every process computes the same key)."""
     h = hashlib.sha256()
-    for p in sorted((ROOT / "hw").glob("*.py")):
-        h.update(p.name.encode())
+    for name in sorted(modules):
+        p = ROOT / "hw" / f"{name}.py"
+        h.update(name.encode())
         h.update(p.read_bytes())
     return h.hexdigest()[:8]
 
@@ -150,9 +155,9 @@ def run_test(design, test_module, *, testcase=None, extra_env=None, waves=False,
     with _patched_environ(env):
         try:
             xml = runner.test(test_module=test_module, hdl_toplevel=design.name, hdl_toplevel_lang="verilog",
-                              testcase=testcase,
-                              build_dir=bdir / "sim", test_dir=test_dir, extra_env=extra_env or {},
-                              waves=False, seed=seed, plusargs=list(plusargs), results_xml=str(test_dir / "results.xml"))
+                              testcase=testcase, build_dir=bdir / "sim", test_dir=test_dir,
+                              extra_env=extra_env or {}, waves=False, seed=seed, plusargs=list(plusargs),
+                              results_xml=str(test_dir / "results.xml"))
         except SystemExit as e:  # the runner exits when it runs under pytest and a test failed
             raise AssertionError(f"cocotb {test_module}.{testcase or '*'} failed (exit {e.code}); "
                                  f"run directory {test_dir}") from None

@@ -13,7 +13,8 @@ from sim import runner
 def accumulator_design(cfg):
     from hw import generate
     from hw.accumulator import Accumulator
-    return runner.Design(name="accumulator", key=f"acc-{cfg.config_hash()}-{runner.rtl_digest()}",
+    digest = runner.rtl_digest(("config", "accumulator", "generate"))
+    return runner.Design(name="accumulator", key=f"acc-{cfg.config_hash()}-{digest}",
                          make_verilog=lambda: generate.convert_component(Accumulator(cfg), name="accumulator"))
 
 
