@@ -1,0 +1,149 @@
+"""Nonlinear-op commands: op codes, register widths, and encoders from golden/ constants (plain Python).
+
+The activation lanes and the normalization unit receive their constants in commands; the numbers are the ones
+golden/ computed at quantization time (``golden.gelu.GeluConstants`` and friends), re-expressed as register
+fields here. An encoder checks that every value fits its field and raises ``ValueError`` naming it otherwise,
+so nothing is truncated on the way to the hardware.
+
+A lane computes, per element, four stages (see ``hw.lanes``)::
+
+    U1  g = clamp(round_shift(x * Mc[c], s1), lo1, hi1)           GELU's input requantization
+    U2  op-specific integer polynomial / normalization            GELU erf and x*(erf+1), exp, LN normalize
+    U3  v = clamp(round_shift(u * M3 + B3, s3), lo3, hi3)         requantization (M3/B3 per column or scalar)
+    U4  p = clamp(round_shift(v * f, 24), 0, 255)                 softmax's 1/sum, per row
+
+and bypasses the stages an op does not use.
+"""
+from dataclasses import dataclass
+import enum
+
+from golden.layernorm import LayerNormConstants
+from golden.numerics import MAX_SHIFT, Dyadic, int_range
+from golden.softmax import CLAMP_Q, EXP_BITS, OUT_BITS as PROB_BITS, RECIP_BITS as SOFTMAX_RECIP_BITS
+
+__all__ = ["LaneOp", "FIELDS", "COL_FIELDS", "LaneConsts", "ColConsts", "requant_consts", "gelu_consts",
+           "exp_consts", "softmax_consts", "layernorm_consts", "clip_range"]
+
+
+class LaneOp(enum.IntEnum):
+    REQUANT = 0     # U3 only: requantize / identity / ReLU (by the clip range)
+    GELU = 1        # U1, U2 (erf), U3
+    EXP = 2         # U2 (exp), U3 (2**-q merged into the shift): 16-bit unsigned exps, for the sum pass
+    SOFTMAX = 3     # EXP, then U4 with the row's reciprocal
+    LAYERNORM = 4   # U2 ((x - mean) * f >> k), U3 (affine with per-column gamma, beta)
+
+
+#: Scalar command fields: name -> (width, signed).
+FIELDS = {
+    "op": (3, False),
+    "s1": (6, False), "lo1": (33, True), "hi1": (33, True),
+    "gelu_b": (22, True), "gelu_c": (42, True), "erf_shift": (6, False), "gelu_one": (20, True),
+    "pre_shift": (7, True), "x0": (16, True), "exp_b": (18, True), "exp_c": (34, True),
+    "m3": (16, True), "s3": (6, False), "lo3": (33, True), "hi3": (33, True), "col_mult": (1, False),
+}
+#: Per-column table fields (one entry per output channel): multiplier and offset of U3 (or U1 for GELU).
+COL_FIELDS = {"m": (16, True), "b": (50, True)}
+#: Widest GELU input the lanes take (keeps x * (erf + 1) within U3's 40-bit input).
+MAX_GELU_IN_BITS = 20
+#: U4 (softmax) is fixed: multiply by the row's reciprocal f, shift by 24, clip to uint8.
+SOFTMAX_SHIFT = SOFTMAX_RECIP_BITS - PROB_BITS
+
+
+def _check(name, value, width, signed):
+    lo, hi = int_range(width, signed)
+    if not isinstance(value, int) or not lo <= value <= hi:
+        raise ValueError(f"lane constant {name}={value!r} does not fit its {width}-bit "
+                         f"{'signed' if signed else 'unsigned'} field")
+    return value
+
+
+@dataclass(frozen=True)
+class LaneConsts:
+    """The scalar fields of one lane command (every field present; unused ones are 0)."""
+    values: tuple
+
+    @classmethod
+    def make(cls, **kw):
+        unknown = set(kw) - set(FIELDS)
+        if unknown:
+            raise ValueError(f"unknown lane constant(s) {sorted(unknown)}")
+        vals = {n: _check(n, int(kw.get(n, 0)), *FIELDS[n]) for n in FIELDS}
+        return cls(tuple(vals[n] for n in FIELDS))
+
+    def as_dict(self):
+        return dict(zip(FIELDS, self.values))
+
+    def __getitem__(self, name):
+        return self.as_dict()[name]
+
+
+@dataclass(frozen=True)
+class ColConsts:
+    """Per-column multipliers and offsets (length = the op's row length)."""
+    m: tuple
+    b: tuple
+
+    @classmethod
+    def make(cls, m, b=None):
+        m = tuple(int(v) for v in m)
+        b = tuple(0 for _ in m) if b is None else tuple(int(v) for v in b)
+        if len(m) != len(b) or not m:
+            raise ValueError(f"per-column multipliers and offsets differ in length: {len(m)} and {len(b)}")
+        for i, (mi, bi) in enumerate(zip(m, b)):
+            _check(f"m[{i}]", mi, *COL_FIELDS["m"])
+            _check(f"b[{i}]", bi, *COL_FIELDS["b"])
+        return cls(m, b)
+
+    @classmethod
+    def from_dyadic(cls, d, n, offset=None):
+        """``n`` columns of a per-tensor or per-channel :class:`Dyadic`."""
+        m = d.multiplier if isinstance(d.multiplier, tuple) else (d.multiplier,) * n
+        if len(m) != n:
+            raise ValueError(f"dyadic has {len(m)} channels, the op's rows have {n}")
+        return cls.make(m, offset)
+
+
+def clip_range(bits, signed=True, relu=False):
+    lo, hi = int_range(bits, signed)
+    return (max(lo, 0) if relu else lo), hi
+
+
+def requant_consts(d, n, bits, *, signed=True, relu=False):
+    """Requantize accumulator values with dyadic ``d`` (per-tensor or per-channel) to ``bits``; ReLU optional.
+    Identity is ``Dyadic(1, 0)`` with ``bits = acc_width``."""
+    lo, hi = clip_range(bits, signed, relu)
+    return LaneConsts.make(op=LaneOp.REQUANT, s3=d.shift, lo3=lo, hi3=hi, col_mult=1), ColConsts.from_dyadic(d, n)
+
+
+def gelu_consts(gelu_in, gin_bits, k, n):
+    """GELU of accumulator values: requantize with ``gelu_in`` (per-channel) to ``gin_bits``, then i-GELU ``k``."""
+    if gin_bits != k.in_bits:
+        raise ValueError(f"GELU input width {gin_bits} differs from its constants' {k.in_bits}")
+    if gin_bits > MAX_GELU_IN_BITS:
+        raise ValueError(f"GELU input width {gin_bits} exceeds the lanes' {MAX_GELU_IN_BITS} bits")
+    lo1, hi1 = int_range(gin_bits)
+    lo3, hi3 = int_range(k.out_bits)
+    return (LaneConsts.make(op=LaneOp.GELU, s1=gelu_in.shift, lo1=lo1, hi1=hi1, gelu_b=k.b_int, gelu_c=k.c_int,
+                            erf_shift=k.erf_shift, gelu_one=k.one, m3=k.out.multiplier, s3=k.out.shift,
+                            lo3=lo3, hi3=hi3),
+            ColConsts.from_dyadic(gelu_in, n))
+
+
+def exp_consts(k, op=LaneOp.EXP):
+    """i-exp of (shifted scores - row max) with softmax constants ``k`` (``golden.softmax``)."""
+    if not -64 <= k.pre_shift < 64:
+        raise ValueError(f"softmax pre_shift {k.pre_shift} does not fit its 7-bit field")
+    if k.exp.shift + CLAMP_Q > MAX_SHIFT + CLAMP_Q:
+        raise ValueError(f"exp shift {k.exp.shift} too large")
+    return LaneConsts.make(op=op, pre_shift=k.pre_shift, x0=k.x0, exp_b=k.b_int, exp_c=k.c_int,
+                           m3=k.exp.multiplier, s3=k.exp.shift, lo3=0, hi3=(1 << EXP_BITS) - 1)
+
+
+def softmax_consts(k):
+    return exp_consts(k, LaneOp.SOFTMAX)
+
+
+def layernorm_consts(k: LayerNormConstants):
+    lo, hi = int_range(k.out_bits)
+    return (LaneConsts.make(op=LaneOp.LAYERNORM, s3=k.out.shift, lo3=lo, hi3=hi, col_mult=1),
+            ColConsts.from_dyadic(k.out, k.n, k.offset))
