@@ -1,0 +1,338 @@
+"""Normalization unit: per-row reductions over accumulator lines, and the integer derivations that follow.
+
+A logical row of ``L = W * dim`` values spans ``W`` accumulator lines and arrives as beats of ``n`` values.
+``Reducer`` keeps, per row, the max, ``S = sum(x)``, ``T = sum(x >> s)`` and ``Q = sum((x >> s)**2)`` (golden.layernorm's
+statistics; for softmax's sum pass ``S`` is the sum of exps), and at the row's end computes
+``D = L*Q - T**2``. ``DeriveEngine`` then computes, with shifts, adds and compares only (2 iterations per cycle):
+
+- LayerNorm: ``mean = floor(S / L)`` (restoring division, in parallel with) ``r = max(isqrt(D), 1)`` (the
+  digit recurrence of golden.isqrt, 28 iterations for a 56-bit radicand), ``k = bit_length(r)``,
+  ``f = floor(2**(17 + k) / r)`` (restoring division, 20 quotient bits);
+- softmax: ``f = floor(2**32 / S)`` (the same divider; a row's sum of exps is > 2**13 because its max
+  contributes ~2**15, and a smaller sum raises ``error``).
+
+Latency and throughput: a row's record leaves the reducer ``REDUCE_LATENCY`` cycles after its last beat; an
+engine takes ``DERIVE_CYCLES[mode]`` cycles per row; ``engines`` engines take rows round-robin, so rows of
+``W`` beats stream without stalls while ``DERIVE_CYCLES / engines <= W``.
+"""
+from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed, unsigned
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from golden.layernorm import MAX_N, RECIP_BITS as LN_RECIP_BITS, XS_BITS
+from golden.softmax import RECIP_BITS as SM_RECIP_BITS
+
+from .lanes import ROW_A_BITS, ROW_F_BITS, ROW_K_BITS
+
+__all__ = ["NormMode", "REDUCE_LATENCY", "DERIVE_CYCLES", "RowResultLayout", "Reducer", "DeriveEngine",
+           "NormUnit"]
+
+
+class NormMode:
+    MAX = 0       # row max -> a
+    SUM = 1       # sum of exps -> f = floor(2**32 / sum)
+    STATS = 2     # LayerNorm statistics -> mean, r, k, f
+
+
+N_BITS = MAX_N.bit_length()                 # row length L <= 4096
+RAD_BITS = 2 * N_BITS + 2 * (XS_BITS - 1)   # D = L*Q - T**2 < L**2 * 2**30: 56 bits
+SQRT_ITERS = RAD_BITS // 2                  # 28
+QUOT_BITS = 20                              # reciprocal quotients: f <= 2**18 (LN), < 2**19 (softmax)
+MIN_EXP_SUM = 1 << 13
+S_BITS = 32 + N_BITS + 1                    # sum of up to 4096 values of acc_width (32) bits, signed
+STEPS = 2                                   # iterations per cycle of every recurrence
+DIV_CYCLES = -(-S_BITS // STEPS)            # 23: the mean's division, hidden under sqrt + reciprocal
+SQRT_CYCLES = SQRT_ITERS // STEPS           # 14
+RECIP_CYCLES = QUOT_BITS // STEPS           # 10
+#: Cycles from an engine's start to its result (valid in that cycle); the engine takes a new row in it.
+DERIVE_CYCLES = {NormMode.STATS: 1 + SQRT_CYCLES + 1 + RECIP_CYCLES, NormMode.SUM: 1 + RECIP_CYCLES}
+REDUCE_LATENCY = 3
+assert DIV_CYCLES <= SQRT_CYCLES + 1 + RECIP_CYCLES
+
+RowResultLayout = data.StructLayout({
+    "row": 16, "a": signed(ROW_A_BITS), "f": unsigned(ROW_F_BITS), "k": unsigned(ROW_K_BITS),
+})
+_RecordLayout = data.StructLayout({
+    "row": 16, "s": signed(S_BITS), "d": unsigned(RAD_BITS), "max": signed(ROW_A_BITS),
+})
+
+
+class Reducer(wiring.Component):
+    """Per-row max, sum, and LayerNorm statistics over beats of ``n`` values; one record per row.
+
+    Latency: a row's record is valid ``REDUCE_LATENCY`` cycles after its last beat is accepted. Throughput: one
+    beat per cycle; a stalled record output stalls the input.
+
+    Members
+    -------
+    i : In(stream of ``data`` (n x acc_width), ``row_last``)
+    mode, var_shift, pre_shift, n_elems : In
+        Held for a whole pass. ``pre_shift`` (signed) is applied to the max (softmax's shifted scores).
+    clear : In
+        Restarts row numbering (a new pass); only while no beat is in flight.
+    o : Out(stream(_RecordLayout))
+    """
+
+    def __init__(self, config, n):
+        self._cfg, self._n = config, n
+        super().__init__({
+            "i": In(stream.Signature(data.StructLayout({
+                "data": data.ArrayLayout(signed(config.acc_width), n), "row_last": 1}))),
+            "mode": In(2), "var_shift": In(6), "pre_shift": In(signed(7)), "n_elems": In(N_BITS),
+            "clear": In(1),
+            "o": Out(stream.Signature(_RecordLayout)),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        aw, n = self._cfg.acc_width, self._n
+        en = Signal()
+        m.d.comb += [en.eq(~self.o.valid | self.o.ready), self.i.ready.eq(en)]
+
+        # stage 1: the beat's partial reductions
+        v = self.i.payload.data
+        xs = [Signal(signed(XS_BITS + 1), name=f"xs{j}") for j in range(n)]
+        for j in range(n):
+            m.d.comb += xs[j].eq(v[j] >> self.var_shift)
+        bmax = v[0]
+        for j in range(1, n):
+            bmax = Mux(v[j] > bmax, v[j], bmax)
+        p_valid, p_last = Signal(), Signal()
+        p_max = Signal(signed(aw))
+        p_s = Signal(signed(aw + 6))
+        p_t = Signal(signed(XS_BITS + 7))
+        p_q = Signal(unsigned(2 * XS_BITS + 6))
+        with m.If(en):
+            m.d.sync += [
+                p_valid.eq(self.i.valid), p_last.eq(self.i.payload.row_last), p_max.eq(bmax),
+                p_s.eq(sum(v[j] for j in range(n))),
+                p_t.eq(sum(xs)),
+                p_q.eq(sum((x * x).as_unsigned() for x in xs)),
+            ]
+
+        # stage 2: running sums over the row's beats
+        first = Signal(init=1)
+        r_max = Signal(signed(aw))
+        r_s = Signal(signed(S_BITS))
+        r_t = Signal(signed(XS_BITS + N_BITS + 1))
+        r_q = Signal(unsigned(2 * XS_BITS + N_BITS))
+        row = Signal(16)
+        q_valid = Signal()
+        with m.If(en):
+            m.d.sync += q_valid.eq(p_valid & p_last)
+            with m.If(p_valid):
+                m.d.sync += [
+                    r_max.eq(Mux(first | (p_max > r_max), p_max, r_max)),
+                    r_s.eq(Mux(first, 0, r_s) + p_s),
+                    r_t.eq(Mux(first, 0, r_t) + p_t),
+                    r_q.eq(Mux(first, 0, r_q) + p_q),
+                    first.eq(p_last),
+                ]
+        # stage 3: D = L*Q - T**2 and the max's pre-shift
+        pre = self.pre_shift
+        with m.If(en):
+            m.d.sync += [
+                self.o.valid.eq(q_valid),
+                self.o.payload.s.eq(r_s),
+                self.o.payload.d.eq(self.n_elems * r_q - r_t * r_t),
+                self.o.payload.max.eq(Mux(pre < 0, r_max << (-pre).as_unsigned()[:6],
+                                          r_max >> pre.as_unsigned()[:6])),
+                self.o.payload.row.eq(row),
+            ]
+            with m.If(q_valid):
+                m.d.sync += row.eq(row + 1)
+        with m.If(self.clear):
+            m.d.sync += [row.eq(0), first.eq(1)]
+        return m
+
+
+class DeriveEngine(wiring.Component):
+    """One row at a time: LayerNorm's mean, isqrt, bit length and reciprocal, or softmax's reciprocal.
+
+    Latency ``DERIVE_CYCLES[mode]`` from ``start`` to ``done`` (inclusive of the result cycle); ``idle`` is high in
+    the result cycle, so a new row can start then.
+    """
+
+    def __init__(self):
+        super().__init__({
+            "start": In(1), "mode": In(2), "rec": In(_RecordLayout), "n_elems": In(N_BITS),
+            "idle": Out(1), "done": Out(1), "result": Out(RowResultLayout), "error": Out(1),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        busy = Signal()
+        step = Signal(range(64))
+        ln = Signal()
+        row = Signal(16)
+        # isqrt state (golden.isqrt: root is kept pre-scaled; `bit` walks 4**i down)
+        rem = Signal(unsigned(RAD_BITS))
+        root = Signal(unsigned(RAD_BITS))
+        bit = Signal(unsigned(RAD_BITS))
+        # mean division state: |S| shifts out MSB first, the quotient shifts in
+        num = Signal(unsigned(S_BITS))
+        drem = Signal(unsigned(N_BITS + 1))
+        neg = Signal()
+        nn = Signal(N_BITS)
+        # reciprocal state: remainder, the dividend's low bits, quotient
+        dv = Signal(unsigned(RAD_BITS // 2 + 1))
+        rrem = Signal(unsigned(RAD_BITS // 2 + 2))
+        rlow = Signal(unsigned(QUOT_BITS))
+        quo = Signal(unsigned(QUOT_BITS))
+        kk = Signal(unsigned(ROW_K_BITS))
+
+        m.d.comb += self.idle.eq(~busy | self.done)
+
+        # -- combinational iteration chains (STEPS per cycle)
+        def sqrt_steps(rem, root, bit):
+            for _ in range(STEPS):
+                trial = root + bit
+                take = rem >= trial
+                rem, root, bit = (Mux(take, rem - trial, rem), Mux(take, (root >> 1) + bit, root >> 1),
+                                  bit >> 2)
+            return rem, root, bit
+
+        def div_steps(num, drem):
+            for _ in range(STEPS):
+                cur = Cat(num[-1], drem)
+                take = cur >= nn
+                drem = Mux(take, cur - nn, cur)[:len(drem)]
+                num = Cat(take, num[:-1])
+            return num, drem
+
+        def recip_steps(rrem, rlow, quo):
+            for _ in range(STEPS):
+                cur = Cat(rlow[-1], rrem)
+                take = cur >= dv
+                rrem = Mux(take, cur - dv, cur)[:len(rrem)]
+                rlow = Cat(Const(0, 1), rlow[:-1])
+                quo = Cat(take, quo[:-1])
+            return rrem, rlow, quo
+
+        s_rem, s_root, s_bit = sqrt_steps(rem, root, bit)
+        d_num, d_rem = div_steps(num, drem)
+        r_rem, r_low, r_quo = recip_steps(rrem, rlow, quo)
+
+        def start_recip(divisor, power):
+            # dividend 2**power: bits above QUOT_BITS seed the remainder, the rest feed in MSB first
+            m.d.sync += [
+                dv.eq(divisor),
+                rrem.eq(Mux(power >= QUOT_BITS, Const(1, 64) << (power - QUOT_BITS)[:6], 0)),
+                rlow.eq(Mux(power < QUOT_BITS, Const(1, QUOT_BITS + 1) << power[:5], 0)),
+                quo.eq(0),
+            ]
+
+        sqrt_end = 1 + SQRT_CYCLES
+        m.d.comb += self.done.eq(busy & (step == Mux(ln, DERIVE_CYCLES[NormMode.STATS],
+                                                     DERIVE_CYCLES[NormMode.SUM]) - 1))
+        with m.If(self.start & self.idle):
+            rec = self.rec
+            s_abs = Mux(rec.s < 0, -rec.s, rec.s)
+            m.d.sync += [
+                busy.eq(1), step.eq(0), ln.eq(self.mode == NormMode.STATS), row.eq(rec.row),
+                rem.eq(rec.d), root.eq(0), bit.eq(1 << (2 * (SQRT_ITERS - 1))),
+                num.eq(s_abs), drem.eq(0), neg.eq(rec.s < 0), nn.eq(self.n_elems),
+                self.error.eq((self.mode == NormMode.SUM) & (rec.s < MIN_EXP_SUM)),
+            ]
+            start_recip(rec.s.as_unsigned()[:len(dv)], Const(SM_RECIP_BITS, 7))
+        with m.Elif(busy):
+            m.d.sync += step.eq(step + 1)
+            with m.If(self.done):
+                m.d.sync += busy.eq(0)
+            # the mean's division runs from the first cycle until it has consumed |S|
+            with m.If(ln & (step < DIV_CYCLES)):
+                m.d.sync += [num.eq(d_num), drem.eq(d_rem)]
+            with m.If(ln & (step < SQRT_CYCLES)):
+                m.d.sync += [rem.eq(s_rem), root.eq(s_root), bit.eq(s_bit)]
+            with m.If(ln & (step == SQRT_CYCLES)):
+                r = Mux(root == 0, 1, root)
+                kbits = Signal(unsigned(ROW_K_BITS))
+                for i in range(RAD_BITS // 2 + 1):
+                    with m.If(r[i]):
+                        m.d.comb += kbits.eq(i + 1)
+                m.d.sync += kk.eq(kbits)
+                start_recip(r, kbits + LN_RECIP_BITS)
+            recip_first = Mux(ln, sqrt_end, 0)
+            with m.If((step >= recip_first) & (step < recip_first + RECIP_CYCLES)):
+                m.d.sync += [rrem.eq(r_rem), rlow.eq(r_low), quo.eq(r_quo)]
+        # result: the mean rounds toward -inf: -(|S| // n) - (remainder != 0) for negative S
+        q = num
+        mean = Mux(neg, -q.as_signed() - (drem != 0), q.as_signed())
+        m.d.comb += [
+            self.result.row.eq(row),
+            self.result.a.eq(mean),
+            self.result.f.eq(quo),
+            self.result.k.eq(kk),
+        ]
+        return m
+
+
+class NormUnit(wiring.Component):
+    """Reducer + ``engines`` derive engines (round-robin) -> a stream of per-row results.
+
+    In ``MAX`` mode a row's result is its (pre-shifted) max in ``a``; in ``SUM`` mode ``f``; in ``STATS`` mode
+    ``a`` (mean), ``f`` and ``k``. Results come in row order, at most one per cycle, always accepted.
+
+    Members
+    -------
+    i : In(stream(beats))
+    mode, var_shift, pre_shift, n_elems : In (held for the pass)
+    result : Out(stream(RowResultLayout)), always accepted (ready ignored)
+    clear : In(1)
+        Starts a pass: row numbering, round-robin pointer and error flag restart.
+    error : Out(1)
+        Sticky: a softmax row's sum of exps was below 2**13.
+    """
+
+    def __init__(self, config, n, *, engines=2):
+        if not isinstance(engines, int) or not 1 <= engines <= 16:
+            raise ValueError(f"derive engines must be an int in 1..16, not {engines!r}")
+        self._cfg, self._n, self._engines = config, n, engines
+        super().__init__({
+            "i": In(stream.Signature(data.StructLayout({
+                "data": data.ArrayLayout(signed(config.acc_width), n), "row_last": 1}))),
+            "mode": In(2), "var_shift": In(6), "pre_shift": In(signed(7)), "n_elems": In(N_BITS),
+            "result": Out(stream.Signature(RowResultLayout)),
+            "error": Out(1), "clear": In(1),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        m.submodules.reducer = red = Reducer(self._cfg, self._n)
+        engines = [DeriveEngine() for _ in range(self._engines)]
+        for i, e in enumerate(engines):
+            m.submodules[f"engine{i}"] = e
+        wiring.connect(m, wiring.flipped(self.i), red.i)
+        m.d.comb += [red.mode.eq(self.mode), red.var_shift.eq(self.var_shift), red.pre_shift.eq(self.pre_shift),
+                     red.n_elems.eq(self.n_elems), red.clear.eq(self.clear)]
+        ptr = Signal(range(max(2, self._engines)))
+        rec = red.o.payload
+        is_max = self.mode == NormMode.MAX
+        ready = Signal()
+        with m.Switch(ptr):
+            for i, e in enumerate(engines):
+                with m.Case(i):
+                    m.d.comb += ready.eq(e.idle)
+        m.d.comb += red.o.ready.eq(is_max | ready)
+        for i, e in enumerate(engines):
+            m.d.comb += [e.rec.eq(rec), e.mode.eq(self.mode), e.n_elems.eq(self.n_elems),
+                         e.start.eq(red.o.valid & ~is_max & (ptr == i))]
+        with m.If(red.o.valid & ~is_max & ready):
+            m.d.sync += ptr.eq(Mux(ptr == self._engines - 1, 0, ptr + 1))
+        with m.If(self.clear):
+            m.d.sync += ptr.eq(0)
+
+        res = self.result.payload
+        m.d.comb += self.result.valid.eq((red.o.valid & is_max) | Cat(*(e.done for e in engines)).any())
+        with m.If(red.o.valid & is_max):
+            m.d.comb += [res.row.eq(rec.row), res.a.eq(rec.max)]
+        for e in engines:
+            with m.If(e.done):
+                m.d.comb += res.eq(e.result)
+        err = Signal()
+        with m.If(self.clear):
+            m.d.sync += err.eq(0)
+        with m.Elif(Cat(*(e.done & e.error for e in engines)).any()):
+            m.d.sync += err.eq(1)
+        m.d.comb += self.error.eq(err)
+        return m
