@@ -48,8 +48,6 @@ class TileTB:
 
     async def reset(self):
         d = self.dut
-        for s in (d.spad_write.valid if hasattr(d, "spad_write") else None,):
-            pass
         d.rst.value = 1
         for name in ("spad_write__valid", "cmd__valid", "acc_read_cmd__valid", "acc_read__ready",
                      "counter_clear"):
