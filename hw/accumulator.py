@@ -25,8 +25,9 @@ def AccWriteLayout(cfg):
 
 
 def AccReadCmdLayout(cfg):
-    """Read ``count`` consecutive rows starting at ``addr`` (``count == 0`` reads nothing)."""
-    return data.StructLayout({"addr": cfg.acc_addr_width, "count": cfg.acc_addr_width + 1})
+    """Read ``count`` rows ``addr, addr + stride, ...`` (``count == 0`` reads nothing; addresses wrap)."""
+    return data.StructLayout({"addr": cfg.acc_addr_width, "count": cfg.acc_addr_width + 1,
+                              "stride": cfg.acc_addr_width + 1})
 
 
 def AccRowLayout(cfg):
@@ -40,8 +41,9 @@ class Accumulator(wiring.Component):
     Latency: a write accepted at cycle t is committed at the end of cycle t + 1; ``done`` pulses in cycle t + 1
     for a write with ``last``. Throughput: one write per cycle, always ready.
     Read stream: after a command is accepted at cycle t, row i is valid from cycle t + 2 + i if ``read``
-    is never stalled (1 row per cycle; backpressure holds the row). A new command is accepted when the previous
-    one has issued all its rows. Reads are not ordered against writes in flight: read after ``done``.
+    is never stalled (1 row per cycle; backpressure holds the row). A new command is accepted in the cycle the
+    previous one issues its last row, so back-to-back commands stream without a gap. Reads are not ordered
+    against writes in flight: read after ``done``.
 
     Members
     -------
@@ -120,15 +122,16 @@ class Accumulator(wiring.Component):
             rp = mem.read_port()
             m.d.comb += [rp.addr.eq(addr >> bb), rp.en.eq(advance & active)]
             rdata.append(rp.data)
-        m.d.comb += self.read_cmd.ready.eq(~active)
+        stride = Signal(cfg.acc_addr_width + 1)
+        m.d.comb += self.read_cmd.ready.eq(~active | (advance & (left == 1)))
         with m.If(advance):
             m.d.sync += [out_valid.eq(active), out_last.eq(left == 1)]
             with m.If(active):
-                m.d.sync += [sel.eq(bank_of(addr)), addr.eq(addr + 1), left.eq(left - 1),
+                m.d.sync += [sel.eq(bank_of(addr)), addr.eq(addr + stride), left.eq(left - 1),
                              active.eq(left != 1)]
-        with m.If(self.read_cmd.valid & ~active):
+        with m.If(self.read_cmd.valid & self.read_cmd.ready):
             m.d.sync += [addr.eq(self.read_cmd.payload.addr), left.eq(self.read_cmd.payload.count),
-                         active.eq(self.read_cmd.payload.count != 0)]
+                         stride.eq(self.read_cmd.payload.stride), active.eq(self.read_cmd.payload.count != 0)]
         m.d.comb += [self.read.valid.eq(out_valid), self.read.payload.last.eq(out_last)]
         with m.Switch(sel):
             for i, d in enumerate(rdata):

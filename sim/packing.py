@@ -59,8 +59,8 @@ class Packer:
         return self._pack(self._accw, addr=addr, data=word, accumulate=int(bool(accumulate)), cols=cols,
                           last=int(bool(last)))
 
-    def acc_read_cmd(self, addr, count):
-        return self._pack(self._rdc, addr=addr, count=count)
+    def acc_read_cmd(self, addr, count, stride=1):
+        return self._pack(self._rdc, addr=addr, count=count, stride=stride)
 
     def acc_row(self, word):
         """Decode an ``acc_read`` payload into (int64 row of ``dim`` signed values, last)."""

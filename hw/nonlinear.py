@@ -1,0 +1,283 @@
+"""Nonlinear unit: runs softmax, LayerNorm, GELU and requantization over accumulator rows, in passes.
+
+A command names ``rows`` logical rows of ``lines`` accumulator lines each (``L = lines * dim`` values); row ``r``,
+line ``j`` is accumulator line ``base + r*row_stride + j*line_stride``. The sequence of passes per op:
+
+=============  ===========================================================================================
+SOFTMAX        max pass (normalization unit: row max) -> exp-sum pass (lanes: i-exp -> normalization unit:
+               sum, reciprocal) -> output pass (lanes: i-exp, times the reciprocal, uint8)
+LAYERNORM      statistics pass (normalization unit: S, T, Q -> mean, isqrt, reciprocal) -> output pass
+               (lanes: normalize + affine)
+GELU, REQUANT  output pass (lanes), at full lane throughput
+=============  ===========================================================================================
+
+Each pass reads every line once (one read command per row); the scores never leave the accumulator between
+passes (softmax is fused with the matmul that produced them). Per-row results live in a row table.
+
+Latency and throughput: see ``golden.cycles.nonlinear_cycles``, the exact model. In steady state a pass moves
+one beat of ``n = min(lanes, dim)`` values per cycle; statistics passes may be bound by the derive engines when
+rows are short (``DERIVE_CYCLES / engines > lines``).
+"""
+from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed, unsigned
+from amaranth.lib import data, memory, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from .accumulator import AccReadCmdLayout
+from .lanes import (ROW_A_BITS, ROW_F_BITS, ROW_K_BITS, ActivationUnit, ColConstsLayout, LaneConstsLayout,
+                    LaneOutLayout)
+from .nlops import LaneOp
+from .norm import N_BITS, NormMode, NormUnit
+
+__all__ = ["NlCmdLayout", "NonlinearUnit", "NonlinearTop", "PASSES"]
+
+#: Passes per op: (normalization mode or None for the output pass, lane op override or None).
+PASSES = {
+    LaneOp.SOFTMAX: ((NormMode.MAX, None), (NormMode.SUM, LaneOp.EXP), (None, None)),
+    LaneOp.LAYERNORM: ((NormMode.STATS, None), (None, None)),
+    LaneOp.GELU: ((None, None),),
+    LaneOp.REQUANT: ((None, None),),
+}
+
+
+def NlCmdLayout(cfg):
+    return data.StructLayout({
+        "op": 3,
+        "base": cfg.acc_addr_width,
+        "rows": cfg.acc_addr_width + 1,
+        "lines": N_BITS,
+        "row_stride": cfg.acc_addr_width + 1,
+        "line_stride": cfg.acc_addr_width + 1,
+        "var_shift": 6,
+    })
+
+
+class NonlinearUnit(wiring.Component):
+    """Sequencer + normalization unit + activation lanes + row table.
+
+    Members
+    -------
+    cmd : In(stream(NlCmdLayout))
+    consts : In(LaneConstsLayout)
+        The op's lane constants, held from ``cmd`` to ``done``.
+    col_write : In(stream)
+        Per-column constants table (see ``ActivationUnit``).
+    acc_read_cmd : Out(stream(AccReadCmdLayout)), acc_read : In(stream of lines, ``last`` per command)
+    o : Out(stream(LaneOutLayout))
+        Output beats; ``last`` marks the op's final beat.
+    done : Out(1)
+        Pulses in the cycle the op finishes (its last output beat is accepted).
+    busy, error : Out(1)
+        ``error`` is sticky until the next command: a softmax row's sum of exps was too small.
+    """
+
+    def __init__(self, config, *, engines=2):
+        self._cfg = config
+        self._acts = ActivationUnit(config)
+        self._n = self._acts.n
+        self._engines = engines
+        n = self._n
+        super().__init__({
+            "cmd": In(stream.Signature(NlCmdLayout(config))),
+            "consts": In(LaneConstsLayout),
+            "col_write": In(stream.Signature(data.StructLayout({"addr": range(4096), "value": ColConstsLayout}))),
+            "acc_read_cmd": Out(stream.Signature(AccReadCmdLayout(config))),
+            "acc_read": In(stream.Signature(data.StructLayout({
+                "data": data.ArrayLayout(signed(config.acc_width), config.dim), "last": 1}))),
+            "o": Out(stream.Signature(LaneOutLayout(config, n))),
+            "done": Out(1), "busy": Out(1), "error": Out(1),
+        })
+
+    @property
+    def n(self):
+        return self._n
+
+    def elaborate(self, platform):
+        m = Module()
+        cfg, n = self._cfg, self._n
+        beats_per_line = cfg.dim // n
+        m.submodules.acts = acts = self._acts
+        m.submodules.norm = norm = NormUnit(cfg, n, engines=self._engines)
+        wiring.connect(m, wiring.flipped(self.col_write), acts.col_write)
+
+        depth = cfg.acc_rows
+        tables = {}
+        for name, width, signed_ in (("a", ROW_A_BITS, True), ("f", ROW_F_BITS, False), ("k", ROW_K_BITS, False)):
+            mem = memory.Memory(shape=signed(width) if signed_ else unsigned(width), depth=depth, init=[])
+            m.submodules[f"row_{name}"] = mem
+            tables[name] = (mem.write_port(), mem.read_port())
+
+        cmd = Signal(NlCmdLayout(cfg))
+        busy = Signal()
+        pass_idx = Signal(2)
+        n_passes = Signal(2)
+        pass_mode = Signal(2)         # NormMode of the current pass (valid when not an output pass)
+        out_pass = Signal()
+        lane_exp = Signal()           # the exp-sum pass runs the lanes as EXP
+        issue_row = Signal(cfg.acc_addr_width + 1)
+        issue_addr = Signal(cfg.acc_addr_width + 1)
+        issuing = Signal()
+        results = Signal(cfg.acc_addr_width + 1)
+        start_pass = Signal()
+
+        m.d.comb += [self.busy.eq(busy), norm.mode.eq(pass_mode), norm.var_shift.eq(cmd.var_shift),
+                     norm.pre_shift.eq(self.consts.pre_shift), norm.n_elems.eq(cmd.lines * cfg.dim),
+                     norm.clear.eq(start_pass), self.error.eq(norm.error)]
+
+        # -- command and pass sequencing
+        m.d.comb += self.cmd.ready.eq(~busy)
+        op = self.cmd.payload.op
+        with m.If(self.cmd.valid & ~busy):
+            m.d.sync += [cmd.eq(self.cmd.payload), busy.eq(1), pass_idx.eq(0)]
+            m.d.comb += start_pass.eq(1)
+        pass_done = Signal()
+        with m.If(pass_done):
+            with m.If(pass_idx == n_passes - 1):
+                m.d.sync += busy.eq(0)
+            with m.Else():
+                m.d.sync += pass_idx.eq(pass_idx + 1)
+                m.d.comb += start_pass.eq(1)
+        m.d.comb += self.done.eq(pass_done & (pass_idx == n_passes - 1))
+
+        # pass table (from the latched command; at command acceptance, from the payload)
+        # start_pass happens at command acceptance (idle: pass 0) or at a pass's end (busy: the next pass)
+        cur_op = Mux(busy, cmd.op, op)
+        cur_idx = Mux(busy, pass_idx + 1, 0)
+        with m.Switch(cur_op):
+            for lop, passes in PASSES.items():
+                with m.Case(int(lop)):
+                    m.d.comb += n_passes.eq(len(passes))
+        with m.If(start_pass):
+            with m.Switch(cur_op):
+                for lop, passes in PASSES.items():
+                    with m.Case(int(lop)):
+                        for i, (mode, lane_op) in enumerate(passes):
+                            with m.If(cur_idx == i):
+                                m.d.sync += [out_pass.eq(mode is None), pass_mode.eq(mode or 0),
+                                             lane_exp.eq(lane_op == LaneOp.EXP)]
+            m.d.sync += [issuing.eq(1), issue_row.eq(0), results.eq(0),
+                         issue_addr.eq(Mux(busy, cmd.base, self.cmd.payload.base))]
+
+        # -- read commands: one per row
+        rc = self.acc_read_cmd
+        m.d.comb += [rc.valid.eq(issuing), rc.payload.addr.eq(issue_addr), rc.payload.count.eq(cmd.lines),
+                     rc.payload.stride.eq(cmd.line_stride)]
+        with m.If(rc.valid & rc.ready):
+            m.d.sync += [issue_row.eq(issue_row + 1), issue_addr.eq(issue_addr + cmd.row_stride)]
+            with m.If(issue_row == cmd.rows - 1):
+                m.d.sync += issuing.eq(0)
+
+        # -- line holder / serializer: a line is held for its beats; its row's table entry is read on load
+        line = Signal(data.ArrayLayout(signed(cfg.acc_width), cfg.dim))
+        held = Signal()
+        line_last = Signal()
+        beat = Signal(range(max(2, beats_per_line)))
+        line_idx = Signal(N_BITS)
+        in_line = Signal(N_BITS)
+        in_row = Signal(cfg.acc_addr_width + 1)
+        row_of_line = Signal(cfg.acc_addr_width + 1)
+        taken = Signal()
+        last_beat = beat == beats_per_line - 1
+        load = self.acc_read.valid & (~held | (taken & last_beat))
+        m.d.comb += self.acc_read.ready.eq(~held | (taken & last_beat))
+        for name, (_, rp) in tables.items():
+            m.d.comb += [rp.addr.eq(in_row), rp.en.eq(load)]
+        with m.If(load):
+            m.d.sync += [line.eq(self.acc_read.payload.data), line_last.eq(self.acc_read.payload.last),
+                         held.eq(1), beat.eq(0), line_idx.eq(in_line), row_of_line.eq(in_row),
+                         in_line.eq(Mux(self.acc_read.payload.last, 0, in_line + 1)),
+                         in_row.eq(in_row + self.acc_read.payload.last)]
+        with m.Elif(taken):
+            with m.If(last_beat):
+                m.d.sync += held.eq(0)
+            with m.Else():
+                m.d.sync += beat.eq(beat + 1)
+        with m.If(start_pass):
+            m.d.sync += [in_line.eq(0), in_row.eq(0)]
+
+        beat_data = Signal(data.ArrayLayout(signed(cfg.acc_width), n))
+        with m.Switch(beat):
+            for b in range(beats_per_line):
+                with m.Case(b):
+                    m.d.comb += [beat_data[j].eq(line[b * n + j]) for j in range(n)]
+        row_last = line_last & last_beat
+        pass_last = row_last & (row_of_line == cmd.rows - 1)
+
+        # -- routing: the beat goes to the lanes (exp-sum and output passes) or straight to the norm unit
+        to_lanes = out_pass | lane_exp
+        ai = acts.i.payload
+        m.d.comb += [
+            ai.data.eq(beat_data), ai.col.eq(line_idx * cfg.dim + beat * n),
+            ai.a.eq(tables["a"][1].data), ai.f.eq(tables["f"][1].data), ai.k.eq(tables["k"][1].data),
+            ai.last.eq(Mux(out_pass, pass_last, row_last)),
+            acts.i.valid.eq(held & to_lanes),
+            acts.consts.eq(self.consts),
+        ]
+        with m.If(lane_exp):
+            m.d.comb += acts.consts.op.eq(LaneOp.EXP)
+        ni = norm.i.payload
+        with m.If(lane_exp):
+            m.d.comb += [ni.data.eq(acts.o.payload.data), ni.row_last.eq(acts.o.payload.last),
+                         norm.i.valid.eq(acts.o.valid), acts.o.ready.eq(norm.i.ready)]
+        with m.Else():
+            m.d.comb += [ni.data.eq(beat_data), ni.row_last.eq(row_last),
+                         norm.i.valid.eq(held & ~to_lanes)]
+        m.d.comb += taken.eq(held & Mux(to_lanes, acts.i.ready, norm.i.ready))
+        with m.If(out_pass):
+            m.d.comb += [self.o.valid.eq(acts.o.valid), self.o.payload.eq(acts.o.payload),
+                         acts.o.ready.eq(self.o.ready)]
+
+        # -- row results into the table; pass end
+        res = norm.result
+        for name, (wp, _) in tables.items():
+            m.d.comb += [wp.addr.eq(res.payload.row), wp.data.eq(getattr(res.payload, name))]
+        m.d.comb += [
+            tables["a"][0].en.eq(res.valid & (pass_mode != NormMode.SUM)),
+            tables["f"][0].en.eq(res.valid & (pass_mode != NormMode.MAX)),
+            tables["k"][0].en.eq(res.valid & (pass_mode == NormMode.STATS)),
+        ]
+        with m.If(res.valid & ~start_pass):
+            m.d.sync += results.eq(results + 1)
+        stats_done = ~out_pass & res.valid & (results == cmd.rows - 1)
+        out_done = out_pass & self.o.valid & self.o.ready & self.o.payload.last
+        m.d.comb += pass_done.eq(busy & (stats_done | out_done))
+        return m
+
+
+class NonlinearTop(wiring.Component):
+    """Accumulator + nonlinear unit: what the nonlinear testbench drives.
+
+    ``acc_write`` loads accumulator rows (always ready); ``cmd``, ``consts``, ``col_write``, ``o``, ``done``
+    and ``error`` are the nonlinear unit's (see ``NonlinearUnit``).
+    """
+
+    def __init__(self, config, *, engines=2):
+        from .accumulator import AccWriteLayout
+        self._cfg = config
+        self._unit = NonlinearUnit(config, engines=engines)
+        super().__init__({
+            "acc_write": In(stream.Signature(AccWriteLayout(config))),
+            "cmd": In(stream.Signature(NlCmdLayout(config))),
+            "consts": In(LaneConstsLayout),
+            "col_write": In(stream.Signature(data.StructLayout({"addr": range(4096), "value": ColConstsLayout}))),
+            "o": Out(stream.Signature(LaneOutLayout(config, self._unit.n))),
+            "done": Out(1), "error": Out(1),
+        })
+
+    @property
+    def n(self):
+        return self._unit.n
+
+    def elaborate(self, platform):
+        from .accumulator import Accumulator
+        m = Module()
+        m.submodules.acc = acc = Accumulator(self._cfg)
+        m.submodules.nl = nl = self._unit
+        m.d.comb += [acc.write.valid.eq(self.acc_write.valid), acc.write.payload.eq(self.acc_write.payload),
+                     self.acc_write.ready.eq(1)]
+        wiring.connect(m, nl.acc_read_cmd, acc.read_cmd)
+        wiring.connect(m, acc.read, nl.acc_read)
+        wiring.connect(m, wiring.flipped(self.cmd), nl.cmd)
+        wiring.connect(m, wiring.flipped(self.col_write), nl.col_write)
+        wiring.connect(m, nl.o, wiring.flipped(self.o))
+        m.d.comb += [nl.consts.eq(self.consts), self.done.eq(nl.done), self.error.eq(nl.error)]
+        return m
