@@ -133,3 +133,49 @@ def busy_cycles(timings):
 def mac_cycles(ops, config):
     """What ``mac_cycles`` reads after ``ops``: one per A row issued, ``rows * ceil(k / dim)`` per operation."""
     return sum(op.rows * blocks(op, config) for op in ops)
+
+
+# ---- nonlinear unit (hw/nonlinear.py, hw/norm.py, hw/lanes.py) -------------------------------------------------
+NONLINEAR_FORMULA = (
+    "per pass, from its start P (the command's handshake for the first): rows of W lines arrive as B = dim/n "
+    "beats each, N = rows*W*B beats, one per cycle; output pass: done = P + READ_TO_LANES - 1 + N + LANE_LATENCY; "
+    "max pass: next P = P + READ_TO_LANES + REDUCE_LATENCY - 1 + N; sum / statistics pass: row r's record is "
+    "ready at t_r = P + c - 1 + (r+1)*W*B + stall, engine start s_r = max(t_r, s_(r-E) + DERIVE), "
+    "stall += s_r - t_r, next P = s_last + DERIVE (c adds LANE_LATENCY for the exp-sum pass)")
+
+
+def nonlinear_cycles(op, rows, lines, config, engines=2):
+    """Cycles from a nonlinear command's handshake to its ``done`` pulse, the output never stalled.
+
+    ``op`` is a ``hw.nlops.LaneOp``; ``rows`` logical rows of ``lines`` accumulator lines. The passes and their
+    timing constants are the hardware's (``hw.nlops``); see :data:`NONLINEAR_FORMULA`.
+    """
+    from hw.nlops import (DERIVE_CYCLES, LANE_LATENCY, PASSES, READ_TO_LANES, REDUCE_LATENCY, LaneOp,
+                          NormMode)
+
+    _check_config(config)
+    for name, v in (("rows", rows), ("lines", lines), ("engines", engines)):
+        if not isinstance(v, int) or v < 1:
+            raise ValueError(f"{name} must be a positive int, not {v!r}")
+    if rows * lines > config.acc_rows:
+        raise ValueError(f"{rows} rows of {lines} lines exceed the accumulator's {config.acc_rows} lines")
+    n = min(config.lanes, config.dim)
+    wb = lines * (config.dim // n)
+    beats = rows * wb
+    p = 0
+    for mode, lane_op in PASSES[LaneOp(op)]:
+        if mode is None:
+            return p + READ_TO_LANES - 1 + beats + LANE_LATENCY
+        c = READ_TO_LANES + REDUCE_LATENCY + (LANE_LATENCY if lane_op == LaneOp.EXP else 0)
+        if mode == NormMode.MAX:
+            p += c - 1 + beats
+            continue
+        d = DERIVE_CYCLES[mode]
+        starts, stall = [], 0
+        for r in range(rows):
+            t = p + c - 1 + (r + 1) * wb + stall
+            s = max(t, starts[r - engines] + d) if r >= engines else t
+            stall += s - t
+            starts.append(s)
+        p = starts[-1] + d
+    raise AssertionError("every op ends with an output pass")

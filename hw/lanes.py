@@ -14,13 +14,11 @@ from amaranth.lib.wiring import In, Out
 from golden.softmax import CLAMP_Q
 from golden.numerics import MAX_SHIFT
 
-from .nlops import COL_FIELDS, FIELDS, SOFTMAX_SHIFT, LaneOp
+from .nlops import COL_FIELDS, FIELDS, LANE_LATENCY, SOFTMAX_SHIFT, LaneOp
 
 __all__ = ["LANE_LATENCY", "LaneConstsLayout", "ColConstsLayout", "LaneInLayout", "LaneOutLayout",
            "ActivationUnit", "round_shift_clamp", "ROW_A_BITS", "ROW_F_BITS", "ROW_K_BITS"]
 
-#: Registered stages from an accepted input beat to the output register.
-LANE_LATENCY = 10
 ROW_A_BITS = 48     # per-row offset: LayerNorm mean, or softmax's (shifted) row max
 ROW_F_BITS = 20     # per-row reciprocal (unsigned): LayerNorm's f <= 2**18, softmax's f < 2**18
 ROW_K_BITS = 6      # per-row shift: LayerNorm's k = bit_length(r)

@@ -17,11 +17,12 @@ and bypasses the stages an op does not use.
 from dataclasses import dataclass
 import enum
 
-from golden.layernorm import LayerNormConstants
+from golden.layernorm import MAX_N, XS_BITS, LayerNormConstants
 from golden.numerics import MAX_SHIFT, Dyadic, int_range
 from golden.softmax import CLAMP_Q, EXP_BITS, OUT_BITS as PROB_BITS, RECIP_BITS as SOFTMAX_RECIP_BITS
 
-__all__ = ["LaneOp", "FIELDS", "COL_FIELDS", "LaneConsts", "ColConsts", "requant_consts", "gelu_consts",
+__all__ = ["LaneOp", "NormMode", "PASSES", "LANE_LATENCY", "REDUCE_LATENCY", "READ_TO_LANES", "DERIVE_CYCLES",
+           "FIELDS", "COL_FIELDS", "LaneConsts", "ColConsts", "requant_consts", "gelu_consts",
            "exp_consts", "softmax_consts", "layernorm_consts", "clip_range"]
 
 
@@ -32,6 +33,42 @@ class LaneOp(enum.IntEnum):
     SOFTMAX = 3     # EXP, then U4 with the row's reciprocal
     LAYERNORM = 4   # U2 ((x - mean) * f >> k), U3 (affine with per-column gamma, beta)
 
+
+class NormMode(enum.IntEnum):
+    """What the normalization unit derives per row."""
+    MAX = 0       # the row max (pre-shifted) -> a
+    SUM = 1       # the sum of exps -> f = floor(2**32 / sum)
+    STATS = 2     # LayerNorm statistics -> mean (a), r, k, f
+
+
+#: Passes over the rows per op: (normalization mode, or None for the output pass; lane op override).
+PASSES = {
+    LaneOp.SOFTMAX: ((NormMode.MAX, None), (NormMode.SUM, LaneOp.EXP), (None, None)),
+    LaneOp.LAYERNORM: ((NormMode.STATS, None), (None, None)),
+    LaneOp.GELU: ((None, None),),
+    LaneOp.REQUANT: ((None, None),),
+}
+
+# ---- timing of the hardware (hw.lanes, hw.norm, hw.nonlinear); golden.cycles builds its model from these ----
+#: Registered lane stages from an accepted beat to the output register.
+LANE_LATENCY = 10
+#: Reducer stages from a row's last beat to its record.
+REDUCE_LATENCY = 3
+#: Pass start -> first beat accepted by the lanes or the reducer (read command 1, accumulator read 2, line
+#: holder 1).
+READ_TO_LANES = 4
+N_BITS = MAX_N.bit_length()                 # row length L <= 4096: 13 bits
+RAD_BITS = 2 * N_BITS + 2 * (XS_BITS - 1)   # D = L*Q - T**2 < L**2 * 2**30: 56 bits
+SQRT_ITERS = RAD_BITS // 2                  # 28 result bits
+QUOT_BITS = 20                              # reciprocal quotients: f <= 2**18 (LN), < 2**19 (softmax)
+S_BITS = 32 + N_BITS + 1                    # sum of up to 4096 acc_width (32-bit) values, signed
+STEPS = 2                                   # iterations per cycle of every recurrence
+DIV_CYCLES = -(-S_BITS // STEPS)            # the mean's division, hidden under sqrt + reciprocal
+SQRT_CYCLES = SQRT_ITERS // STEPS
+RECIP_CYCLES = QUOT_BITS // STEPS
+#: Cycles from a derive engine's start to its result; the engine takes a new row in the result cycle.
+DERIVE_CYCLES = {NormMode.STATS: 1 + SQRT_CYCLES + 1 + RECIP_CYCLES, NormMode.SUM: 1 + RECIP_CYCLES}
+assert DIV_CYCLES <= SQRT_CYCLES + 1 + RECIP_CYCLES
 
 #: Scalar command fields: name -> (width, signed).
 FIELDS = {

@@ -25,19 +25,10 @@ from amaranth.lib.wiring import In, Out
 from .accumulator import AccReadCmdLayout
 from .lanes import (ROW_A_BITS, ROW_F_BITS, ROW_K_BITS, ActivationUnit, ColConstsLayout, LaneConstsLayout,
                     LaneOutLayout)
-from .nlops import LaneOp
-from .norm import N_BITS, NormMode, NormUnit
+from .nlops import N_BITS, PASSES, LaneOp, NormMode
+from .norm import NormUnit
 
-__all__ = ["NlCmdLayout", "NonlinearUnit", "NonlinearTop", "PASSES"]
-
-#: Passes per op: (normalization mode or None for the output pass, lane op override or None).
-PASSES = {
-    LaneOp.SOFTMAX: ((NormMode.MAX, None), (NormMode.SUM, LaneOp.EXP), (None, None)),
-    LaneOp.LAYERNORM: ((NormMode.STATS, None), (None, None)),
-    LaneOp.GELU: ((None, None),),
-    LaneOp.REQUANT: ((None, None),),
-}
-
+__all__ = ["NlCmdLayout", "NonlinearUnit", "NonlinearTop"]
 
 def NlCmdLayout(cfg):
     return data.StructLayout({

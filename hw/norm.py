@@ -11,43 +11,25 @@ statistics; for softmax's sum pass ``S`` is the sum of exps), and at the row's e
 - softmax: ``f = floor(2**32 / S)`` (the same divider; a row's sum of exps is > 2**13 because its max
   contributes ~2**15, and a smaller sum raises ``error``).
 
-Latency and throughput: a row's record leaves the reducer ``REDUCE_LATENCY`` cycles after its last beat; an
-engine takes ``DERIVE_CYCLES[mode]`` cycles per row; ``engines`` engines take rows round-robin, so rows of
+Latency and throughput: a row's record leaves the reducer ``REDUCE_LATENCY`` (3) cycles after its last beat; an
+engine takes ``DERIVE_CYCLES[mode]`` (26 for LayerNorm, 11 for softmax; ``hw.nlops``) cycles per row; ``engines`` engines take rows round-robin, so rows of
 ``W`` beats stream without stalls while ``DERIVE_CYCLES / engines <= W``.
 """
 from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from golden.layernorm import MAX_N, RECIP_BITS as LN_RECIP_BITS, XS_BITS
+from golden.layernorm import RECIP_BITS as LN_RECIP_BITS, XS_BITS
 from golden.softmax import RECIP_BITS as SM_RECIP_BITS
 
 from .lanes import ROW_A_BITS, ROW_F_BITS, ROW_K_BITS
+from .nlops import (DERIVE_CYCLES, DIV_CYCLES, N_BITS, QUOT_BITS, RAD_BITS, RECIP_CYCLES, S_BITS, SQRT_CYCLES,
+                    SQRT_ITERS, STEPS, NormMode)
 
-__all__ = ["NormMode", "REDUCE_LATENCY", "DERIVE_CYCLES", "RowResultLayout", "Reducer", "DeriveEngine",
-           "NormUnit"]
-
-
-class NormMode:
-    MAX = 0       # row max -> a
-    SUM = 1       # sum of exps -> f = floor(2**32 / sum)
-    STATS = 2     # LayerNorm statistics -> mean, r, k, f
+__all__ = ["RowResultLayout", "Reducer", "DeriveEngine", "NormUnit"]
 
 
-N_BITS = MAX_N.bit_length()                 # row length L <= 4096
-RAD_BITS = 2 * N_BITS + 2 * (XS_BITS - 1)   # D = L*Q - T**2 < L**2 * 2**30: 56 bits
-SQRT_ITERS = RAD_BITS // 2                  # 28
-QUOT_BITS = 20                              # reciprocal quotients: f <= 2**18 (LN), < 2**19 (softmax)
 MIN_EXP_SUM = 1 << 13
-S_BITS = 32 + N_BITS + 1                    # sum of up to 4096 values of acc_width (32) bits, signed
-STEPS = 2                                   # iterations per cycle of every recurrence
-DIV_CYCLES = -(-S_BITS // STEPS)            # 23: the mean's division, hidden under sqrt + reciprocal
-SQRT_CYCLES = SQRT_ITERS // STEPS           # 14
-RECIP_CYCLES = QUOT_BITS // STEPS           # 10
-#: Cycles from an engine's start to its result (valid in that cycle); the engine takes a new row in it.
-DERIVE_CYCLES = {NormMode.STATS: 1 + SQRT_CYCLES + 1 + RECIP_CYCLES, NormMode.SUM: 1 + RECIP_CYCLES}
-REDUCE_LATENCY = 3
-assert DIV_CYCLES <= SQRT_CYCLES + 1 + RECIP_CYCLES
 
 RowResultLayout = data.StructLayout({
     "row": 16, "a": signed(ROW_A_BITS), "f": unsigned(ROW_F_BITS), "k": unsigned(ROW_K_BITS),
