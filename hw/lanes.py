@@ -16,7 +16,7 @@ from golden.numerics import MAX_SHIFT
 
 from .nlops import COL_FIELDS, FIELDS, LANE_LATENCY, SOFTMAX_SHIFT, LaneOp
 
-__all__ = ["LANE_LATENCY", "LaneConstsLayout", "ColConstsLayout", "LaneInLayout", "LaneOutLayout",
+__all__ = ["LANE_LATENCY", "LaneConstsLayout", "ColConstsLayout", "ColWriteLayout", "LaneInLayout", "LaneOutLayout",
            "ActivationUnit", "round_shift_clamp", "ROW_A_BITS", "ROW_F_BITS", "ROW_K_BITS"]
 
 ROW_A_BITS = 48     # per-row offset: LayerNorm mean, or softmax's (shifted) row max
@@ -32,13 +32,16 @@ def _layout(fields):
 
 LaneConstsLayout = _layout(FIELDS)
 ColConstsLayout = _layout(COL_FIELDS)
+MAX_COLS = 4096
+#: A per-column table write: column ``addr`` gets ``value``.
+ColWriteLayout = data.StructLayout({"addr": range(MAX_COLS), "value": ColConstsLayout})
 
 
 def LaneInLayout(cfg, n):
     """One beat: ``n`` accumulator values, the column-table index, the row's parameters, ``last``."""
     return data.StructLayout({
         "data": data.ArrayLayout(signed(cfg.acc_width), n),
-        "col": range(4096),
+        "col": range(MAX_COLS),
         "a": signed(ROW_A_BITS), "f": unsigned(ROW_F_BITS), "k": unsigned(ROW_K_BITS),
         "last": 1,
     })
@@ -169,7 +172,7 @@ class ActivationUnit(wiring.Component):
     o : Out(stream(LaneOutLayout))
     """
 
-    def __init__(self, config, *, max_cols=4096):
+    def __init__(self, config, *, max_cols=MAX_COLS):
         if config.lanes < config.dim and config.dim % config.lanes:
             raise ValueError(f"dim={config.dim} must be a multiple of lanes={config.lanes} when lanes < dim")
         self._cfg = config
@@ -177,8 +180,7 @@ class ActivationUnit(wiring.Component):
         self._max_cols = max_cols
         super().__init__({
             "consts": In(LaneConstsLayout),
-            "col_write": In(stream.Signature(data.StructLayout({"addr": range(max_cols),
-                                                                "value": ColConstsLayout}))),
+            "col_write": In(stream.Signature(ColWriteLayout)),
             "i": In(stream.Signature(LaneInLayout(config, self._n))),
             "o": Out(stream.Signature(LaneOutLayout(config, self._n))),
         })

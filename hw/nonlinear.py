@@ -23,7 +23,7 @@ from amaranth.lib import data, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from .accumulator import AccReadCmdLayout
-from .lanes import (ROW_A_BITS, ROW_F_BITS, ROW_K_BITS, ActivationUnit, ColConstsLayout, LaneConstsLayout,
+from .lanes import (ROW_A_BITS, ROW_F_BITS, ROW_K_BITS, ActivationUnit, ColWriteLayout, LaneConstsLayout,
                     LaneOutLayout)
 from .nlops import N_BITS, PASSES, LaneOp, NormMode
 from .norm import NormUnit
@@ -70,7 +70,7 @@ class NonlinearUnit(wiring.Component):
         super().__init__({
             "cmd": In(stream.Signature(NlCmdLayout(config))),
             "consts": In(LaneConstsLayout),
-            "col_write": In(stream.Signature(data.StructLayout({"addr": range(4096), "value": ColConstsLayout}))),
+            "col_write": In(stream.Signature(ColWriteLayout)),
             "acc_read_cmd": Out(stream.Signature(AccReadCmdLayout(config))),
             "acc_read": In(stream.Signature(data.StructLayout({
                 "data": data.ArrayLayout(signed(config.acc_width), config.dim), "last": 1}))),
@@ -249,7 +249,7 @@ class NonlinearTop(wiring.Component):
             "acc_write": In(stream.Signature(AccWriteLayout(config))),
             "cmd": In(stream.Signature(NlCmdLayout(config))),
             "consts": In(LaneConstsLayout),
-            "col_write": In(stream.Signature(data.StructLayout({"addr": range(4096), "value": ColConstsLayout}))),
+            "col_write": In(stream.Signature(ColWriteLayout)),
             "o": Out(stream.Signature(LaneOutLayout(config, self._unit.n))),
             "done": Out(1), "error": Out(1),
         })

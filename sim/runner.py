@@ -18,8 +18,8 @@ import shutil
 import sys
 import time
 
-__all__ = ["ROOT", "BUILD_ROOT", "TILE_RTL", "Design", "tile_top_design", "rtl_digest", "verilator_env", "build",
-           "run_test"]
+__all__ = ["ROOT", "BUILD_ROOT", "TILE_RTL", "NONLINEAR_RTL", "Design", "tile_top_design", "nonlinear_top_design",
+           "rtl_digest", "verilator_env", "build", "run_test"]
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 BUILD_ROOT = ROOT / "build"
@@ -27,6 +27,11 @@ BUILD_ROOT = ROOT / "build"
 
 # The generator sources the array's Verilog depends on (other hw/ files do not invalidate its builds).
 TILE_RTL = ("config", "pe", "mesh", "scratchpad", "accumulator", "execute", "counters", "top", "generate")
+
+
+# The nonlinear unit's Verilog also depends on golden/ constants (clamps, widths) compiled into it.
+NONLINEAR_RTL = ("config", "accumulator", "lanes", "nlops", "norm", "nonlinear", "generate",
+                 "../golden/softmax", "../golden/layernorm", "../golden/numerics", "../golden/gelu")
 
 
 def rtl_digest(modules=TILE_RTL):
@@ -51,8 +56,44 @@ def tile_top_design(config):
     """The array test top (hw.top.TileTop) for ``config``."""
     from hw import generate
 
-    return Design(name=generate.TOP_NAME, key=f"{config.config_hash()}-{rtl_digest()}",
-                  make_verilog=lambda: generate.convert(config))
+    digest = rtl_digest()
+    return Design(name=generate.TOP_NAME, key=f"{config.config_hash()}-{digest}",
+                  make_verilog=lambda: fresh_tile_verilog(config, digest))
+
+
+def fresh_tile_verilog(config, digest):
+    """``hw.generate.convert(config)`` run in a fresh interpreter.
+
+    A long-lived process (a pytest-xdist worker) may have imported hw/ before someone edited it; generating
+    in-process would then store stale Verilog under the new sources' key. The child imports the files as they
+    are now and reports their digest, which must still be ``digest`` (the one in the build key).
+    """
+    import json
+    import subprocess
+    import tempfile
+    from hw import generate
+
+    with tempfile.TemporaryDirectory() as tmp:
+        out = pathlib.Path(tmp) / f"{generate.TOP_NAME}.v"
+        code = ("import json, sys; from hw.config import AcceleratorConfig; from hw.generate import convert; "
+                "from sim.runner import rtl_digest; text, ports = convert(AcceleratorConfig.from_json(sys.argv[1])); "
+                "open(sys.argv[2], 'w').write(text); print(json.dumps([rtl_digest(), ports]))")
+        r = subprocess.run([sys.executable, "-c", code, config.to_json(), str(out)], cwd=ROOT, check=True,
+                           capture_output=True, text=True)
+        got, ports = json.loads(r.stdout.strip().splitlines()[-1])
+        if got != digest:
+            raise RuntimeError("hw/ sources changed while the Verilog was generated; run again")
+        return out.read_text(), [tuple(p) for p in ports]
+
+
+def nonlinear_top_design(config, engines=2):
+    """The nonlinear-unit test top (hw.nonlinear.NonlinearTop: accumulator + normalization unit + lanes)."""
+    from hw import generate
+    from hw.nonlinear import NonlinearTop
+
+    name = "systolica_nonlinear"
+    return Design(name=name, key=f"nl{engines}-{config.config_hash()}-{rtl_digest(NONLINEAR_RTL)}",
+                  make_verilog=lambda: generate.convert_component(NonlinearTop(config, engines=engines), name=name))
 
 
 def verilator_env():

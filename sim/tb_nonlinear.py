@@ -1,0 +1,132 @@
+"""cocotb testbench for the nonlinear unit (hw.nonlinear.NonlinearTop): clock, reset, drivers, monitor, checker.
+
+Stimulus: accumulator lines and per-column constants with random idle cycles; the command; the output stream with
+random backpressure. Every job runs twice on the same accumulator contents: once with backpressure (outputs
+checked against golden/) and once without (outputs and the command's cycles checked against golden.cycles).
+"""
+import random
+
+import numpy as np
+from cocotb.clock import Clock
+from cocotb.triggers import ReadOnly, RisingEdge
+
+from hw.accumulator import AccWriteLayout
+from hw.lanes import ColWriteLayout, LaneConstsLayout, LaneOutLayout
+from hw.nonlinear import NlCmdLayout
+
+__all__ = ["NonlinearTB"]
+
+
+def _pack(layout, values):
+    return layout.const(values).as_value().value
+
+
+class NonlinearTB:
+    """Owns the DUT's clock and streams; one instance per cocotb test.
+
+    Parameters
+    ----------
+    dut : cocotb handle of the nonlinear top
+    config : hw.config.AcceleratorConfig
+    n : int
+        Elements per output beat (``NonlinearTop.n``).
+    gap, backpressure : float
+        Probability of an idle input cycle / of ``o.ready`` low in a cycle.
+    """
+
+    def __init__(self, dut, config, n, *, seed=0, gap=0.2, backpressure=0.3, max_cycles=2_000_000):
+        self.dut, self.cfg, self.n = dut, config, n
+        self.rng = random.Random(seed)
+        self.gap, self.backpressure, self.max_cycles = gap, backpressure, max_cycles
+        self.cycle = 0
+        self._wl = AccWriteLayout(config)
+        self._cl = NlCmdLayout(config)
+        self._ol = LaneOutLayout(config, n)
+        Clock(dut.clk, 10, unit="ns", impl="gpi").start(start_high=False)
+
+    async def tick(self):
+        await RisingEdge(self.dut.clk)
+        self.cycle += 1
+
+    async def reset(self):
+        d = self.dut
+        d.rst.value = 1
+        for name in ("acc_write__valid", "cmd__valid", "col_write__valid", "o__ready"):
+            getattr(d, name).value = 0
+        for _ in range(3):
+            await self.tick()
+        d.rst.value = 0
+        await self.tick()
+
+    async def _idle(self, valid):
+        while self.gap and self.rng.random() < self.gap:
+            valid.value = 0
+            await self.tick()
+
+    # ---- drivers ----------------------------------------------------------------------------------------
+    async def load(self, job):
+        """Accumulator lines (overwrite), lane constants and the per-column table."""
+        d = self.dut
+        for addr, vals in job.acc_lines().items():
+            await self._idle(d.acc_write__valid)
+            d.acc_write__valid.value = 1
+            d.acc_write__payload.value = _pack(self._wl, {"addr": addr, "data": [int(v) for v in vals],
+                                                          "accumulate": 0, "cols": self.cfg.dim, "last": 0})
+            await self.tick()
+        d.acc_write__valid.value = 0
+        d.consts.value = _pack(LaneConstsLayout, job.consts.as_dict())
+        if job.cols is not None:
+            for i, (m, b) in enumerate(zip(job.cols.m, job.cols.b)):
+                await self._idle(d.col_write__valid)
+                d.col_write__valid.value = 1
+                d.col_write__payload.value = _pack(ColWriteLayout, {"addr": i, "value": {"m": m, "b": b}})
+                await self.tick()
+            d.col_write__valid.value = 0
+        for _ in range(3):   # the last accumulator write commits two cycles after it is accepted
+            await self.tick()
+
+    async def run(self, job, *, backpressure):
+        """Issue the job's command; collect the output. Returns (rows x L output, handshake-to-done cycles)."""
+        d = self.dut
+        aw, n = self.cfg.acc_width, self.n
+        d.cmd__valid.value = 1
+        d.cmd__payload.value = _pack(self._cl, job.command())
+        out, accepted, done = [], None, None
+        c0 = self.cycle
+        while done is None:
+            ready = not (backpressure and self.rng.random() < backpressure)
+            d.o__ready.value = int(ready)
+            await ReadOnly()
+            if accepted is None and d.cmd__ready.value:
+                accepted = self.cycle
+            if ready and d.o__valid.value:
+                word = d.o__payload.value.to_unsigned()
+                for j in range(n):
+                    v = (word >> (j * aw)) & ((1 << aw) - 1)
+                    out.append(v - (1 << aw) if v >> (aw - 1) else v)
+            if d.done.value:
+                done = self.cycle
+            await self.tick()
+            if accepted is not None:
+                d.cmd__valid.value = 0
+            if self.cycle - c0 > self.max_cycles:
+                raise AssertionError(f"no done after {self.max_cycles} cycles ({len(out)} values out)")
+        d.o__ready.value = 0
+        if d.error.value:
+            raise AssertionError("the nonlinear unit raised its error flag")
+        return np.array(out, dtype=np.int64).reshape(job.x.shape), done - accepted
+
+    # ---- checker ----------------------------------------------------------------------------------------
+    async def check(self, job):
+        await self.load(job)
+        for bp in (self.backpressure, 0.0):
+            got, cycles = await self.run(job, backpressure=bp)
+            bad = np.argwhere(got != job.expected)
+            if len(bad):
+                r, c = bad[0]
+                raise AssertionError(f"{job.op.name}: {len(bad)} of {got.size} outputs differ from golden; first at "
+                                     f"row {r} col {c}: got {got[r, c]}, want {job.expected[r, c]} "
+                                     f"(backpressure {bp})")
+            if not bp and cycles != job.model_cycles():
+                raise AssertionError(f"{job.op.name}: {cycles} cycles, model says {job.model_cycles()}")
+        return cycles
