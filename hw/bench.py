@@ -13,6 +13,7 @@ __all__ = ["SECTIONS", "add_arguments", "run"]
 SECTIONS = {
     "golden": "golden.bench",
     "array": "sim.bench",
+    "nonlinear": "sim.nl_bench",
 }
 
 

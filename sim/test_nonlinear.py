@@ -137,6 +137,16 @@ def minilm(cfg, rng, vec):
     return jobs
 
 
+@case
+def minilm_shapes(cfg, rng, vec):
+    """Long streams in MiniLM's shapes (bench): GELU over a full accumulator, softmax rows of 128, LN rows of 384."""
+    rows = cfg.acc_rows // (128 // cfg.dim)
+    s = 2e-3
+    return [_gelu(rng, cfg, rng.integers(-2**22, 2**22, (cfg.acc_rows // 16, 16 * cfg.dim))),
+            softmax_job(cfg, rng.integers(-int(8 / s), int(8 / s), (rows, 128)), SoftmaxConstants.from_scale(s)),
+            layernorm_job(cfg, rng.integers(-2**21, 2**21, (_fit_rows(cfg, 384, 128), 384)), _ln_consts(rng, 384))]
+
+
 def _make_test(name):
     async def run(dut):
         cfg = AcceleratorConfig.from_json(os.environ["SYSTOLICA_CONFIG"])

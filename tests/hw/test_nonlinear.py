@@ -13,15 +13,14 @@ from sim import runner
 from sim.minilm_vectors import vectors_path
 
 CASES = ["softmax_random", "softmax_edges", "softmax_longest", "layernorm_random", "layernorm_edges",
-         "layernorm_longest", "gelu_requant", "minilm"]
+         "layernorm_longest", "gelu_requant", "minilm", "minilm_shapes"]
 CONFIGS = {
     "dim4": AcceleratorConfig(dim=4),
     "dim8": AcceleratorConfig(dim=8),
     "dim16": AcceleratorConfig(dim=16),
     "dim8-lanes4": AcceleratorConfig(dim=8, lanes=4),
 }
-SLOW = {("dim8", "softmax_longest"), ("dim8", "layernorm_longest"), ("dim16", "minilm"),
-        ("dim8-lanes4", "softmax_longest"), ("dim8-lanes4", "layernorm_longest"), ("dim4", "minilm")}
+SLOW = {(c, "minilm_shapes") for c in CONFIGS if c != "dim16"}
 
 
 def _params():
