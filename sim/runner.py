@@ -18,8 +18,8 @@ import shutil
 import sys
 import time
 
-__all__ = ["ROOT", "BUILD_ROOT", "TILE_RTL", "Design", "tile_top_design", "rtl_digest", "verilator_env", "build",
-           "run_test"]
+__all__ = ["ROOT", "BUILD_ROOT", "TILE_RTL", "NONLINEAR_RTL", "Design", "tile_top_design", "nonlinear_top_design",
+           "rtl_digest", "verilator_env", "build", "run_test"]
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 BUILD_ROOT = ROOT / "build"
@@ -27,6 +27,11 @@ BUILD_ROOT = ROOT / "build"
 
 # The generator sources the array's Verilog depends on (other hw/ files do not invalidate its builds).
 TILE_RTL = ("config", "pe", "mesh", "scratchpad", "accumulator", "execute", "counters", "top", "generate")
+
+
+# The nonlinear unit's Verilog also depends on golden/ constants (clamps, widths) compiled into it.
+NONLINEAR_RTL = ("config", "accumulator", "lanes", "nlops", "norm", "nonlinear", "generate",
+                 "../golden/softmax", "../golden/layernorm", "../golden/numerics", "../golden/gelu")
 
 
 def rtl_digest(modules=TILE_RTL):
@@ -79,6 +84,16 @@ def fresh_tile_verilog(config, digest):
         if got != digest:
             raise RuntimeError("hw/ sources changed while the Verilog was generated; run again")
         return out.read_text(), [tuple(p) for p in ports]
+
+
+def nonlinear_top_design(config, engines=2):
+    """The nonlinear-unit test top (hw.nonlinear.NonlinearTop: accumulator + normalization unit + lanes)."""
+    from hw import generate
+    from hw.nonlinear import NonlinearTop
+
+    name = "systolica_nonlinear"
+    return Design(name=name, key=f"nl{engines}-{config.config_hash()}-{rtl_digest(NONLINEAR_RTL)}",
+                  make_verilog=lambda: generate.convert_component(NonlinearTop(config, engines=engines), name=name))
 
 
 def verilator_env():
