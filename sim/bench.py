@@ -6,7 +6,8 @@ Everything is measured in one run on the DIM=16 default configuration:
 - utilization from the hardware counters on 8 back-to-back 16x16 tiles with K = 384 (cocotb + Verilator,
   no input gaps), and the same for one isolated tile;
 - simulation speed in cycles/s of the compute phase, cocotb + Verilator vs Amaranth's Python simulator, with
-  the same testbench structure (Python drives the command stream every cycle), and their ratio.
+  the same testbench structure (Python drives the command stream every cycle), and their ratio; plus
+  cocotb + Verilator when Python only waits for ``op_done`` (one K = 4096 operation).
 """
 import json
 import os
@@ -64,6 +65,13 @@ def run(progress):
         res["cycles_single_16x16_k384"] = (one["busy_cycles"], "cycles")
         cocotb_speed = b2b["compute_cycles"] / b2b["compute_seconds"]
         res["cocotb_verilator_speed"] = (cocotb_speed, "cycles/s")
+        progress("cocotb + Verilator, free running: one K=4096 operation, Python waits for op_done ...")
+        out = pathlib.Path(tmp) / "free.json"
+        runner.run_test(design, "sim.test_tile", testcase="test_free_running", root=tmp, progress=progress,
+                        extra_env={"SYSTOLICA_CONFIG": cfg.to_json(), "SYSTOLICA_RESULT": str(out)},
+                        results_name="bench-free")
+        free = json.loads(out.read_text())
+        res["cocotb_verilator_speed_free_running"] = (free["cycles"] / free["seconds"], "cycles/s")
 
     progress("Amaranth Python simulator: 2 back-to-back tiles of the same design ...")
     rng = np.random.default_rng(7)
