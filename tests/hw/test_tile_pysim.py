@@ -4,6 +4,8 @@ These cover configurations the cocotb matrix does not build (dim 2 and 3, 16-bit
 """
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from hw.config import AcceleratorConfig
 from sim.pysim import check, run_job
@@ -39,4 +41,23 @@ def test_accumulator_wraps_like_golden():
     a, b = np.full((2, 6), -128), np.full((6, 2), -128)  # 6 * 16384 wraps at 16 bits
     job = Job(cfg, [MatmulOp(a, b, 0, 6, 0, False), MatmulOp(a, b, 0, 6, 0, True)])
     assert job.expected[0][0] == ((12 * 16384 + 2**15) % 2**16) - 2**15
+    check(job, run_job(job))
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(dim=st.integers(2, 5), seed=st.integers(0, 2**16),
+       shapes=st.lists(st.tuples(st.integers(1, 12), st.integers(1, 20), st.integers(1, 5), st.booleans()),
+                       min_size=1, max_size=4))
+def test_cycle_model_is_exact_for_any_shapes(dim, seed, shapes):
+    """Any operation sequence on any small array: data == golden, (accept, done) == golden.cycles."""
+    cfg = AcceleratorConfig(dim=dim, spad_kib=2, spad_banks=2, acc_kib=1, acc_banks=1)
+    rng = np.random.default_rng(seed)
+    ops, sp = [], 0
+    for m, k, c, acc in shapes:
+        c = min(c, dim)
+        a, b = rng.integers(-128, 128, (m, k)), rng.integers(-128, 128, (k, c))
+        kb = -(-k // dim)
+        ops.append(MatmulOp(a, b, sp, sp + kb * m, int(rng.integers(0, 4)), acc))
+        sp += kb * m + k
+    job = Job(cfg, ops)
     check(job, run_job(job))
