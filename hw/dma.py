@@ -1,0 +1,321 @@
+"""DMA engines between memory (through :class:`hw.axi.AxiMaster`) and line streams (scratchpad / accumulator rows).
+
+A transfer is ``lines`` lines of ``dim`` elements; line ``i`` starts at byte ``mem_addr + i * stride``. In memory
+an element is an ``elem_bytes``-byte little-endian two's-complement integer, lines are packed (``dim *
+elem_bytes`` bytes, no padding); on the stream it is a signed ``input_width``-bit value. Addresses and strides
+need no alignment. When ``stride == dim * elem_bytes`` the transfer is one contiguous region: one read/write
+request, split by the master into long bursts, 1 bus beat per cycle. Any other stride costs one request (and
+one memory round trip) per line.
+"""
+from amaranth import C, Cat, Const, Module, Mux, Signal, signed
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from .axi import ReadPortSignature, WritePortSignature
+
+__all__ = ["DmaReqLayout", "LineLayout", "DmaReader", "DmaWriter"]
+
+
+def DmaReqLayout(addr_width=32, lines_width=16):
+    """A DMA request: ``mem_addr`` and ``stride`` in bytes, ``lines`` (0 = nothing), ``elem_bytes`` (1, 2 or 4;
+    must be one of the engine's supported sizes, else the first supported size is used)."""
+    return data.StructLayout({"mem_addr": addr_width, "lines": lines_width, "stride": addr_width,
+                              "elem_bytes": 3})
+
+
+def LineLayout(dim, input_width):
+    """One line on the stream: ``dim`` signed elements; ``last`` marks the transfer's final line."""
+    return data.StructLayout({"data": data.ArrayLayout(signed(input_width), dim), "last": 1})
+
+
+class _DmaBase(wiring.Component):
+    def __init__(self, members, *, dim, input_width, elem_bytes, data_width, addr_width, lines_width,
+                 beats_width):
+        if not isinstance(dim, int) or dim < 1:
+            raise ValueError(f"dim must be a positive integer, not {dim!r}")
+        if not isinstance(input_width, int) or not 2 <= input_width <= 64:
+            raise ValueError(f"input_width must be an integer in 2..64, not {input_width!r}")
+        elem_bytes = tuple(elem_bytes) if not isinstance(elem_bytes, int) else (elem_bytes,)
+        if not elem_bytes or any(e not in (1, 2, 4) for e in elem_bytes) or len(set(elem_bytes)) != len(elem_bytes):
+            raise ValueError(f"elem_bytes must be distinct values of 1, 2 and 4, not {elem_bytes!r}")
+        if data_width not in (32, 64, 128, 256, 512):
+            raise ValueError(f"data_width must be 32, 64, 128, 256 or 512, not {data_width!r}")
+        if not isinstance(lines_width, int) or not 1 <= lines_width <= 24:
+            raise ValueError(f"lines_width must be an integer in 1..24, not {lines_width!r}")
+        beat = data_width // 8
+        need = -(-(beat - 1 + (2 ** lines_width - 1) * dim * max(elem_bytes)) // beat)
+        if need >= 2 ** beats_width:
+            raise ValueError(f"beats_width={beats_width!r} cannot hold the {need} beats of a maximal transfer "
+                             f"(lines_width={lines_width})")
+        self._dim, self._input_width, self._elem_bytes = dim, input_width, elem_bytes
+        self._data_width, self._addr_width, self._lines_width = data_width, addr_width, lines_width
+        self._beats_width = beats_width
+        port = dict(addr_width=addr_width, data_width=data_width, beats_width=beats_width)
+        super().__init__({"req": In(stream.Signature(DmaReqLayout(addr_width, lines_width))),
+                          "busy": Out(1), **members(port)})
+
+    dim = property(lambda self: self._dim)
+    input_width = property(lambda self: self._input_width)
+    elem_bytes = property(lambda self: self._elem_bytes)
+    data_width = property(lambda self: self._data_width)
+    line_bits = property(lambda self: self._dim * self._input_width)
+
+    @property
+    def max_line_bytes(self):
+        return self._dim * max(self._elem_bytes)
+
+    def _plan(self, m, fsm_idle, start):
+        """Segment bookkeeping shared by both engines: a contiguous transfer is one segment of ``lines``
+        lines, any other stride ``lines`` segments of one line. Returns a namespace of signals."""
+        aw, lw = self._addr_width, self._lines_width
+        beat = self._data_width // 8
+        blog = beat.bit_length() - 1
+        s = type("Plan", (), {})()
+        s.eb = Signal(3)                       # the element size in use (one of the supported ones)
+        s.L = Signal(range(self.max_line_bytes + 1))
+        s.addr, s.stride = Signal(aw), Signal(aw)
+        s.segs, s.seg_lines, s.total = Signal(lw), Signal(lw), Signal(lw)
+        s.off = Signal(blog if blog else 1)
+        s.beats = Signal(self._beats_width)
+        with m.Switch(s.eb):
+            for e in self._elem_bytes:
+                with m.Case(e):
+                    m.d.comb += s.L.eq(self._dim * e)
+        span = Signal(aw + 1)
+        lines_bytes = Signal(lw + (self.max_line_bytes).bit_length())
+        with m.Switch(s.eb):
+            for e in self._elem_bytes:
+                with m.Case(e):
+                    m.d.comb += lines_bytes.eq(s.seg_lines * (self._dim * e))
+        m.d.comb += [s.off.eq(s.addr[:blog] if blog else 0), span.eq(s.off + lines_bytes + (beat - 1)),
+                     s.beats.eq(span[blog:])]
+        p = self.req.payload
+        eb = Signal(3)
+        m.d.comb += eb.eq(self._elem_bytes[0])
+        for e in self._elem_bytes[1:]:
+            with m.If(p.elem_bytes == e):
+                m.d.comb += eb.eq(e)
+        L_req = Signal(range(self.max_line_bytes + 1))
+        with m.Switch(eb):
+            for e in self._elem_bytes:
+                with m.Case(e):
+                    m.d.comb += L_req.eq(self._dim * e)
+        m.d.comb += self.req.ready.eq(fsm_idle)
+        contiguous = p.stride == L_req
+        with m.If(start):
+            m.d.sync += [s.eb.eq(eb), s.addr.eq(p.mem_addr), s.stride.eq(p.stride), s.total.eq(p.lines),
+                         s.segs.eq(Mux(contiguous, 1, p.lines)), s.seg_lines.eq(Mux(contiguous, p.lines, 1))]
+        return s
+
+
+class DmaReader(_DmaBase):
+    """Memory -> line stream. Reads ``lines`` lines, sign-extends each ``elem_bytes``-byte element to
+    ``input_width`` bits and emits one line per ``lines`` handshake.
+
+    Latency: request -> read request 2 cycles; first line one cycle after the beat that completes it.
+    Throughput (contiguous): min(1 line, data_width/8/line bytes lines) per cycle, i.e. the bus at one beat per
+    cycle when a line is at least a beat, one line per cycle when it is smaller. Strided: one memory round
+    trip per line.
+
+    Parameters
+    ----------
+    dim : int
+        Elements per line.
+    input_width : int
+        Bits per element on the stream (>= 8 * every elem_bytes: a reader never truncates).
+    elem_bytes : int or tuple of int
+        Supported element sizes in memory (1, 2, 4); the request's ``elem_bytes`` picks one. Default: those of
+        1 and 2 that fit ``input_width`` (reader) / (1, 2) (writer).
+    data_width, addr_width, beats_width : int
+        As the :class:`hw.axi.AxiMaster` this reader's ``mem`` port connects to.
+    lines_width : int
+        Width of the request's ``lines`` field.
+
+    Members
+    -------
+    req : ``In(stream.Signature(DmaReqLayout(addr_width, lines_width)))``
+    lines : ``Out(stream.Signature(LineLayout(dim, input_width)))``
+    mem : ``Out(ReadPortSignature(addr_width, data_width, beats_width))``  (connect to ``AxiMaster.read[i]``)
+    busy : ``Out(1)``
+    """
+
+    def __init__(self, *, dim, input_width, elem_bytes=None, data_width=128, addr_width=32, lines_width=16,
+                 beats_width=20):
+        if elem_bytes is None:
+            elem_bytes = tuple(e for e in (1, 2) if 8 * e <= input_width) or (1,)
+        eb = (elem_bytes,) if isinstance(elem_bytes, int) else tuple(elem_bytes)
+        for e in eb:
+            if isinstance(e, int) and 8 * e > input_width:
+                raise ValueError(f"elem_bytes {e!r} is wider than input_width={input_width!r} (a reader "
+                                 f"would truncate)")
+        super().__init__(lambda port: {"lines": Out(stream.Signature(LineLayout(dim, input_width))),
+                                       "mem": Out(ReadPortSignature(**port))},
+                         dim=dim, input_width=input_width, elem_bytes=eb, data_width=data_width,
+                         addr_width=addr_width, lines_width=lines_width, beats_width=beats_width)
+
+    def elaborate(self, platform):
+        m = Module()
+        beat = self._data_width // 8
+        blog = beat.bit_length() - 1
+        lmax = self.max_line_bytes
+        cap = lmax + beat
+        buf = Signal(cap * 8)
+        n = Signal(range(cap + 1))
+        first = Signal()
+        seg_left = Signal(self._lines_width)    # lines still to emit in this segment
+        idle, start = Signal(), Signal()
+        s = self._plan(m, idle, start)
+        m.d.comb += [start.eq(self.req.valid & self.req.ready), self.busy.eq(~idle)]
+        with m.FSM() as fsm:
+            with m.State("IDLE"):
+                with m.If(start & (self.req.payload.lines != 0)):
+                    m.next = "ISSUE"
+            with m.State("ISSUE"):
+                m.d.comb += [self.mem.req.valid.eq(1), self.mem.req.payload.addr.eq(s.addr),
+                             self.mem.req.payload.beats.eq(s.beats)]
+                with m.If(self.mem.req.ready):
+                    m.d.sync += [n.eq(0), buf.eq(0), first.eq(1), seg_left.eq(s.seg_lines)]
+                    m.next = "RECV"
+            with m.State("RECV"):
+                out_fire = self.lines.valid & self.lines.ready
+                in_fire = self.mem.resp.valid & self.mem.resp.ready
+                m.d.comb += [self.lines.valid.eq(n >= s.L), self.mem.resp.ready.eq(n <= lmax),
+                             self.lines.payload.last.eq(s.total == 1)]
+                with m.Switch(s.eb):
+                    for e in self._elem_bytes:
+                        with m.Case(e):
+                            for k in range(self._dim):
+                                m.d.comb += self.lines.payload.data[k].eq(buf[k * 8 * e:(k + 1) * 8 * e].as_signed())
+                # Byte gearbox: drop a line from the bottom, append the (first beat: offset-trimmed) beat on top.
+                after = Signal.like(buf)
+                n_after = Signal.like(n)
+                m.d.comb += [after.eq(buf), n_after.eq(n)]
+                with m.If(out_fire):
+                    m.d.comb += n_after.eq(n - s.L)
+                    with m.Switch(s.eb):
+                        for e in self._elem_bytes:
+                            with m.Case(e):
+                                m.d.comb += after.eq(buf >> (self._dim * e * 8))
+                skip = Mux(first, s.off, 0)
+                word = Signal(beat * 8)
+                m.d.comb += word.eq(self.mem.resp.payload.data >> Cat(C(0, 3), skip))
+                with m.If(in_fire):
+                    m.d.sync += [buf.eq(after | (word << Cat(C(0, 3), n_after))[:cap * 8]),
+                                 n.eq(n_after + beat - skip), first.eq(0)]
+                with m.Else():
+                    m.d.sync += [buf.eq(after), n.eq(n_after)]
+                with m.If(out_fire):
+                    m.d.sync += [seg_left.eq(seg_left - 1), s.total.eq(s.total - 1)]
+                    with m.If(seg_left == 1):
+                        # The segment's last line: its trailing bytes (and the last beat's tail) are dropped.
+                        m.d.sync += [n.eq(0), buf.eq(0), s.segs.eq(s.segs - 1), s.addr.eq(s.addr + s.stride)]
+                        m.next = "NEXT"
+            with m.State("NEXT"):
+                with m.If(s.segs == 0):
+                    m.next = "IDLE"
+                with m.Else():
+                    m.next = "ISSUE"
+        m.d.comb += idle.eq(fsm.ongoing("IDLE"))
+        return m
+
+
+class DmaWriter(_DmaBase):
+    """Line stream -> memory. Writes each element as an ``elem_bytes``-byte integer: a narrower element is
+    sign-extended, a wider one is TRUNCATED to its low ``8 * elem_bytes`` bits without any flag — the compiler
+    must only pick an ``elem_bytes`` the values fit in. Bytes outside the lines are not touched (byte strobes).
+
+    Latency: request -> write request 2 cycles; ``done`` pulses one cycle after the last BRESP of the transfer.
+    Throughput (contiguous): one bus beat per cycle when a line is at least a beat, one line per cycle when it
+    is smaller. Strided: one write request and BRESP round trip per line.
+
+    Parameters
+    ----------
+    As :class:`DmaReader` (``elem_bytes`` may be narrower or wider than ``input_width``).
+
+    Members
+    -------
+    req : ``In(stream.Signature(DmaReqLayout(addr_width, lines_width)))``
+    lines : ``In(stream.Signature(LineLayout(dim, input_width)))``  (``last`` is ignored: ``req.lines`` counts)
+    mem : ``Out(WritePortSignature(addr_width, data_width, beats_width))``  (connect to ``AxiMaster.write[i]``)
+    busy : ``Out(1)``;  done : ``Out(1)`` (one-cycle pulse per request, also for ``lines == 0``)
+    """
+
+    def __init__(self, *, dim, input_width, elem_bytes=(1, 2), data_width=128, addr_width=32, lines_width=16,
+                 beats_width=20):
+        super().__init__(lambda port: {"lines": In(stream.Signature(LineLayout(dim, input_width))),
+                                       "mem": Out(WritePortSignature(**port)), "done": Out(1)},
+                         dim=dim, input_width=input_width, elem_bytes=elem_bytes, data_width=data_width,
+                         addr_width=addr_width, lines_width=lines_width, beats_width=beats_width)
+
+    def _line_bytes(self, m, e):
+        """The stream line as ``dim * e`` memory bytes (sign-extended or truncated elements)."""
+        parts = []
+        for k in range(self._dim):
+            x = Signal(signed(8 * e), name=f"e{e}_{k}")
+            m.d.comb += x.eq(self.lines.payload.data[k])
+            parts.append(x)
+        return Cat(*parts)
+
+    def elaborate(self, platform):
+        m = Module()
+        beat = self._data_width // 8
+        lmax = self.max_line_bytes
+        cap = lmax + beat
+        buf, strb = Signal(cap * 8), Signal(cap)
+        n = Signal(range(cap + 1))
+        in_left = Signal(self._lines_width)     # lines still to take in this segment
+        m.d.sync += self.done.eq(0)
+        idle, start = Signal(), Signal()
+        s = self._plan(m, idle, start)
+        m.d.comb += [start.eq(self.req.valid & self.req.ready), self.busy.eq(~idle)]
+        with m.FSM() as fsm:
+            with m.State("IDLE"):
+                with m.If(start):
+                    with m.If(self.req.payload.lines == 0):
+                        m.d.sync += self.done.eq(1)
+                    with m.Else():
+                        m.next = "ISSUE"
+            with m.State("ISSUE"):
+                m.d.comb += [self.mem.req.valid.eq(1), self.mem.req.payload.addr.eq(s.addr),
+                             self.mem.req.payload.beats.eq(s.beats)]
+                with m.If(self.mem.req.ready):
+                    # The leading bytes below the start address go out with strobe 0.
+                    m.d.sync += [n.eq(s.off), buf.eq(0), strb.eq(0), in_left.eq(s.seg_lines)]
+                    m.next = "DATA"
+            with m.State("DATA"):
+                out = self.mem.data
+                in_fire = self.lines.valid & self.lines.ready
+                out_fire = out.valid & out.ready
+                m.d.comb += [self.lines.ready.eq((in_left != 0) & (n <= beat)),
+                             out.valid.eq((n >= beat) | ((in_left == 0) & (n != 0))),
+                             out.payload.data.eq(buf[:beat * 8]), out.payload.strb.eq(strb[:beat])]
+                after, s_after = Signal.like(buf), Signal.like(strb)
+                n_after = Signal.like(n)
+                m.d.comb += [after.eq(buf), s_after.eq(strb), n_after.eq(n)]
+                with m.If(out_fire):
+                    m.d.comb += [after.eq(buf >> (beat * 8)), s_after.eq(strb >> beat),
+                                 n_after.eq(Mux(n > beat, n - beat, 0))]
+                with m.If(in_fire):
+                    with m.Switch(s.eb):
+                        for e in self._elem_bytes:
+                            with m.Case(e):
+                                lb = self._line_bytes(m, e)
+                                ones = C((1 << (self._dim * e)) - 1, self._dim * e)
+                                m.d.sync += [buf.eq(after | (lb << Cat(C(0, 3), n_after))[:cap * 8]),
+                                             strb.eq(s_after | (ones << n_after)[:cap]),
+                                             n.eq(n_after + self._dim * e)]
+                    m.d.sync += in_left.eq(in_left - 1)
+                with m.Else():
+                    m.d.sync += [buf.eq(after), strb.eq(s_after), n.eq(n_after)]
+                with m.If(out_fire & (in_left == 0) & (n <= beat)):
+                    m.next = "WAIT"
+            with m.State("WAIT"):
+                with m.If(self.mem.done):
+                    m.d.sync += [s.segs.eq(s.segs - 1), s.addr.eq(s.addr + s.stride)]
+                    with m.If(s.segs == 1):
+                        m.d.sync += self.done.eq(1)
+                        m.next = "IDLE"
+                    with m.Else():
+                        m.next = "ISSUE"
+        m.d.comb += idle.eq(fsm.ongoing("IDLE"))
+        return m
