@@ -13,6 +13,11 @@ start ``s_b``; an operation's command handshake is at cycle ``T``::
 An isolated operation therefore takes ``D - T = (KB - 1) * max(rows, dim) + rows + 2*dim + 2`` cycles, which is
 also what the ``busy_cycles`` counter reads for it; back-to-back operations with ``rows >= dim`` keep the
 array busy every cycle (one A row per cycle), so utilization tends to 1.
+
+Output-stationary (``dataflow="os"``, hw/execute_os.py): one k step per cycle from ``T + 1``, blocks are row
+blocks of ``dim`` rows, a block's ``last`` step waits while one of its result rows would leave the mesh in the
+same cycle as an earlier block's (only when k < 2*dim - 1), and row ``i`` commits ``dim + 2*i + 2`` cycles after
+its block's ``last`` step (see :func:`_schedule_os` and :data:`FORMULA`).
 """
 import dataclasses
 
@@ -21,7 +26,10 @@ from hw.config import AcceleratorConfig
 __all__ = ["FORMULA", "TileOp", "OpTiming", "blocks", "op_cycles", "schedule", "utilization", "busy_cycles",
            "mac_cycles"]
 
-FORMULA = "cycles(rows, k) = (ceil(k/dim) - 1) * max(rows, dim) + rows + 2*dim + 2  (isolated op, handshake to done)"
+FORMULA = ("ws: cycles(rows, k) = (ceil(k/dim) - 1) * max(rows, dim) + rows + 2*dim + 2; "
+           "os (k >= 2*dim - 1): cycles(rows, k) = RB*k + dim + 2*i_last + 2 with RB = ceil(rows/dim), "
+           "i_last = rows - 1 - (RB - 1)*dim; shorter k: golden.cycles.schedule "
+           "(isolated op, handshake to done)")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -60,7 +68,9 @@ def _check_config(config):
 
 
 def blocks(op, config):
-    """Number of weight blocks ``ceil(k / dim)``."""
+    """Number of blocks: weight blocks ``ceil(k / dim)`` (ws) or row blocks ``ceil(rows / dim)`` (os)."""
+    if config.dataflow == "os":
+        return -(-op.rows // config.dim)
     return -(-op.k // config.dim)
 
 
@@ -69,6 +79,8 @@ def op_cycles(op, config):
     _check_config(config)
     op.check(config)
     n = config.dim
+    if config.dataflow == "os":
+        return schedule([op], config)[0].cycles
     return (blocks(op, config) - 1) * max(op.rows, n) + op.rows + 2 * n + 2
 
 
@@ -86,6 +98,8 @@ def schedule(ops, config, valid_at=None):
         valid_at = [0] * len(ops)
     if len(valid_at) != len(ops):
         raise ValueError(f"valid_at has {len(valid_at)} entries for {len(ops)} operations")
+    if config.dataflow == "os":
+        return _schedule_os(ops, config, valid_at)
     n = config.dim
     p = []     # preload starts, all blocks so far
     s = []     # stream starts
@@ -112,6 +126,29 @@ def schedule(ops, config, valid_at=None):
     return out
 
 
+def _schedule_os(ops, config, valid_at):
+    """Output-stationary timing (hw/execute_os.py): one k step issued per cycle from ``T + 1``; a block whose
+    ``last`` step is issued at s sends row i out of the mesh at s + 1 + dim + 2*i; the ``last`` step waits while
+    one of those cycles is taken by an earlier block's row; row i commits at s + dim + 2*i + 2."""
+    n = config.dim
+    out, prev_last, e_prev = [], None, None
+    taken = set()
+    for j, op in enumerate(ops):
+        t = valid_at[j] if e_prev is None else max(valid_at[j], e_prev)
+        issue = t + 1
+        rb = blocks(op, config)
+        for _ in range(rb):
+            last = issue + op.k - 1
+            while any(last + 1 + n + 2 * i in taken for i in range(n)):
+                last += 1
+            taken.difference_update([x for x in taken if x <= last])
+            taken.update(last + 1 + n + 2 * i for i in range(n))
+            prev_last, issue = last, last + 1
+        e_prev = prev_last
+        out.append(OpTiming(accept=t, done=prev_last + n + 2 * (op.rows - 1 - (rb - 1) * n) + 2))
+    return out
+
+
 def utilization(ops, config):
     """(mac_cycles, busy_cycles) the hardware counters read after ``ops`` run back to back from idle."""
     return mac_cycles(ops, config), busy_cycles(schedule(ops, config))
@@ -131,7 +168,10 @@ def busy_cycles(timings):
 
 
 def mac_cycles(ops, config):
-    """What ``mac_cycles`` reads after ``ops``: one per A row issued, ``rows * ceil(k / dim)`` per operation."""
+    """What ``mac_cycles`` reads after ``ops``: one per A row issued, ``rows * ceil(k / dim)`` per operation
+    (ws), or one per k step, ``k * ceil(rows / dim)`` (os)."""
+    if config.dataflow == "os":
+        return sum(op.k * blocks(op, config) for op in ops)
     return sum(op.rows * blocks(op, config) for op in ops)
 
 
@@ -141,7 +181,8 @@ NONLINEAR_FORMULA = (
     "beats each, N = rows*W*B beats, one per cycle; output pass: done = P + READ_TO_LANES - 1 + N + LANE_LATENCY; "
     "max pass: next P = P + READ_TO_LANES + REDUCE_LATENCY - 1 + N; sum / statistics pass: row r's record is "
     "ready at t_r = P + c - 1 + (r+1)*W*B + stall, engine start s_r = max(t_r, s_(r-E) + DERIVE), "
-    "stall += s_r - t_r, next P = s_last + DERIVE (c adds LANE_LATENCY for the exp-sum pass)")
+    "stall += s_r - t_r, next P = s_last + DERIVE (c adds LANE_LATENCY when the pass goes through the lanes: "
+    "softmax's exp-sum pass, LayerNorm's statistics pass, whose U1 forms the residual sum)")
 
 
 def nonlinear_cycles(op, rows, lines, config, engines=2):
@@ -166,7 +207,7 @@ def nonlinear_cycles(op, rows, lines, config, engines=2):
     for mode, lane_op in PASSES[LaneOp(op)]:
         if mode is None:
             return p + READ_TO_LANES - 1 + beats + LANE_LATENCY
-        c = READ_TO_LANES + REDUCE_LATENCY + (LANE_LATENCY if lane_op == LaneOp.EXP else 0)
+        c = READ_TO_LANES + REDUCE_LATENCY + (LANE_LATENCY if lane_op is not None else 0)
         if mode == NormMode.MAX:
             p += c - 1 + beats
             continue

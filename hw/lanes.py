@@ -23,7 +23,7 @@ ROW_A_BITS = 48     # per-row offset: LayerNorm mean, or softmax's (shifted) row
 ROW_F_BITS = 20     # per-row reciprocal (unsigned): LayerNorm's f <= 2**18, softmax's f < 2**18
 ROW_K_BITS = 6      # per-row shift: LayerNorm's k = bit_length(r)
 U_BITS = 40         # U3's input: GELU's x*(erf+1), LayerNorm's z, exp's polynomial, or x
-POLY_BITS = 44      # the erf / exp polynomial
+POLY_BITS = 56      # the erf / exp polynomial, LayerNorm's (g - mean) * f
 
 
 def _layout(fields):
@@ -38,9 +38,11 @@ ColWriteLayout = data.StructLayout({"addr": range(MAX_COLS), "value": ColConstsL
 
 
 def LaneInLayout(cfg, n):
-    """One beat: ``n`` accumulator values, the column-table index, the row's parameters, ``last``."""
+    """One beat: ``n`` accumulator values, ``n`` scratchpad values (the residual operand), the column-table index,
+    the row's parameters, ``last``."""
     return data.StructLayout({
         "data": data.ArrayLayout(signed(cfg.acc_width), n),
+        "res": data.ArrayLayout(signed(cfg.input_width), n),
         "col": range(MAX_COLS),
         "a": signed(ROW_A_BITS), "f": unsigned(ROW_F_BITS), "k": unsigned(ROW_K_BITS),
         "last": 1,
@@ -67,9 +69,11 @@ def round_shift_clamp(m, value, shift, lo, hi):
 class _Lane:
     """One lane: stage registers advanced together by ``en``; ``out`` is the last one (see the stage notes)."""
 
-    def __init__(self, m, cfg, en, k, x, a, f, kb, col_m, col_b):
+    def __init__(self, m, cfg, en, k, x, y, a, f, kb, col):
         aw = cfg.acc_width
         is_ = lambda *ops: Cat(*(k.op == int(o) for o in ops)).any()  # noqa: E731
+        gelu, ln, resid = is_(LaneOp.GELU), is_(LaneOp.LAYERNORM), is_(LaneOp.RESIDUAL)
+        exp = is_(LaneOp.EXP, LaneOp.SOFTMAX)
 
         def reg(name, value, shape=None):
             r = Signal(shape if shape is not None else value.shape(), name=name)
@@ -80,11 +84,9 @@ class _Lane:
         def carry(stage, **values):
             return [reg(f"{n}_{stage}", v) for n, v in values.items()]
 
-        # stage 1 -> 2: U1's product x * Mc (GELU) or LayerNorm's (x - mean) * f; exp's clamped (x <<>> pre) - max.
-        # In LayerNorm mode x and the mean both fit acc_width, so their difference fits acc_width + 1.
-        y_ln = Signal(signed(aw + 1))
-        m.d.comb += y_ln.eq(x - a)
-        p2 = reg("p2", Mux(is_(LaneOp.GELU), x, y_ln) * Mux(is_(LaneOp.GELU), col_m, f))
+        # stage 1 -> 2: U1's products x * M1[c] + y * mb (GELU's input requantization, LayerNorm's residual add);
+        # exp's clamped (x <<>> pre) - max.
+        p2 = reg("p2", x * col.m1 + y * k.mb)
         pre = k.pre_shift
         xs = Signal(signed(ROW_A_BITS + 1))
         m.d.comb += xs.eq(Mux(pre < 0, x << (-pre).as_unsigned()[:6], x >> pre.as_unsigned()[:6]))
@@ -92,11 +94,10 @@ class _Lane:
         m.d.comb += d.eq(xs - a)
         clamp = k.x0 * CLAMP_Q
         d2 = reg("d2", Mux(d < clamp, clamp, d), signed(22))
-        f2, kb2, m2, b2 = carry(2, f=f, kb=kb, m=col_m, b=col_b)
-        x2 = reg("x_2", x)
+        x2, a2, f2, kb2, m2, b2 = carry(2, x=x, a=a, f=f, kb=kb, m=col.m3, b=col.b)
 
-        # stage 2 -> 3: U1's rounding (GELU), LayerNorm's z = p >> k, exp's q = floor(d / x0) (q <= 30: five
-        # restoring-division steps on magnitudes) and r = d - x0 * q.
+        # stage 2 -> 3: U1's rounding and clip; exp's q = floor(d / x0) (q <= 30: five restoring-division steps on
+        # magnitudes) and r = d - x0 * q.
         g = round_shift_clamp(m, p2, k.s1, k.lo1, k.hi1)
         xm = (-k.x0).as_unsigned()
         rem = (-d2).as_unsigned()
@@ -109,40 +110,43 @@ class _Lane:
             m.d.comb += nxt.eq(Mux(t[-1], rem, t))
             rem = nxt
         g3 = reg("g3", g, signed(k.lo1.shape().width))
-        zln3 = reg("zln3", p2 >> kb2, signed(U_BITS))
         r3 = reg("r3", -rem.as_signed(), signed(17))
         q3 = reg("q3", Cat(*reversed(qbits)))
-        x3, f3, m3c, b3c = carry(3, x=x2, f=f2, m=m2, b=b2)
+        x3, a3, f3, kb3, m3c, b3c = carry(3, x=x2, a=a2, f=f2, kb=kb2, m=m2, b=b2)
 
-        # stage 3 -> 4: the second-order polynomials: GELU's (min(|g|, -b) + b)**2 + c, exp's (r + b) * r + c.
+        # stage 3 -> 4: one multiplier for the second-order polynomials (GELU's (min(|g|, -b) + b)**2 + c, exp's
+        # (r + b) * r + c) and LayerNorm's (g - mean) * f. In LayerNorm mode g and the mean fit acc_width.
         absg = Mux(g3 < 0, -g3, g3)
         aa = Mux(absg > -k.gelu_b, -k.gelu_b, absg) + k.gelu_b
-        gelu = is_(LaneOp.GELU)
-        poly = Mux(gelu, aa, r3 + k.exp_b) * Mux(gelu, aa, r3) + Mux(gelu, k.gelu_c, k.exp_c)
+        y_ln = Signal(signed(aw + 1))
+        m.d.comb += y_ln.eq(g3 - a3)
+        poly = (Mux(gelu, aa, Mux(ln, y_ln, r3 + k.exp_b)) * Mux(gelu, aa, Mux(ln, f3, r3))
+                + Mux(gelu, k.gelu_c, Mux(ln, 0, k.exp_c)))
         poly4 = reg("poly4", poly, signed(POLY_BITS))
         sgn4 = reg("sgn4", Mux(g3 < 0, -1, Mux(g3 > 0, 1, 0)), signed(2))
-        g4, zln4, q4, x4, f4, m4c, b4c = carry(4, g=g3, zln=zln3, q=q3, x=x3, f=f3, m=m3c, b=b3c)
+        g4, q4, x4, kb4, f4, m4c, b4c = carry(4, g=g3, q=q3, x=x3, kb=kb3, f=f3, m=m3c, b=b3c)
 
-        # stage 4 -> 5: GELU's erf = (sign * poly) >> erf_shift (floor).
-        erf5 = reg("erf5", Mux(sgn4 < 0, -poly4, Mux(sgn4 > 0, poly4, 0)) >> k.erf_shift, signed(POLY_BITS))
-        poly5, g5, zln5, q5, x5, f5, m5c, b5c = carry(5, poly=poly4, g=g4, zln=zln4, q=q4, x=x4, f=f4, m=m4c,
-                                                      b=b4c)
+        # stage 4 -> 5: GELU's erf = (sign * poly) >> erf_shift; LayerNorm's z = ((g - mean) * f) >> k (floor).
+        erf = Mux(ln, poly4 >> kb4, Mux(sgn4 < 0, -poly4, Mux(sgn4 > 0, poly4, 0)) >> k.erf_shift)
+        erf5 = reg("erf5", erf, signed(POLY_BITS))
+        poly5, g5, q5, x5, f5, m5c, b5c = carry(5, poly=poly4, g=g4, q=q4, x=x4, f=f4, m=m4c, b=b4c)
 
         # stage 5 -> 6: GELU's t = g * (erf + one); U3's input u for every op.
         u = Mux(gelu, g5 * (erf5 + k.gelu_one),
-                Mux(is_(LaneOp.LAYERNORM), zln5, Mux(is_(LaneOp.EXP, LaneOp.SOFTMAX), poly5, x5)))
+                Mux(ln, erf5, Mux(exp, poly5, Mux(resid, g5, x5))))
         u6 = reg("u6", u, signed(U_BITS))
         q6, f6, m6c, b6c = carry(6, q=q5, f=f5, m=m5c, b=b5c)
 
-        # stage 6 -> 7: U3's product and offset (per-column or scalar); its shift, plus q for exp (capped).
-        prod3 = u6 * Mux(k.col_mult, m6c, k.m3) + Mux(k.col_mult, b6c, 0)
-        p7 = reg("p7", prod3, signed(U_BITS + COL_FIELDS["m"][0] + 2))
-        sh = k.s3 + Mux(is_(LaneOp.EXP, LaneOp.SOFTMAX), q6, 0)
+        # stage 6 -> 7: U3's product and offset (per-column or scalar) and shift (+ q for exp, capped); the
+        # residual pass bypasses U3 (its constants are the LayerNorm's).
+        prod3 = u6 * Mux(resid, 1, Mux(k.col_mult, m6c, k.m3)) + Mux(k.col_mult & ~resid, b6c, 0)
+        p7 = reg("p7", prod3, signed(U_BITS + COL_FIELDS["m3"][0] + 2))
+        sh = k.s3 + Mux(exp, q6, 0)
         sh7 = reg("sh7", Mux(sh > MAX_SHIFT, MAX_SHIFT, sh), unsigned(6))
-        (f7,) = carry(7, f=f6)
+        f7, resid7 = carry(7, f=f6, resid=resid)
 
         # stage 7 -> 8: U3's rounding and clip.
-        v8 = reg("v8", round_shift_clamp(m, p7, sh7, k.lo3, k.hi3), signed(34))
+        v8 = reg("v8", Mux(resid7, p7, round_shift_clamp(m, p7, sh7, k.lo3, k.hi3)), signed(34))
         (f8,) = carry(8, f=f7)
 
         # stage 8 -> 9: U4's product (softmax: e * f).
@@ -232,6 +236,6 @@ class ActivationUnit(wiring.Component):
             last.append(nxt)
         m.d.comb += self.o.payload.last.eq(last[-1])
         for j in range(n):
-            lane = _Lane(m, self._cfg, en, k, beat.data[j], beat.a, beat.f, beat.k, cols[j].m, cols[j].b)
+            lane = _Lane(m, self._cfg, en, k, beat.data[j], beat.res[j], beat.a, beat.f, beat.k, cols[j])
             m.d.comb += self.o.payload.data[j].eq(lane.out)
         return m

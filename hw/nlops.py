@@ -7,8 +7,9 @@ so nothing is truncated on the way to the hardware.
 
 A lane computes, per element, four stages (see ``hw.lanes``)::
 
-    U1  g = clamp(round_shift(x * Mc[c], s1), lo1, hi1)           GELU's input requantization
-    U2  op-specific integer polynomial / normalization            GELU erf and x*(erf+1), exp, LN normalize
+    U1  g = clamp(round_shift(x * M1[c] + y * mb, s1), lo1, hi1)  GELU's input requantization; LayerNorm's
+                                                                  residual add (y: the scratchpad operand)
+    U2  op-specific integer polynomial / normalization            GELU erf and g*(erf+1), exp, LN normalize
     U3  v = clamp(round_shift(u * M3 + B3, s3), lo3, hi3)         requantization (M3/B3 per column or scalar)
     U4  p = clamp(round_shift(v * f, 24), 0, 255)                 softmax's 1/sum, per row
 
@@ -31,7 +32,8 @@ class LaneOp(enum.IntEnum):
     GELU = 1        # U1, U2 (erf), U3
     EXP = 2         # U2 (exp), U3 (2**-q merged into the shift): 16-bit unsigned exps, for the sum pass
     SOFTMAX = 3     # EXP, then U4 with the row's reciprocal
-    LAYERNORM = 4   # U2 ((x - mean) * f >> k), U3 (affine with per-column gamma, beta)
+    LAYERNORM = 4   # U1 (identity or residual add), U2 ((g - mean) * f >> k), U3 (affine: gamma, beta)
+    RESIDUAL = 5    # U1 only: the statistics pass of a LayerNorm over a residual sum
 
 
 class NormMode(enum.IntEnum):
@@ -44,7 +46,7 @@ class NormMode(enum.IntEnum):
 #: Passes over the rows per op: (normalization mode, or None for the output pass; lane op override).
 PASSES = {
     LaneOp.SOFTMAX: ((NormMode.MAX, None), (NormMode.SUM, LaneOp.EXP), (None, None)),
-    LaneOp.LAYERNORM: ((NormMode.STATS, None), (None, None)),
+    LaneOp.LAYERNORM: ((NormMode.STATS, LaneOp.RESIDUAL), (None, None)),
     LaneOp.GELU: ((None, None),),
     LaneOp.REQUANT: ((None, None),),
 }
@@ -77,9 +79,10 @@ FIELDS = {
     "gelu_b": (22, True), "gelu_c": (42, True), "erf_shift": (6, False), "gelu_one": (20, True),
     "pre_shift": (7, True), "x0": (16, True), "exp_b": (18, True), "exp_c": (34, True),
     "m3": (16, True), "s3": (6, False), "lo3": (33, True), "hi3": (33, True), "col_mult": (1, False),
+    "mb": (16, True),
 }
-#: Per-column table fields (one entry per output channel): multiplier and offset of U3 (or U1 for GELU).
-COL_FIELDS = {"m": (16, True), "b": (50, True)}
+#: Per-column table fields (one entry per output channel): U1's multiplier, U3's multiplier and offset.
+COL_FIELDS = {"m1": (16, True), "m3": (16, True), "b": (50, True)}
 #: Widest GELU input the lanes take (keeps x * (erf + 1) within U3's 40-bit input).
 MAX_GELU_IN_BITS = 20
 #: U4 (softmax) is fixed: multiply by the row's reciprocal f, shift by 24, clip to uint8.
@@ -116,28 +119,33 @@ class LaneConsts:
 
 @dataclass(frozen=True)
 class ColConsts:
-    """Per-column multipliers and offsets (length = the op's row length)."""
-    m: tuple
+    """Per-column constants (length = the op's row length): U1's multiplier ``m1``, U3's ``m3`` and offset ``b``."""
+    m1: tuple
+    m3: tuple
     b: tuple
 
     @classmethod
-    def make(cls, m, b=None):
-        m = tuple(int(v) for v in m)
-        b = tuple(0 for _ in m) if b is None else tuple(int(v) for v in b)
-        if len(m) != len(b) or not m:
-            raise ValueError(f"per-column multipliers and offsets differ in length: {len(m)} and {len(b)}")
-        for i, (mi, bi) in enumerate(zip(m, b)):
-            _check(f"m[{i}]", mi, *COL_FIELDS["m"])
-            _check(f"b[{i}]", bi, *COL_FIELDS["b"])
-        return cls(m, b)
+    def make(cls, m1=None, m3=None, b=None):
+        cols = [None if v is None else tuple(int(x) for x in v) for v in (m1, m3, b)]
+        n = max(len(v) for v in cols if v is not None)
+        cols = [tuple(0 for _ in range(n)) if v is None else v for v in cols]
+        if n == 0 or any(len(v) != n for v in cols):
+            raise ValueError(f"per-column constants differ in length: {[len(v) for v in cols]}")
+        for name, v in zip(COL_FIELDS, cols):
+            for i, x in enumerate(v):
+                _check(f"{name}[{i}]", x, *COL_FIELDS[name])
+        return cls(*cols)
 
-    @classmethod
-    def from_dyadic(cls, d, n, offset=None):
-        """``n`` columns of a per-tensor or per-channel :class:`Dyadic`."""
-        m = d.multiplier if isinstance(d.multiplier, tuple) else (d.multiplier,) * n
-        if len(m) != n:
-            raise ValueError(f"dyadic has {len(m)} channels, the op's rows have {n}")
-        return cls.make(m, offset)
+    def entries(self):
+        return [dict(zip(COL_FIELDS, e)) for e in zip(self.m1, self.m3, self.b)]
+
+
+def _columns(d, n):
+    """``n`` per-column multipliers of a per-tensor or per-channel :class:`Dyadic`."""
+    m = d.multiplier if isinstance(d.multiplier, tuple) else (d.multiplier,) * n
+    if len(m) != n:
+        raise ValueError(f"dyadic has {len(m)} channels, the op's rows have {n}")
+    return m
 
 
 def clip_range(bits, signed=True, relu=False):
@@ -149,7 +157,8 @@ def requant_consts(d, n, bits, *, signed=True, relu=False):
     """Requantize accumulator values with dyadic ``d`` (per-tensor or per-channel) to ``bits``; ReLU optional.
     Identity is ``Dyadic(1, 0)`` with ``bits = acc_width``."""
     lo, hi = clip_range(bits, signed, relu)
-    return LaneConsts.make(op=LaneOp.REQUANT, s3=d.shift, lo3=lo, hi3=hi, col_mult=1), ColConsts.from_dyadic(d, n)
+    return (LaneConsts.make(op=LaneOp.REQUANT, s3=d.shift, lo3=lo, hi3=hi, col_mult=1),
+            ColConsts.make(m3=_columns(d, n)))
 
 
 def gelu_consts(gelu_in, gin_bits, k, n):
@@ -163,7 +172,7 @@ def gelu_consts(gelu_in, gin_bits, k, n):
     return (LaneConsts.make(op=LaneOp.GELU, s1=gelu_in.shift, lo1=lo1, hi1=hi1, gelu_b=k.b_int, gelu_c=k.c_int,
                             erf_shift=k.erf_shift, gelu_one=k.one, m3=k.out.multiplier, s3=k.out.shift,
                             lo3=lo3, hi3=hi3),
-            ColConsts.from_dyadic(gelu_in, n))
+            ColConsts.make(m1=_columns(gelu_in, n)))
 
 
 def exp_consts(k, op=LaneOp.EXP):
@@ -180,7 +189,18 @@ def softmax_consts(k):
     return exp_consts(k, LaneOp.SOFTMAX)
 
 
-def layernorm_consts(k: LayerNormConstants):
+def layernorm_consts(k: LayerNormConstants, residual=None):
+    """LayerNorm ``k`` of accumulator rows, or (``residual``: ``golden.ops.ResidualConstants``) of the residual
+    sum of accumulator rows and a scratchpad operand, computed in U1 in both passes."""
     lo, hi = int_range(k.out_bits)
-    return (LaneConsts.make(op=LaneOp.LAYERNORM, s3=k.out.shift, lo3=lo, hi3=hi, col_mult=1),
-            ColConsts.from_dyadic(k.out, k.n, k.offset))
+    lo1, hi1 = int_range(k.in_bits)
+    if residual is None:
+        u1 = dict(s1=0, lo1=lo1, hi1=hi1, mb=0)
+        m1 = (1,) * k.n
+    else:
+        if residual.out_bits != k.in_bits:
+            raise ValueError(f"residual width {residual.out_bits} differs from LayerNorm's input {k.in_bits}")
+        u1 = dict(s1=residual.a.shift, lo1=lo1, hi1=hi1, mb=residual.b.multiplier)
+        m1 = _columns(residual.a, k.n)
+    return (LaneConsts.make(op=LaneOp.LAYERNORM, s3=k.out.shift, lo3=lo, hi3=hi, col_mult=1, **u1),
+            ColConsts.make(m1=m1, m3=_columns(k.out, k.n), b=k.offset))

@@ -103,7 +103,8 @@ class NonlinearUnit(wiring.Component):
         n_passes = Signal(2)
         pass_mode = Signal(2)         # NormMode of the current pass (valid when not an output pass)
         out_pass = Signal()
-        lane_exp = Signal()           # the exp-sum pass runs the lanes as EXP
+        lane_pass = Signal()          # a statistics pass through the lanes (softmax's exps, LayerNorm's residual)
+        lane_op = Signal(3)
         issue_row = Signal(cfg.acc_addr_width + 1)
         issue_addr = Signal(cfg.acc_addr_width + 1)
         issuing = Signal()
@@ -141,10 +142,11 @@ class NonlinearUnit(wiring.Component):
             with m.Switch(cur_op):
                 for lop, passes in PASSES.items():
                     with m.Case(int(lop)):
-                        for i, (mode, lane_op) in enumerate(passes):
+                        for i, (mode, lop_override) in enumerate(passes):
                             with m.If(cur_idx == i):
                                 m.d.sync += [out_pass.eq(mode is None), pass_mode.eq(mode or 0),
-                                             lane_exp.eq(lane_op == LaneOp.EXP)]
+                                             lane_pass.eq(lop_override is not None),
+                                             lane_op.eq(lop_override or 0)]
             m.d.sync += [issuing.eq(1), issue_row.eq(0), results.eq(0),
                          issue_addr.eq(Mux(busy, cmd.base, self.cmd.payload.base))]
 
@@ -194,7 +196,7 @@ class NonlinearUnit(wiring.Component):
         pass_last = row_last & (row_of_line == cmd.rows - 1)
 
         # -- routing: the beat goes to the lanes (exp-sum and output passes) or straight to the norm unit
-        to_lanes = out_pass | lane_exp
+        to_lanes = out_pass | lane_pass
         ai = acts.i.payload
         m.d.comb += [
             ai.data.eq(beat_data), ai.col.eq(line_idx * cfg.dim + beat * n),
@@ -203,10 +205,10 @@ class NonlinearUnit(wiring.Component):
             acts.i.valid.eq(held & to_lanes),
             acts.consts.eq(self.consts),
         ]
-        with m.If(lane_exp):
-            m.d.comb += acts.consts.op.eq(LaneOp.EXP)
+        with m.If(lane_pass):
+            m.d.comb += acts.consts.op.eq(lane_op)
         ni = norm.i.payload
-        with m.If(lane_exp):
+        with m.If(lane_pass):
             m.d.comb += [ni.data.eq(acts.o.payload.data), ni.row_last.eq(acts.o.payload.last),
                          norm.i.valid.eq(acts.o.valid), acts.o.ready.eq(norm.i.ready)]
         with m.Else():

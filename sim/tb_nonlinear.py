@@ -76,10 +76,10 @@ class NonlinearTB:
         d.acc_write__valid.value = 0
         d.consts.value = _pack(LaneConstsLayout, job.consts.as_dict())
         if job.cols is not None:
-            for i, (m, b) in enumerate(zip(job.cols.m, job.cols.b)):
+            for i, entry in enumerate(job.cols.entries()):
                 await self._idle(d.col_write__valid)
                 d.col_write__valid.value = 1
-                d.col_write__payload.value = _pack(ColWriteLayout, {"addr": i, "value": {"m": m, "b": b}})
+                d.col_write__payload.value = _pack(ColWriteLayout, {"addr": i, "value": entry})
                 await self.tick()
             d.col_write__valid.value = 0
         for _ in range(3):   # the last accumulator write commits two cycles after it is accepted
