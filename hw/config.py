@@ -9,9 +9,7 @@ import json
 
 __all__ = ["AcceleratorConfig", "DATAFLOWS"]
 
-# Output-stationary is reserved in the schema but not built yet; asking for it is an error, not a fallback.
-DATAFLOWS = ("ws",)
-_KNOWN_DATAFLOWS = ("ws", "os")
+DATAFLOWS = ("ws", "os")
 
 
 def _is_pow2(n):
@@ -34,7 +32,7 @@ class AcceleratorConfig:
         Accumulator width; sums wrap in two's complement at this width (see ``golden.matmul``).
         From ``input_width + weight_width`` to 64.
     dataflow : str
-        ``"ws"`` (weight-stationary, double-buffered weights). ``"os"`` is reserved and rejected.
+        ``"ws"`` (weight-stationary, double-buffered weights) or ``"os"`` (output-stationary).
     spad_kib : int
         Scratchpad capacity in KiB; it holds rows of ``dim`` elements of ``input_width`` bits.
     spad_banks : int
@@ -76,10 +74,8 @@ class AcceleratorConfig:
         if not lo <= self.acc_width <= 64:
             raise ValueError(f"acc_width must be in {lo}..64 for input_width={self.input_width}, "
                              f"not {self.acc_width!r}")
-        if self.dataflow not in _KNOWN_DATAFLOWS:
-            raise ValueError(f"dataflow must be one of {_KNOWN_DATAFLOWS}, not {self.dataflow!r}")
         if self.dataflow not in DATAFLOWS:
-            raise ValueError(f"dataflow {self.dataflow!r} is not implemented yet (available: {DATAFLOWS})")
+            raise ValueError(f"dataflow must be one of {DATAFLOWS}, not {self.dataflow!r}")
         for name in ("spad_banks", "acc_banks"):
             v = getattr(self, name)
             if not _is_pow2(v) or v > 64:

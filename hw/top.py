@@ -10,6 +10,7 @@ from .accumulator import AccReadCmdLayout, AccRowLayout, Accumulator
 from .config import AcceleratorConfig
 from .counters import PerfCounters
 from .execute import CmdLayout, ExecuteUnit
+from .execute_os import OSExecuteUnit
 from .scratchpad import Scratchpad, SpadWriteLayout
 
 __all__ = ["TileTop"]
@@ -23,7 +24,7 @@ class TileTop(wiring.Component):
     spad_write : In(stream(SpadWriteLayout))
         Load a scratchpad row per cycle; ``ready`` is always 1.
     cmd : In(stream(CmdLayout))
-        Tile operations ``C (+)= A x B`` (see ``hw.execute``).
+        Tile operations ``C (+)= A x B`` (see ``hw.execute`` for ``dataflow="ws"``, ``hw.execute_os`` for "os").
     acc_read_cmd : In(stream(AccReadCmdLayout)), acc_read : Out(stream(AccRowLayout))
         Read accumulator rows (1 row per cycle, backpressure allowed).
     op_done : Out(1)
@@ -61,7 +62,8 @@ class TileTop(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         m.submodules.spad = spad = Scratchpad(self._cfg)
-        m.submodules.exe = exe = ExecuteUnit(self._cfg)
+        unit = OSExecuteUnit if self._cfg.dataflow == "os" else ExecuteUnit
+        m.submodules.exe = exe = unit(self._cfg)
         m.submodules.acc = acc = Accumulator(self._cfg)
         m.submodules.perf = perf = PerfCounters(width=48, max_inflight=8)
         m.d.comb += [spad.write.valid.eq(self.spad_write.valid),

@@ -26,11 +26,12 @@ BUILD_ROOT = ROOT / "build"
 
 
 # The generator sources the array's Verilog depends on (other hw/ files do not invalidate its builds).
-TILE_RTL = ("config", "pe", "mesh", "scratchpad", "accumulator", "execute", "counters", "top", "generate")
+TILE_RTL = ("config", "pe", "mesh", "mesh_os", "scratchpad", "accumulator", "execute", "execute_os", "counters", "top",
+            "generate")
 
 
 # The nonlinear unit's Verilog also depends on golden/ constants (clamps, widths) compiled into it.
-NONLINEAR_RTL = ("config", "accumulator", "lanes", "nlops", "norm", "nonlinear", "generate",
+NONLINEAR_RTL = ("config", "accumulator", "scratchpad", "lanes", "nlops", "norm", "nonlinear", "writer", "generate",
                  "../golden/softmax", "../golden/layernorm", "../golden/numerics", "../golden/gelu")
 
 

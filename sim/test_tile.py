@@ -12,7 +12,7 @@ import numpy as np
 from hw.config import AcceleratorConfig
 
 from .tb_tile import TileTB
-from .tile_job import Job, MatmulOp
+from .tile_job import Job, MatmulOp, a_region
 
 CASES = {}
 
@@ -27,11 +27,11 @@ def _place(cfg, shapes_and_data, *, c_addrs=None, accumulate=None):
     ops, sp, cp = [], 0, 0
     n = cfg.dim
     for i, (a, b) in enumerate(shapes_and_data):
-        kb = -(-a.shape[1] // n)
+        size = a_region(a.shape[0], a.shape[1], cfg)
         c_addr = c_addrs[i] if c_addrs else cp
         acc = accumulate[i] if accumulate else False
-        ops.append(MatmulOp(a=a, b=b, a_addr=sp, b_addr=sp + kb * a.shape[0], c_addr=c_addr, accumulate=acc))
-        sp += kb * a.shape[0] + a.shape[1]
+        ops.append(MatmulOp(a=a, b=b, a_addr=sp, b_addr=sp + size, c_addr=c_addr, accumulate=acc))
+        sp += size + a.shape[1]
         cp += a.shape[0]
     return ops
 
@@ -107,8 +107,7 @@ def back_to_back(cfg, rng):
     """Back-to-back dim x dim tiles with K = 384 (the utilization target), reusing A and B."""
     n = cfg.dim
     a, b = _rand(rng, cfg, n, 384, n)
-    kb = -(-384 // n)
-    return [MatmulOp(a=a, b=b, a_addr=0, b_addr=kb * n, c_addr=i * n, accumulate=False)
+    return [MatmulOp(a=a, b=b, a_addr=0, b_addr=a_region(n, 384, cfg), c_addr=i * n, accumulate=False)
             for i in range(int(os.environ.get("SYSTOLICA_TILES", "8")))]
 
 

@@ -1,6 +1,6 @@
 """Simulator-independent description of a tile-engine job: memory images, commands and the expected result.
 
-A job places A (K-block-major), B and C regions in the scratchpad/accumulator as ``hw.execute`` documents,
+A job places A (K-block-major for "ws", transposed per row block for "os"), B and C regions in the scratchpad/accumulator as ``hw.execute`` documents,
 and computes the expected accumulator rows with ``golden.matmul`` and the expected timing with
 ``golden.cycles``. The cocotb TB and the Amaranth-simulator bench both consume it.
 """
@@ -11,7 +11,7 @@ import numpy as np
 from golden import cycles
 from golden.matmul import check_int_matrix, matmul
 
-__all__ = ["MatmulOp", "Job", "a_rows", "b_rows"]
+__all__ = ["MatmulOp", "Job", "a_rows", "a_rows_os", "a_region", "b_rows"]
 
 
 @dataclasses.dataclass
@@ -49,6 +49,22 @@ def a_rows(a, dim):
     return [(blk * m + i, pad[i, blk * dim:(blk + 1) * dim]) for blk in range(kb) for i in range(m)]
 
 
+def a_rows_os(a, dim):
+    """Scratchpad rows holding A for the output-stationary unit: per row block, ``A[rb*dim:(rb+1)*dim, k]``
+    for each k (rows past M are zero): ``[(offset, row)]``."""
+    m, k = a.shape
+    rb = -(-m // dim)
+    pad = np.zeros((rb * dim, k), dtype=np.int64)
+    pad[:m] = a
+    return [(blk * k + kk, pad[blk * dim:(blk + 1) * dim, kk]) for blk in range(rb) for kk in range(k)]
+
+
+def a_region(rows, k, config):
+    """Scratchpad rows an A operand of ``rows x k`` occupies in ``config``'s dataflow."""
+    n = config.dim
+    return -(-rows // n) * k if config.dataflow == "os" else -(-k // n) * rows
+
+
 def b_rows(b, dim):
     """Scratchpad rows holding B (row k is ``B[k, :]`` padded to ``dim`` columns with zeros)."""
     k, n = b.shape
@@ -74,8 +90,8 @@ class Job:
             if not 1 <= op.cols <= n:
                 raise ValueError(f"b has {op.cols} columns; a tile has 1..{n}")
             op.tile_op().check(config)
-            blocks = -(-op.k // n)
-            for base, size, rows in ((op.a_addr, blocks * op.rows, a_rows(op.a, n)),
+            layout = a_rows_os(op.a, n) if config.dataflow == "os" else a_rows(op.a, n)
+            for base, size, rows in ((op.a_addr, a_region(op.rows, op.k, config), layout),
                                      (op.b_addr, op.k, b_rows(op.b, n))):
                 if base < 0 or base + size > config.spad_rows:
                     raise ValueError(f"scratchpad rows {base}..{base + size - 1} are outside "

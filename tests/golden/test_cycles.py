@@ -44,3 +44,24 @@ def test_bad_ops(op, needle):
     with pytest.raises(ValueError) as e:
         cycles.op_cycles(op, AcceleratorConfig(dim=4))
     assert needle in str(e.value)
+
+
+@pytest.mark.parametrize("dim", [2, 4, 16])
+@pytest.mark.parametrize("rows", [1, 3, 16, 40])
+@pytest.mark.parametrize("k", [1, 2, 5, 31, 384])
+def test_output_stationary_closed_form(dim, rows, k):
+    cfg = AcceleratorConfig(dim=dim, dataflow="os")
+    op = cycles.TileOp(rows=rows, k=k)
+    rb = -(-rows // dim)
+    got = cycles.op_cycles(op, cfg)
+    if k >= 2 * dim - 1 or rb == 1:
+        assert got == rb * k + dim + 2 * (rows - 1 - (rb - 1) * dim) + 2
+    else:
+        assert got >= rb * k + dim + 2 * (rows - 1 - (rb - 1) * dim) + 2
+    assert cycles.mac_cycles([op], cfg) == rb * k
+
+
+def test_output_stationary_back_to_back():
+    cfg = AcceleratorConfig(dim=16, dataflow="os")
+    mac, busy = cycles.utilization([cycles.TileOp(rows=16, k=384)] * 8, cfg)
+    assert mac == 8 * 384 and mac / busy >= 0.95

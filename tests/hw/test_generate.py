@@ -22,7 +22,7 @@ def test_generate_writes_verilog_and_manifest(tmp_path, capsys):
 
 @pytest.mark.parametrize("args,needle", [
     (["--dim", "40"], "dim must be in 2..32, not 40"),
-    (["--dataflow", "os"], "dataflow 'os' is not implemented"),
+    (["--dataflow", "xs"], "dataflow must be one of ('ws', 'os'), not 'xs'"),
     (["--input-width", "7"], "input_width must be in 8..16, not 7"),
     (["--name", "1bad"], "--name must be a Verilog identifier"),
 ])

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from hw.config import AcceleratorConfig
 from sim.pysim import check, run_job
-from sim.tile_job import Job, MatmulOp
+from sim.tile_job import Job, MatmulOp, a_region
 
 
 def _random_job(cfg, seed, n_ops=5):
@@ -45,19 +45,20 @@ def test_accumulator_wraps_like_golden():
 
 
 @settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(dim=st.integers(2, 5), seed=st.integers(0, 2**16),
+@given(dim=st.integers(2, 5), dataflow=st.sampled_from(["ws", "os"]), seed=st.integers(0, 2**16),
        shapes=st.lists(st.tuples(st.integers(1, 12), st.integers(1, 20), st.integers(1, 5), st.booleans()),
                        min_size=1, max_size=4))
-def test_cycle_model_is_exact_for_any_shapes(dim, seed, shapes):
-    """Any operation sequence on any small array: data == golden, (accept, done) == golden.cycles."""
-    cfg = AcceleratorConfig(dim=dim, spad_kib=2, spad_banks=2, acc_kib=1, acc_banks=1)
+def test_cycle_model_is_exact_for_any_shapes(dim, dataflow, seed, shapes):
+    """Any operation sequence on any small array, both dataflows: data == golden, (accept, done) ==
+    golden.cycles."""
+    cfg = AcceleratorConfig(dim=dim, dataflow=dataflow, spad_kib=2, spad_banks=2, acc_kib=1, acc_banks=1)
     rng = np.random.default_rng(seed)
     ops, sp = [], 0
     for m, k, c, acc in shapes:
         c = min(c, dim)
         a, b = rng.integers(-128, 128, (m, k)), rng.integers(-128, 128, (k, c))
-        kb = -(-k // dim)
-        ops.append(MatmulOp(a, b, sp, sp + kb * m, int(rng.integers(0, 4)), acc))
-        sp += kb * m + k
+        size = a_region(m, k, cfg)
+        ops.append(MatmulOp(a, b, sp, sp + size, int(rng.integers(0, 4)), acc))
+        sp += size + k
     job = Job(cfg, ops)
     check(job, run_job(job))
