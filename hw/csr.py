@@ -45,7 +45,7 @@ class CsrBlock(wiring.Component):
     Members
     -------
     axi : ``In(AxiLiteSignature(addr_width, 32))``
-    start, clear : ``Out(1)`` (pulses);  prog_addr : ``Out(32)``
+    start, clear : ``Out(1)`` (pulses);  prog_addr : ``Out(32)``;  irq : ``Out(1)`` (STATUS.done | STATUS.error)
     busy, done, error : ``In(1)``;  error_code : ``In(8)``;  error_info : ``In(32)``
     perf : ``In(data.ArrayLayout(64, n_perf))`` (absent when ``n_perf == 0``)
     """
@@ -58,7 +58,7 @@ class CsrBlock(wiring.Component):
         self._n_perf = n_perf
         members = {"axi": In(AxiLiteSignature(addr_width, 32)), "start": Out(1), "clear": Out(1),
                    "prog_addr": Out(32), "busy": In(1), "done": In(1), "error": In(1), "error_code": In(8),
-                   "error_info": In(32)}
+                   "error_info": In(32), "irq": Out(1)}
         if n_perf:
             members["perf"] = In(data.ArrayLayout(64, n_perf))
         super().__init__(members)
@@ -97,6 +97,8 @@ class CsrBlock(wiring.Component):
                 for b in range(4):
                     with m.If(w_strb[b]):
                         m.d.sync += self.prog_addr[8 * b:8 * b + 8].eq(w_data[8 * b:8 * b + 8])
+
+        m.d.comb += self.irq.eq(done_s | error_s)
 
         # ---- core side ----------------------------------------------------------------------------------
         with m.If(self.busy):

