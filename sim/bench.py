@@ -4,7 +4,7 @@ Everything is measured in one run on the DIM=16 default configuration:
 
 - Verilog generation and a fresh Verilator build into a temporary directory (no cache);
 - utilization from the hardware counters on 8 back-to-back 16x16 tiles with K = 384 (cocotb + Verilator,
-  no input gaps), and the same for one isolated tile;
+  no input gaps), and the same for one isolated tile; the same 8 tiles on the output-stationary build;
 - simulation speed in cycles/s of the compute phase, cocotb + Verilator vs Amaranth's Python simulator, with
   the same testbench structure (Python drives the command stream every cycle), and their ratio; plus
   cocotb + Verilator when Python only waits for ``op_done`` (one K = 4096 operation).
@@ -24,12 +24,12 @@ from . import runner
 __all__ = ["run"]
 
 
-def _cocotb_job(design, cfg, root, tiles, progress):
+def _cocotb_job(design, cfg, root, tiles, progress, *, build_root=True):
     out = pathlib.Path(root) / f"b2b-{tiles}.json"
     env = {"SYSTOLICA_CONFIG": cfg.to_json(), "SYSTOLICA_GAP": "0", "SYSTOLICA_BACKPRESSURE": "0",
            "SYSTOLICA_TILES": str(tiles), "SYSTOLICA_RESULT": str(out), "SYSTOLICA_SEED": "7"}
-    runner.run_test(design, "sim.test_tile", testcase="test_back_to_back", extra_env=env, root=root,
-                    progress=progress, results_name=f"bench-{tiles}")
+    runner.run_test(design, "sim.test_tile", testcase="test_back_to_back", extra_env=env,
+                    root=root if build_root else None, progress=progress, results_name=f"bench-{tiles}")
     return json.loads(out.read_text())
 
 
@@ -72,6 +72,12 @@ def run(progress):
                         results_name="bench-free")
         free = json.loads(out.read_text())
         res["cocotb_verilator_speed_free_running"] = (free["cycles"] / free["seconds"], "cycles/s")
+
+    progress("output-stationary dim=16: 8 back-to-back 16x16 tiles, K=384 (cached build) ...")
+    os_cfg = cfg.replace(dataflow="os")
+    with tempfile.TemporaryDirectory(prefix="systolica-bench-") as tmp:
+        b2b_os = _cocotb_job(runner.tile_top_design(os_cfg), os_cfg, tmp, 8, progress, build_root=False)
+    res["utilization_b2b_os"] = (b2b_os["mac_cycles"] / b2b_os["busy_cycles"], "fraction")
 
     progress("Amaranth Python simulator: 2 back-to-back tiles of the same design ...")
     rng = np.random.default_rng(7)
