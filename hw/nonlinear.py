@@ -27,10 +27,16 @@ from .lanes import (ROW_A_BITS, ROW_F_BITS, ROW_K_BITS, ActivationUnit, ColWrite
                     LaneOutLayout)
 from .nlops import N_BITS, PASSES, LaneOp, NormMode
 from .norm import NormUnit
+from .scratchpad import ReadPortSignature, SpadWriteLayout
+from .writer import SpadWriter
 
 __all__ = ["NlCmdLayout", "NonlinearUnit", "NonlinearTop"]
 
 def NlCmdLayout(cfg):
+    """An op over accumulator rows (see the module doc); optionally a residual operand read from the scratchpad
+    (``res_*``, same row/line pattern) and the output written to the scratchpad (``to_spad``, ``dst_*``,
+    ``transpose``: see ``hw.writer``) instead of leaving on ``o``."""
+    sw = cfg.spad_addr_width + 1
     return data.StructLayout({
         "op": 3,
         "base": cfg.acc_addr_width,
@@ -39,6 +45,9 @@ def NlCmdLayout(cfg):
         "row_stride": cfg.acc_addr_width + 1,
         "line_stride": cfg.acc_addr_width + 1,
         "var_shift": 6,
+        "residual": 1, "res_base": cfg.spad_addr_width, "res_row_stride": sw, "res_line_stride": sw,
+        "to_spad": 1, "dst_base": cfg.spad_addr_width, "dst_row_stride": sw, "dst_line_stride": sw,
+        "transpose": 1,
     })
 
 
@@ -53,10 +62,14 @@ class NonlinearUnit(wiring.Component):
     col_write : In(stream)
         Per-column constants table (see ``ActivationUnit``).
     acc_read_cmd : Out(stream(AccReadCmdLayout)), acc_read : In(stream of lines, ``last`` per command)
+    spad_read : Out(ReadPortSignature)
+        The residual operand's rows (read as each accumulator line enters).
     o : Out(stream(LaneOutLayout))
-        Output beats; ``last`` marks the op's final beat.
+        Output beats of ops without ``to_spad``; ``last`` marks the op's final beat.
+    spad_write : Out(stream(SpadWriteLayout))
+        Output rows of ops with ``to_spad`` (``hw.writer``).
     done : Out(1)
-        Pulses in the cycle the op finishes (its last output beat is accepted).
+        Pulses in the cycle the op finishes (its last output beat accepted, or its last row written).
     busy, error : Out(1)
         ``error`` is sticky until the next command: a softmax row's sum of exps was too small.
     """
@@ -74,7 +87,9 @@ class NonlinearUnit(wiring.Component):
             "acc_read_cmd": Out(stream.Signature(AccReadCmdLayout(config))),
             "acc_read": In(stream.Signature(data.StructLayout({
                 "data": data.ArrayLayout(signed(config.acc_width), config.dim), "last": 1}))),
+            "spad_read": Out(ReadPortSignature(config.spad_addr_width, config.spad_row_bits)),
             "o": Out(stream.Signature(LaneOutLayout(config, n))),
+            "spad_write": Out(stream.Signature(SpadWriteLayout(config))),
             "done": Out(1), "busy": Out(1), "error": Out(1),
         })
 
@@ -88,6 +103,7 @@ class NonlinearUnit(wiring.Component):
         beats_per_line = cfg.dim // n
         m.submodules.acts = acts = self._acts
         m.submodules.norm = norm = NormUnit(cfg, n, engines=self._engines)
+        m.submodules.writer = writer = SpadWriter(cfg, n)
         wiring.connect(m, wiring.flipped(self.col_write), acts.col_write)
 
         depth = cfg.acc_rows
@@ -121,6 +137,14 @@ class NonlinearUnit(wiring.Component):
         with m.If(self.cmd.valid & ~busy):
             m.d.sync += [cmd.eq(self.cmd.payload), busy.eq(1), pass_idx.eq(0)]
             m.d.comb += start_pass.eq(1)
+        pc = self.cmd.payload
+        m.d.comb += [
+            writer.cmd.valid.eq(self.cmd.valid & ~busy & pc.to_spad),
+            writer.cmd.payload.rows.eq(pc.rows), writer.cmd.payload.lines.eq(pc.lines),
+            writer.cmd.payload.base.eq(pc.dst_base), writer.cmd.payload.row_stride.eq(pc.dst_row_stride),
+            writer.cmd.payload.line_stride.eq(pc.dst_line_stride), writer.cmd.payload.transpose.eq(pc.transpose),
+        ]
+        wiring.connect(m, writer.o, wiring.flipped(self.spad_write))
         pass_done = Signal()
         with m.If(pass_done):
             with m.If(pass_idx == n_passes - 1):
@@ -174,6 +198,15 @@ class NonlinearUnit(wiring.Component):
         m.d.comb += self.acc_read.ready.eq(~held | (taken & last_beat))
         for name, (_, rp) in tables.items():
             m.d.comb += [rp.addr.eq(in_row), rp.en.eq(load)]
+        res_row = Signal(cfg.spad_addr_width + 1)      # residual row of the incoming accumulator line's row
+        res_line = Signal(cfg.spad_addr_width + 1)     # ... and of the incoming line
+        m.d.comb += [self.spad_read.addr.eq(res_line), self.spad_read.en.eq(load & cmd.residual)]
+        with m.If(load):
+            with m.If(self.acc_read.payload.last):
+                m.d.sync += [res_row.eq(res_row + cmd.res_row_stride),
+                             res_line.eq(res_row + cmd.res_row_stride)]
+            with m.Else():
+                m.d.sync += res_line.eq(res_line + cmd.res_line_stride)
         with m.If(load):
             m.d.sync += [line.eq(self.acc_read.payload.data), line_last.eq(self.acc_read.payload.last),
                          held.eq(1), beat.eq(0), line_idx.eq(in_line), row_of_line.eq(in_row),
@@ -185,13 +218,18 @@ class NonlinearUnit(wiring.Component):
             with m.Else():
                 m.d.sync += beat.eq(beat + 1)
         with m.If(start_pass):
-            m.d.sync += [in_line.eq(0), in_row.eq(0)]
+            base = Mux(busy, cmd.res_base, self.cmd.payload.res_base)
+            m.d.sync += [in_line.eq(0), in_row.eq(0), res_row.eq(base), res_line.eq(base)]
 
         beat_data = Signal(data.ArrayLayout(signed(cfg.acc_width), n))
+        beat_res = Signal(data.ArrayLayout(signed(cfg.input_width), n))
+        res_line_data = data.View(data.ArrayLayout(signed(cfg.input_width), cfg.dim), self.spad_read.data)
         with m.Switch(beat):
             for b in range(beats_per_line):
                 with m.Case(b):
                     m.d.comb += [beat_data[j].eq(line[b * n + j]) for j in range(n)]
+                    m.d.comb += [beat_res[j].eq(Mux(cmd.residual, res_line_data[b * n + j], 0))
+                                 for j in range(n)]
         row_last = line_last & last_beat
         pass_last = row_last & (row_of_line == cmd.rows - 1)
 
@@ -199,7 +237,7 @@ class NonlinearUnit(wiring.Component):
         to_lanes = out_pass | lane_pass
         ai = acts.i.payload
         m.d.comb += [
-            ai.data.eq(beat_data), ai.col.eq(line_idx * cfg.dim + beat * n),
+            ai.data.eq(beat_data), ai.res.eq(beat_res), ai.col.eq(line_idx * cfg.dim + beat * n),
             ai.a.eq(tables["a"][1].data), ai.f.eq(tables["f"][1].data), ai.k.eq(tables["k"][1].data),
             ai.last.eq(Mux(out_pass, pass_last, row_last)),
             acts.i.valid.eq(held & to_lanes),
@@ -215,7 +253,10 @@ class NonlinearUnit(wiring.Component):
             m.d.comb += [ni.data.eq(beat_data), ni.row_last.eq(row_last),
                          norm.i.valid.eq(held & ~to_lanes)]
         m.d.comb += taken.eq(held & Mux(to_lanes, acts.i.ready, norm.i.ready))
-        with m.If(out_pass):
+        with m.If(out_pass & cmd.to_spad):
+            m.d.comb += [writer.i.valid.eq(acts.o.valid), writer.i.payload.eq(acts.o.payload),
+                         acts.o.ready.eq(writer.i.ready)]
+        with m.Elif(out_pass):
             m.d.comb += [self.o.valid.eq(acts.o.valid), self.o.payload.eq(acts.o.payload),
                          acts.o.ready.eq(self.o.ready)]
 
@@ -231,16 +272,17 @@ class NonlinearUnit(wiring.Component):
         with m.If(res.valid & ~start_pass):
             m.d.sync += results.eq(results + 1)
         stats_done = ~out_pass & res.valid & (results == cmd.rows - 1)
-        out_done = out_pass & self.o.valid & self.o.ready & self.o.payload.last
+        out_done = out_pass & Mux(cmd.to_spad, writer.done, self.o.valid & self.o.ready & self.o.payload.last)
         m.d.comb += pass_done.eq(busy & (stats_done | out_done))
         return m
 
 
 class NonlinearTop(wiring.Component):
-    """Accumulator + nonlinear unit: what the nonlinear testbench drives.
+    """Accumulator + scratchpad + nonlinear unit: what the nonlinear testbench drives.
 
-    ``acc_write`` loads accumulator rows (always ready); ``cmd``, ``consts``, ``col_write``, ``o``, ``done``
-    and ``error`` are the nonlinear unit's (see ``NonlinearUnit``).
+    ``acc_write`` loads accumulator lines and ``spad_write`` scratchpad rows (residual operands; the testbench
+    has priority over the unit's own writes); ``spad_read`` reads scratchpad rows back (latency 1). ``cmd``,
+    ``consts``, ``col_write``, ``o``, ``done`` and ``error`` are the nonlinear unit's (see ``NonlinearUnit``).
     """
 
     def __init__(self, config, *, engines=2):
@@ -249,6 +291,8 @@ class NonlinearTop(wiring.Component):
         self._unit = NonlinearUnit(config, engines=engines)
         super().__init__({
             "acc_write": In(stream.Signature(AccWriteLayout(config))),
+            "spad_write": In(stream.Signature(SpadWriteLayout(config))),
+            "spad_read": In(ReadPortSignature(config.spad_addr_width, config.spad_row_bits)),
             "cmd": In(stream.Signature(NlCmdLayout(config))),
             "consts": In(LaneConstsLayout),
             "col_write": In(stream.Signature(ColWriteLayout)),
@@ -262,11 +306,20 @@ class NonlinearTop(wiring.Component):
 
     def elaborate(self, platform):
         from .accumulator import Accumulator
+        from .scratchpad import Scratchpad
         m = Module()
         m.submodules.acc = acc = Accumulator(self._cfg)
+        m.submodules.spad = spad = Scratchpad(self._cfg)
         m.submodules.nl = nl = self._unit
         m.d.comb += [acc.write.valid.eq(self.acc_write.valid), acc.write.payload.eq(self.acc_write.payload),
-                     self.acc_write.ready.eq(1)]
+                     self.acc_write.ready.eq(1), self.spad_write.ready.eq(1)]
+        with m.If(self.spad_write.valid):
+            m.d.comb += [spad.write.valid.eq(1), spad.write.payload.eq(self.spad_write.payload)]
+        with m.Else():
+            m.d.comb += [spad.write.valid.eq(nl.spad_write.valid), spad.write.payload.eq(nl.spad_write.payload),
+                         nl.spad_write.ready.eq(1)]
+        wiring.connect(m, nl.spad_read, spad.read_a)
+        wiring.connect(m, wiring.flipped(self.spad_read), spad.read_b)
         wiring.connect(m, nl.acc_read_cmd, acc.read_cmd)
         wiring.connect(m, acc.read, nl.acc_read)
         wiring.connect(m, wiring.flipped(self.cmd), nl.cmd)

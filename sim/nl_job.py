@@ -11,6 +11,7 @@ from golden import cycles
 from golden.gelu import i_gelu
 from golden.layernorm import i_layernorm
 from golden.numerics import requantize
+from golden.ops import residual_add
 from golden.softmax import i_softmax
 from hw import nlops
 from hw.nlops import LaneOp
@@ -31,6 +32,10 @@ class NlJob:
     var_shift: int = 0
     layout: str = "row"
     engines: int = 2
+    res: np.ndarray = None      # residual operand (rows x L, input_width), placed in the scratchpad like x
+    res_base: int = 0
+    dst: str = None             # None: output stream; "spad": straight rows; "spad_t": transposed
+    dst_base: int = 0
 
     def __post_init__(self):
         rows, length = self.x.shape
@@ -58,11 +63,49 @@ class NlJob:
         return {self.line_addr(r, j): self.x[r, j * d:(j + 1) * d]
                 for r in range(self.rows) for j in range(self.lines)}
 
+    def _strides(self):
+        return (self.lines, 1) if self.layout == "row" else (1, self.rows)
+
+    def spad_lines(self):
+        """``{row: dim values}`` of the residual operand to load into the scratchpad."""
+        if self.res is None:
+            return {}
+        d = self.cfg.dim
+        return {self.res_base + self.line_addr(r, j): self.res[r, j * d:(j + 1) * d]
+                for r in range(self.rows) for j in range(self.lines)}
+
+    def dst_strides(self):
+        """(row stride, line stride) of the scratchpad output: row-major lines, or for a transposed output
+        column ``c`` of block ``r // dim`` at ``c + (r // dim) * L`` (a B operand's column blocks)."""
+        return (self.lines, 1) if self.dst == "spad" else (self.x.shape[1], 1)
+
+    def expected_spad(self):
+        """``{row: dim values}`` the scratchpad must hold after a ``to_spad`` op (elements truncated to
+        input_width bits, zeros beyond the last row of a transposed block)."""
+        d, iw = self.cfg.dim, self.cfg.input_width
+        v = ((self.expected + (1 << (iw - 1))) % (1 << iw)) - (1 << (iw - 1))
+        rs, ls = self.dst_strides()
+        out = {}
+        if self.dst == "spad":
+            for r in range(self.rows):
+                for j in range(self.lines):
+                    out[self.dst_base + r * rs + j * ls] = v[r, j * d:(j + 1) * d]
+        else:
+            for blk in range(-(-self.rows // d)):
+                part = v[blk * d:(blk + 1) * d]
+                part = np.vstack([part, np.zeros((d - len(part), part.shape[1]), dtype=np.int64)])
+                for c in range(part.shape[1]):
+                    out[self.dst_base + blk * rs + c * ls] = part[:, c]
+        return out
+
     def command(self):
-        row_major = self.layout == "row"
-        return dict(op=int(self.op), base=0, rows=self.rows, lines=self.lines,
-                    row_stride=self.lines if row_major else 1, line_stride=1 if row_major else self.rows,
-                    var_shift=self.var_shift)
+        rs, ls = self._strides()
+        drs, dls = self.dst_strides() if self.dst else (0, 0)
+        return dict(op=int(self.op), base=0, rows=self.rows, lines=self.lines, row_stride=rs, line_stride=ls,
+                    var_shift=self.var_shift, residual=int(self.res is not None), res_base=self.res_base,
+                    res_row_stride=rs, res_line_stride=ls, to_spad=int(self.dst is not None),
+                    dst_base=self.dst_base, dst_row_stride=drs, dst_line_stride=dls,
+                    transpose=int(self.dst == "spad_t"))
 
     def model_cycles(self):
         return cycles.nonlinear_cycles(self.op, self.rows, self.lines, self.cfg, self.engines)
@@ -72,9 +115,15 @@ def softmax_job(cfg, scores, k, **kw):
     return NlJob(cfg, LaneOp.SOFTMAX, scores, nlops.softmax_consts(k), None, i_softmax(scores, k), **kw)
 
 
-def layernorm_job(cfg, x, k, **kw):
-    lane, cols = nlops.layernorm_consts(k)
-    return NlJob(cfg, LaneOp.LAYERNORM, x, lane, cols, i_layernorm(x, k), var_shift=k.var_shift, **kw)
+def layernorm_job(cfg, x, k, residual=None, **kw):
+    """LayerNorm ``k`` of ``x``, or with ``residual = (y, ResidualConstants)`` of ``residual_add(x, y)``."""
+    if residual is None:
+        lane, cols = nlops.layernorm_consts(k)
+        return NlJob(cfg, LaneOp.LAYERNORM, x, lane, cols, i_layernorm(x, k), var_shift=k.var_shift, **kw)
+    y, rk = residual
+    lane, cols = nlops.layernorm_consts(k, rk)
+    return NlJob(cfg, LaneOp.LAYERNORM, x, lane, cols, i_layernorm(residual_add(x, y, rk), k),
+                 var_shift=k.var_shift, res=y, **kw)
 
 
 def gelu_job(cfg, acc, gelu_in, gin_bits, k, **kw):

@@ -13,6 +13,7 @@ from cocotb.triggers import ReadOnly, RisingEdge
 from hw.accumulator import AccWriteLayout
 from hw.lanes import ColWriteLayout, LaneConstsLayout, LaneOutLayout
 from hw.nonlinear import NlCmdLayout
+from hw.scratchpad import SpadWriteLayout
 
 __all__ = ["NonlinearTB"]
 
@@ -42,6 +43,7 @@ class NonlinearTB:
         self._wl = AccWriteLayout(config)
         self._cl = NlCmdLayout(config)
         self._ol = LaneOutLayout(config, n)
+        self._sl = SpadWriteLayout(config)
         Clock(dut.clk, 10, unit="ns", impl="gpi").start(start_high=False)
 
     async def tick(self):
@@ -51,7 +53,8 @@ class NonlinearTB:
     async def reset(self):
         d = self.dut
         d.rst.value = 1
-        for name in ("acc_write__valid", "cmd__valid", "col_write__valid", "o__ready"):
+        for name in ("acc_write__valid", "spad_write__valid", "spad_read__en", "cmd__valid", "col_write__valid",
+                     "o__ready"):
             getattr(d, name).value = 0
         for _ in range(3):
             await self.tick()
@@ -74,6 +77,14 @@ class NonlinearTB:
                                                           "accumulate": 0, "cols": self.cfg.dim, "last": 0})
             await self.tick()
         d.acc_write__valid.value = 0
+        iw = self.cfg.input_width
+        for addr, vals in job.spad_lines().items():
+            await self._idle(d.spad_write__valid)
+            d.spad_write__valid.value = 1
+            d.spad_write__payload.value = _pack(self._sl, {"addr": addr, "data": sum(
+                (int(v) & ((1 << iw) - 1)) << (i * iw) for i, v in enumerate(vals))})
+            await self.tick()
+        d.spad_write__valid.value = 0
         d.consts.value = _pack(LaneConstsLayout, job.consts.as_dict())
         if job.cols is not None:
             for i, entry in enumerate(job.cols.entries()):
@@ -114,13 +125,38 @@ class NonlinearTB:
         d.o__ready.value = 0
         if d.error.value:
             raise AssertionError("the nonlinear unit raised its error flag")
+        if job.dst is not None:
+            return await self.read_spad(job.expected_spad()), done - accepted
         return np.array(out, dtype=np.int64).reshape(job.x.shape), done - accepted
+
+    async def read_spad(self, rows):
+        """``{row: values}`` read back for the rows named in ``rows``."""
+        d, iw, got = self.dut, self.cfg.input_width, {}
+        for addr in rows:
+            d.spad_read__addr.value = addr
+            d.spad_read__en.value = 1
+            await self.tick()
+            d.spad_read__en.value = 0
+            await ReadOnly()
+            word = d.spad_read__data.value.to_unsigned()
+            vals = [(word >> (i * iw)) & ((1 << iw) - 1) for i in range(self.cfg.dim)]
+            got[addr] = np.array([v - (1 << iw) if v >> (iw - 1) else v for v in vals])
+            await self.tick()
+        return got
 
     # ---- checker ----------------------------------------------------------------------------------------
     async def check(self, job):
         await self.load(job)
         for bp in (self.backpressure, 0.0):
             got, cycles = await self.run(job, backpressure=bp)
+            if job.dst is not None:
+                want = job.expected_spad()
+                bad_rows = [a for a in want if not np.array_equal(got[a], want[a])]
+                if bad_rows:
+                    a = bad_rows[0]
+                    raise AssertionError(f"{job.op.name} -> {job.dst}: {len(bad_rows)} of {len(want)} scratchpad "
+                                         f"rows differ; row {a}: got {got[a].tolist()} want {want[a].tolist()}")
+                continue
             bad = np.argwhere(got != job.expected)
             if len(bad):
                 r, c = bad[0]

@@ -138,6 +138,31 @@ def minilm(cfg, rng, vec):
 
 
 @case
+def residual_and_spad(cfg, rng, vec):
+    """LayerNorm of a residual sum (scratchpad operand added in U1), and outputs written to the scratchpad:
+    straight rows and transposed blocks (a partial last block)."""
+    from golden.ops import ResidualConstants
+    length = 4 * cfg.dim
+    rows = _fit_rows(cfg, length, 6)
+    ib = cfg.input_width
+    x = rng.integers(-2**26, 2**26, (rows, length))
+    y = rng.integers(-2**(ib - 1), 2**(ib - 1), (rows, length))
+    rk = ResidualConstants.from_scales(rng.uniform(1e-5, 1e-4, length) * 0.02, 0.03, 25.0 / 2**21, 22)
+    k = _ln_consts(rng, length, out_bits=ib)
+    s = 3e-3
+    q = rng.integers(-int(8 / s), int(8 / s), (cfg.dim + 3, cfg.dim))
+    d = Dyadic.from_ratio(rng.uniform(1e-6, 1e-4, length))
+    acc = rng.integers(-2**24, 2**24, (rows, length))
+    return [layernorm_job(cfg, x, k, residual=(y, rk), res_base=5),
+            # the output region starts after the residual's (an overlap would overwrite operands still to be read)
+            layernorm_job(cfg, x, k, residual=(y, rk), res_base=3, layout="col", dst="spad",
+                          dst_base=3 + rows * 4 + 2),
+            requant_job(cfg, acc, d, 8, dst="spad", dst_base=1),
+            requant_job(cfg, q, Dyadic.from_ratio(np.full(cfg.dim, 1e-3)), 8, dst="spad_t", dst_base=2),
+            softmax_job(cfg, q, SoftmaxConstants.from_scale(s), dst="spad", dst_base=11)]
+
+
+@case
 def minilm_shapes(cfg, rng, vec):
     """Long streams in MiniLM's shapes (bench): GELU over a full accumulator, softmax rows of 128, LN rows of 384."""
     rows = cfg.acc_rows // (128 // cfg.dim)

@@ -13,7 +13,7 @@ from sim import runner
 from sim.minilm_vectors import vectors_path
 
 CASES = ["softmax_random", "softmax_edges", "softmax_longest", "layernorm_random", "layernorm_edges",
-         "layernorm_longest", "gelu_requant", "minilm", "minilm_shapes"]
+         "layernorm_longest", "gelu_requant", "minilm", "residual_and_spad", "minilm_shapes"]
 CONFIGS = {
     "dim4": AcceleratorConfig(dim=4),
     "dim8": AcceleratorConfig(dim=8),
