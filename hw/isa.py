@@ -192,10 +192,18 @@ class Instr:
             if last(f["acc_base"], f["row_stride"], f["line_stride"]) >= acc:
                 raise ValueError(f"NL reads accumulator line {last(f['acc_base'], f['row_stride'], f['line_stride'])}"
                                  f" of {acc}")
-            for base in ("dst", "res") if f["residual"] else ("dst",):
-                end = last(f[f"{base}_base"], f[f"{base}_row_stride"], f[f"{base}_line_stride"])
+            if f["op"] not in (0, 1, 3, 4) or f["lines"] * config.dim > 4096 or (f["transpose"] and f["lines"] != 1):
+                raise ValueError(f"NL op={f['op']} lines={f['lines']} transpose={f['transpose']} not allowed "
+                                 f"(ops 0, 1, 3, 4; rows of at most 4096 values; transpose needs lines=1)")
+            ends = {"dst": last(f["dst_base"], f["dst_row_stride"], f["dst_line_stride"])}
+            if f["transpose"]:
+                ends["dst"] = (f["dst_base"] + (f["rows"] - 1) // config.dim * f["dst_row_stride"]
+                               + (config.dim - 1) * f["dst_line_stride"])
+            if f["residual"]:
+                ends["res"] = last(f["res_base"], f["res_row_stride"], f["res_line_stride"])
+            for name, end in ends.items():
                 if end >= spad:
-                    raise ValueError(f"NL {base} reaches scratchpad row {end} of {spad}")
+                    raise ValueError(f"NL {name} reaches scratchpad row {end} of {spad}")
         elif self.op == Opcode.CONFIG:
             if f["kind"] > 1 or (f["kind"] == 1 and (f["count"] < 1 or f["offset"] + f["count"] > 4096)):
                 raise ValueError(f"CONFIG kind={f['kind']} offset={f['offset']} count={f['count']} out of range")

@@ -33,19 +33,24 @@ class Scratchpad(wiring.Component):
         One row per cycle; takes effect for reads issued in the following cycles.
     read_a, read_b : In(ReadPortSignature)
         Independent read ports, latency 1 cycle.
+    read_c : In(ReadPortSignature)
+        A third port when ``read_ports=3`` (the accelerator's store unit); every read port costs a copy of the
+        banks in block RAM.
 
     Parameters
     ----------
     config : hw.config.AcceleratorConfig
     """
 
-    def __init__(self, config):
+    def __init__(self, config, *, read_ports=2):
+        if read_ports not in (2, 3):
+            raise ValueError(f"read_ports must be 2 or 3, not {read_ports!r}")
         self._cfg = config
+        self._ports = ("read_a", "read_b", "read_c")[:read_ports]
         rp = ReadPortSignature(config.spad_addr_width, config.spad_row_bits)
         super().__init__({
             "write": In(stream.Signature(SpadWriteLayout(config), always_ready=True)),
-            "read_a": In(rp),
-            "read_b": In(rp),
+            **{name: In(rp) for name in self._ports},
         })
         depth = config.spad_rows // config.spad_banks
         self._mems = [memory.Memory(shape=config.spad_row_bits, depth=depth, init=[])
@@ -66,7 +71,7 @@ class Scratchpad(wiring.Component):
             wp = mem.write_port()
             m.d.comb += [wp.addr.eq(wa >> bank_bits), wp.data.eq(self.write.payload.data),
                          wp.en.eq(self.write.valid & ((wa[:bank_bits] == i) if bank_bits else 1))]
-        for port_name in ("read_a", "read_b"):
+        for port_name in self._ports:
             port = getattr(self, port_name)
             sel = Signal(range(max(nb, 2)), name=f"{port_name}_bank")
             with m.If(port.en):

@@ -1,0 +1,462 @@
+"""Controller: instruction fetch and decode, three decoupled queues (load / execute / store), dependency tokens.
+
+Fetch reads the program from ``prog_addr`` in bursts of ``FETCH_INSTRS`` instructions over its AXI read port;
+decode checks each instruction against the configuration (``hw.isa.Instr.check`` in hardware) and sends it to
+its queue; each unit runs its queue in order, taking and giving tokens as docs/isa.md says. On a decode error,
+a bus error or a nonlinear error the controller stops fetching, lets the units finish what they started and
+reports ``error`` with ``error_code`` (``hw.isa.ErrorCode``) and ``error_info`` (the instruction's address).
+HALT stops fetching and reports ``done`` once every queue is empty and every unit idle. A program whose queues
+wait on tokens that can never come (no unit busy, fetch stopped or blocked) ends with ``ErrorCode.DEADLOCK``:
+the controller never hangs.
+
+Latency: decode takes 1 cycle per instruction after its last beat arrives; an instruction starts at the earliest
+in the cycle after it reaches the head of its queue. Throughput: one instruction decoded per cycle.
+"""
+from amaranth.hdl import Cat, Const, Module, Mux, Signal
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.fifo import SyncFIFOBuffered
+from amaranth.lib.wiring import In, Out
+
+from .accumulator import AccReadCmdLayout, AccRowLayout, AccWriteLayout
+from .axi import ReadPortSignature
+from .dma import DmaReqLayout, LineLayout
+from .execute import CmdLayout
+from .isa import FIELDS, FIELD_BASE, INSTR_BITS, INSTR_BYTES, ErrorCode, Opcode
+from .lanes import ColWriteLayout, LaneConstsLayout
+from .nonlinear import NlCmdLayout
+from .scratchpad import ReadPortSignature as SpadReadPort, SpadWriteLayout
+
+__all__ = ["Controller", "FETCH_INSTRS", "QUEUE_DEPTH"]
+
+FETCH_INSTRS = 4
+QUEUE_DEPTH = 8
+DEADLOCK = 8      # error code: every queue waits on tokens no unit can give
+
+
+def _instr_layout(op):
+    fields = {"head": FIELD_BASE}
+    for name, width, _ in FIELDS[op]:
+        fields[name] = width
+    fields["rest"] = INSTR_BITS - sum(fields.values())
+    return data.StructLayout(fields)
+
+
+LAYOUTS = {op: _instr_layout(op) for op in Opcode}
+_EntryLayout = data.StructLayout({"word": INSTR_BITS, "pc": 32})
+
+
+class Controller(wiring.Component):
+    """Fetch, decode, queues, tokens and the three units' sequencing (the datapaths are outside).
+
+    Members (all streams valid/ready)
+    -------
+    start : In(1) pulse; prog_addr : In(32); busy, done, error : Out(1); error_code : Out(8); error_info : Out(32)
+    fetch, config_mem : Out(hw.axi.ReadPortSignature)
+        Instruction fetch and the execute unit's CONFIG reads (AxiMaster read ports).
+    ld_req : Out(DmaReqLayout); ld_lines : In(LineLayout(dim, acc_width))
+        The load DMA reader; lines go to ``spad_write`` / ``acc_write``.
+    st_req : Out(DmaReqLayout); st_lines : Out(LineLayout(dim, acc_width)); st_done : In(1)
+        The store DMA writer; lines come from ``st_spad`` / ``st_acc_cmd`` + ``st_acc``.
+    exe_cmd : Out(CmdLayout); exe_done : In(1)
+        Tile operations (one per MATMUL column block); ``exe_done`` pulses once per completed block.
+    nl_cmd : Out(NlCmdLayout); nl_done, nl_busy, nl_error : In(1)
+    consts : Out(LaneConstsLayout); col_write : Out(ColWriteLayout stream)
+    bus_error : In(1)
+    """
+
+    def __init__(self, config, *, data_width=128):
+        if INSTR_BITS % data_width or data_width > INSTR_BITS:
+            raise ValueError(f"data_width={data_width} must divide the {INSTR_BITS}-bit instruction")
+        self._cfg, self._dw = config, data_width
+        rp = ReadPortSignature(32, data_width, 20)
+        dim, aw = config.dim, config.acc_width
+        super().__init__({
+            "start": In(1), "prog_addr": In(32), "busy": Out(1), "done": Out(1), "error": Out(1),
+            "error_code": Out(8), "error_info": Out(32), "bus_error": In(1),
+            "fetch": Out(rp), "config_mem": Out(rp),
+            "ld_req": Out(stream.Signature(DmaReqLayout())),
+            "ld_lines": In(stream.Signature(LineLayout(dim, aw))),
+            "spad_write": Out(stream.Signature(SpadWriteLayout(config))),
+            "acc_write": Out(stream.Signature(AccWriteLayout(config))),
+            "st_req": Out(stream.Signature(DmaReqLayout())),
+            "st_lines": Out(stream.Signature(LineLayout(dim, aw))), "st_done": In(1),
+            "st_spad": Out(SpadReadPort(config.spad_addr_width, config.spad_row_bits)),
+            "st_acc_cmd": Out(stream.Signature(AccReadCmdLayout(config))),
+            "st_acc": In(stream.Signature(AccRowLayout(config))),
+            "exe_cmd": Out(stream.Signature(CmdLayout(config))), "exe_done": In(1),
+            "nl_cmd": Out(stream.Signature(NlCmdLayout(config))),
+            "nl_done": In(1), "nl_busy": In(1), "nl_error": In(1),
+            "consts": Out(LaneConstsLayout),
+            "col_write": Out(stream.Signature(ColWriteLayout)),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        cfg, dw = self._cfg, self._dw
+        bpi = INSTR_BITS // dw
+        running = Signal()      # between start and done/error
+        stop = Signal()         # fetch stopped (HALT decoded, or an error)
+        err_code = Signal(8)
+        err_info = Signal(32)
+        m.d.comb += [self.busy.eq(running), self.error_code.eq(err_code), self.error_info.eq(err_info)]
+
+        # ---- fetch: bursts of FETCH_INSTRS instructions into a prefetch FIFO ---------------------------------
+        m.submodules.ififo = ififo = SyncFIFOBuffered(width=_EntryLayout.size, depth=4 * FETCH_INSTRS)
+        pc_fetch = Signal(32)
+        in_flight = Signal(range(4 * FETCH_INSTRS + 1))    # instructions requested, not yet in the FIFO
+        beat = Signal(range(max(bpi, 2)))
+        word = Signal(INSTR_BITS)
+        pc_word = Signal(32)
+        req = self.fetch.req
+        space = ififo.level + in_flight + FETCH_INSTRS <= 4 * FETCH_INSTRS
+        m.d.comb += [req.valid.eq(running & ~stop & space), req.payload.addr.eq(pc_fetch),
+                     req.payload.beats.eq(FETCH_INSTRS * bpi)]
+        issued = req.valid & req.ready
+        with m.If(issued):
+            m.d.sync += pc_fetch.eq(pc_fetch + FETCH_INSTRS * INSTR_BYTES)
+        resp = self.fetch.resp
+        m.d.comb += resp.ready.eq(1)       # the FIFO has room by construction; after a stop beats are dropped
+        got_instr = Signal()
+        with m.If(resp.valid):
+            m.d.sync += word.eq(Cat(word[dw:], resp.payload.data) if bpi > 1 else resp.payload.data)
+            m.d.sync += beat.eq(Mux(beat == bpi - 1, 0, beat + 1))
+            m.d.comb += got_instr.eq(beat == bpi - 1)
+        full_word = Cat(word[dw:], resp.payload.data) if bpi > 1 else resp.payload.data
+        m.d.comb += [ififo.w_en.eq(got_instr & ~stop),
+                     ififo.w_data.eq(Cat(full_word, pc_word))]
+        with m.If(got_instr):
+            m.d.sync += pc_word.eq(pc_word + INSTR_BYTES)
+        m.d.sync += in_flight.eq(in_flight + Mux(issued, FETCH_INSTRS, 0) - got_instr)
+
+        # ---- decode: check, then dispatch to a queue ---------------------------------------------------------
+        queues = {q: SyncFIFOBuffered(width=_EntryLayout.size, depth=QUEUE_DEPTH) for q in ("ld", "ex", "st")}
+        for name, q in queues.items():
+            m.submodules[f"q_{name}"] = q
+        head = data.View(_EntryLayout, ififo.r_data)
+        w = head.word
+        opcode = w[:8]
+        views = {op: data.View(LAYOUTS[op], w) for op in Opcode}
+        target = Signal(2)      # 0 ld, 1 ex, 2 st, 3 halt
+        code = Signal(8)
+        self._decode_checks(m, opcode, views, target, code)
+        fifo_of = {0: queues["ld"], 1: queues["ex"], 2: queues["st"]}
+        can_push = Signal()
+        with m.Switch(target):
+            for t, q in fifo_of.items():
+                with m.Case(t):
+                    m.d.comb += can_push.eq(q.w_rdy)
+            with m.Case(3):
+                m.d.comb += can_push.eq(1)
+        take = ififo.r_rdy & running & ~stop & (can_push | (code != 0))
+        m.d.comb += ififo.r_en.eq(take | (stop & ififo.r_rdy))
+        for t, q in fifo_of.items():
+            m.d.comb += [q.w_data.eq(ififo.r_data), q.w_en.eq(take & (code == 0) & (target == t))]
+        fail = Signal()
+        fail_code = Signal(8)
+        fail_info = Signal(32)
+        with m.If(take & (code != 0)):
+            m.d.comb += [fail.eq(1), fail_code.eq(code), fail_info.eq(head.pc)]
+        with m.If(take & (code == 0) & (target == 3)):
+            m.d.sync += stop.eq(1)
+
+        # ---- tokens ----------------------------------------------------------------------------------------
+        names = ("ld2ex", "ex2ld", "ex2st", "st2ex")
+        tok = {n: Signal(8, name=f"tok_{n}") for n in names}
+        inc = {n: Signal(name=f"inc_{n}") for n in names}
+        dec = {n: Signal(name=f"dec_{n}") for n in names}
+        for n in names:
+            m.d.sync += tok[n].eq(tok[n] + inc[n] - dec[n])
+
+        def flags(entry):
+            hw_ = data.View(_EntryLayout, entry).word
+            return {"pop_prev": hw_[8], "pop_next": hw_[9], "push_prev": hw_[10], "push_next": hw_[11]}
+
+        def gate(entry, prev, nxt):
+            """(tokens available, take them): pop flags against the counters named for this queue."""
+            f = flags(entry)
+            ok = (~f["pop_prev"] | (tok[prev] != 0) if prev else 1) & (~f["pop_next"] | (tok[nxt] != 0) if nxt else 1)
+            return f, ok
+
+        # ---- load unit ---------------------------------------------------------------------------------------
+        ql = queues["ld"]
+        ld_busy, ld_flags = Signal(), Signal(4)
+        ld_view = data.View(LAYOUTS[Opcode.LOAD], data.View(_EntryLayout, ql.r_data).word)
+        f, ok = gate(ql.r_data, None, "ex2ld")
+        flush = Signal()        # stopped on an error: queued instructions are dropped, none starts
+        ld_start = ql.r_rdy & ~ld_busy & ok & running & ~flush & self.ld_req.ready
+        m.d.comb += [ql.r_en.eq(ld_start), self.ld_req.valid.eq(ld_start),
+                     self.ld_req.payload.mem_addr.eq(ld_view.mem_addr), self.ld_req.payload.lines.eq(ld_view.lines),
+                     self.ld_req.payload.stride.eq(ld_view.stride),
+                     self.ld_req.payload.elem_bytes.eq(ld_view.elem_bytes)]
+        ld_dst, ld_addr = Signal(), Signal(16)
+        with m.If(ld_start):
+            m.d.comb += dec["ex2ld"].eq(f["pop_next"])
+            m.d.sync += [ld_busy.eq(1), ld_dst.eq(ld_view.dst), ld_addr.eq(ld_view.local),
+                         ld_flags.eq(Cat(f["push_next"]))]
+        lines = self.ld_lines
+        sw, aw_ = self.spad_write, self.acc_write
+        m.d.comb += [sw.payload.addr.eq(ld_addr), aw_.payload.addr.eq(ld_addr),
+                     aw_.payload.cols.eq(cfg.dim), aw_.payload.accumulate.eq(0), aw_.payload.last.eq(0)]
+        for j in range(cfg.dim):
+            m.d.comb += [sw.payload.data[j * cfg.input_width:(j + 1) * cfg.input_width].eq(lines.payload.data[j]),
+                         aw_.payload.data[j].eq(lines.payload.data[j])]
+        m.d.comb += [sw.valid.eq(lines.valid & ~ld_dst), aw_.valid.eq(lines.valid & ld_dst),
+                     lines.ready.eq(Mux(ld_dst, aw_.ready, sw.ready))]
+        with m.If(lines.valid & lines.ready):
+            m.d.sync += ld_addr.eq(ld_addr + 1)
+            with m.If(lines.payload.last):
+                m.d.sync += ld_busy.eq(0)
+                m.d.comb += inc["ld2ex"].eq(ld_flags[0])
+
+        # ---- store unit --------------------------------------------------------------------------------------
+        qs = queues["st"]
+        st_busy, st_push = Signal(), Signal()
+        st_view = data.View(LAYOUTS[Opcode.STORE], data.View(_EntryLayout, qs.r_data).word)
+        f, ok = gate(qs.r_data, "ex2st", None)
+        st_start = qs.r_rdy & ~st_busy & ok & running & ~flush & self.st_req.ready
+        m.d.comb += [qs.r_en.eq(st_start), self.st_req.valid.eq(st_start),
+                     self.st_req.payload.mem_addr.eq(st_view.mem_addr), self.st_req.payload.lines.eq(st_view.lines),
+                     self.st_req.payload.stride.eq(st_view.stride),
+                     self.st_req.payload.elem_bytes.eq(st_view.elem_bytes)]
+        st_src, st_addr, st_left, st_pending = Signal(), Signal(16), Signal(17), Signal()
+        with m.If(st_start):
+            m.d.comb += dec["ex2st"].eq(f["pop_prev"])
+            m.d.sync += [st_busy.eq(1), st_src.eq(st_view.src), st_addr.eq(st_view.local),
+                         st_left.eq(st_view.lines), st_push.eq(f["push_prev"])]
+        # accumulator source: one read command; scratchpad source: the read port, one row in flight
+        acc_cmd_pending = Signal()
+        with m.If(st_start & st_view.src):
+            m.d.sync += acc_cmd_pending.eq(1)
+        with m.If(self.st_acc_cmd.valid & self.st_acc_cmd.ready):
+            m.d.sync += acc_cmd_pending.eq(0)
+        m.d.comb += [self.st_acc_cmd.valid.eq(acc_cmd_pending),
+                     self.st_acc_cmd.payload.addr.eq(st_addr), self.st_acc_cmd.payload.count.eq(st_left),
+                     self.st_acc_cmd.payload.stride.eq(1)]
+        out = self.st_lines
+        spad_row = data.View(data.ArrayLayout(cfg.input_width, cfg.dim), self.st_spad.data)
+        advance = ~st_pending | out.ready
+        with m.If(st_src):
+            m.d.comb += [out.valid.eq(self.st_acc.valid), self.st_acc.ready.eq(out.ready),
+                         out.payload.last.eq(self.st_acc.payload.last)]
+            m.d.comb += [out.payload.data[j].eq(self.st_acc.payload.data[j]) for j in range(cfg.dim)]
+        with m.Else():
+            m.d.comb += [out.valid.eq(st_pending), out.payload.last.eq(0),
+                         self.st_spad.addr.eq(st_addr), self.st_spad.en.eq(st_busy & advance & (st_left != 0))]
+            m.d.comb += [out.payload.data[j].eq(spad_row[j].as_signed()) for j in range(cfg.dim)]
+            with m.If(st_busy & advance):
+                m.d.sync += st_pending.eq(st_left != 0)
+                with m.If(st_left != 0):
+                    m.d.sync += [st_addr.eq(st_addr + 1), st_left.eq(st_left - 1)]
+        with m.If(self.st_done & st_busy):
+            m.d.sync += [st_busy.eq(0), st_pending.eq(0)]
+            m.d.comb += inc["st2ex"].eq(st_push)
+
+        # ---- execute unit --------------------------------------------------------------------------------------
+        qe = queues["ex"]
+        ex_entry = data.View(_EntryLayout, qe.r_data)
+        ex_op = ex_entry.word[:8]
+        f, ok = gate(qe.r_data, "ld2ex", "st2ex")
+        ex_busy = Signal()          # a CONFIG or NL in progress, or a MATMUL issuing its blocks
+        ex_push = Signal(2)         # (push_prev, push_next) of the CONFIG / NL in progress
+        # MATMULs in flight: their block counts and push flags, completed in order by exe_done
+        m.submodules.mm_fifo = mm_fifo = SyncFIFOBuffered(width=16 + 2, depth=4)
+        mm_left = Signal(16)        # blocks of the head of mm_fifo not yet done
+        mm_head_valid = Signal()
+        mm_outstanding = Signal(20)  # tile commands issued and not yet done
+        nl_wait = self.nl_busy
+        mm_idle = mm_outstanding == 0
+        can = {
+            Opcode.CONFIG: ~nl_wait,
+            Opcode.MATMUL: ~nl_wait & mm_fifo.w_rdy,
+            Opcode.NL: mm_idle,
+        }
+        ready_op = Signal()
+        with m.Switch(ex_op):
+            for op_, cond in can.items():
+                with m.Case(int(op_)):
+                    m.d.comb += ready_op.eq(cond)
+        ex_start = qe.r_rdy & ~ex_busy & ok & ready_op & running & ~flush
+        m.d.comb += qe.r_en.eq(ex_start)
+        with m.If(ex_start):
+            m.d.comb += [dec["ld2ex"].eq(f["pop_prev"]), dec["st2ex"].eq(f["pop_next"])]
+
+        mmv = data.View(LAYOUTS[Opcode.MATMUL], ex_entry.word)
+        nlv = data.View(LAYOUTS[Opcode.NL], ex_entry.word)
+        cfv = data.View(LAYOUTS[Opcode.CONFIG], ex_entry.word)
+        cur = Signal(INSTR_BITS)
+        cur_op = cur[:8]
+        cmm = data.View(LAYOUTS[Opcode.MATMUL], cur)
+        ccf = data.View(LAYOUTS[Opcode.CONFIG], cur)
+        blk = Signal(16)
+        with m.If(ex_start):
+            m.d.sync += [cur.eq(ex_entry.word), ex_busy.eq(1), blk.eq(0), ex_push.eq(Cat(f["push_prev"],
+                                                                                       f["push_next"]))]
+        # MATMUL: one tile command per column block
+        ec = self.exe_cmd
+        last_blk = blk == cmm.blocks - 1
+        m.d.comb += [
+            ec.valid.eq(ex_busy & (cur_op == Opcode.MATMUL)),
+            ec.payload.a_addr.eq(cmm.a_addr), ec.payload.b_addr.eq(cmm.b_addr + blk * cmm.b_stride),
+            ec.payload.c_addr.eq(cmm.c_addr + blk * cmm.c_stride), ec.payload.rows.eq(cmm.rows),
+            ec.payload.k.eq(cmm.k), ec.payload.cols.eq(Mux(last_blk, cmm.cols, cfg.dim)),
+            ec.payload.accumulate.eq(cmm.accumulate),
+        ]
+        # the MATMUL's completion record goes in with its first block (earlier blocks may finish before its last
+        # block is issued)
+        m.d.comb += [mm_fifo.w_data.eq(Cat(cmm.blocks, ex_push)),
+                     mm_fifo.w_en.eq(ec.valid & ec.ready & (blk == 0))]
+        m.d.sync += mm_outstanding.eq(mm_outstanding + (ec.valid & ec.ready) - self.exe_done)
+        with m.If(ec.valid & ec.ready):
+            m.d.sync += blk.eq(blk + 1)
+            with m.If(last_blk):
+                m.d.sync += ex_busy.eq(0)
+        # MATMUL completion, in order
+        mm_flags = Signal(2)
+        m.d.comb += mm_fifo.r_en.eq(~mm_head_valid | (self.exe_done & (mm_left == 1)))
+        with m.If(mm_fifo.r_en & mm_fifo.r_rdy):
+            m.d.sync += [mm_head_valid.eq(1), mm_left.eq(mm_fifo.r_data[:16]), mm_flags.eq(mm_fifo.r_data[16:])]
+        with m.Elif(self.exe_done & (mm_left == 1)):
+            m.d.sync += mm_head_valid.eq(0)
+        with m.If(self.exe_done & mm_head_valid):
+            with m.If(mm_left == 1):
+                m.d.comb += [inc["ex2ld"].eq(mm_flags[0]), inc["ex2st"].eq(mm_flags[1])]
+            with m.If(~(mm_fifo.r_en & mm_fifo.r_rdy)):
+                m.d.sync += mm_left.eq(mm_left - 1)
+        # NL: one command, done when the unit says so
+        nc = self.nl_cmd
+        cnl = data.View(LAYOUTS[Opcode.NL], cur)
+        nl_sent = Signal()
+        m.d.comb += [nc.valid.eq(ex_busy & (cur_op == Opcode.NL) & ~nl_sent)]
+        for name in ("op", "rows", "lines", "row_stride", "line_stride", "var_shift", "residual", "res_base",
+                     "res_row_stride", "res_line_stride", "dst_base", "dst_row_stride", "dst_line_stride",
+                     "transpose"):
+            m.d.comb += getattr(nc.payload, name).eq(getattr(cnl, name))
+        m.d.comb += [nc.payload.base.eq(cnl.acc_base), nc.payload.to_spad.eq(1)]
+        with m.If(nc.valid & nc.ready):
+            m.d.sync += nl_sent.eq(1)
+        with m.If(ex_busy & (cur_op == Opcode.NL) & nl_sent & self.nl_done):
+            m.d.sync += [ex_busy.eq(0), nl_sent.eq(0)]
+            m.d.comb += [inc["ex2ld"].eq(ex_push[0]), inc["ex2st"].eq(ex_push[1])]
+        # CONFIG: lane constants (a 512-bit block) or column-table entries (one 128-bit entry per 128 bits)
+        creq = self.config_mem.req
+        cfg_sent = Signal()
+        entry_beats = max(1, 128 // dw)
+        m.d.comb += [creq.valid.eq(ex_busy & (cur_op == Opcode.CONFIG) & ~cfg_sent),
+                     creq.payload.addr.eq(ccf.mem_addr),
+                     creq.payload.beats.eq(Mux(ccf.kind == 0, 512 // dw, ccf.count * entry_beats))]
+        with m.If(creq.valid & creq.ready):
+            m.d.sync += cfg_sent.eq(1)
+        cresp = self.config_mem.resp
+        block = Signal(512)
+        consts = Signal(LaneConstsLayout)
+        m.d.comb += [self.consts.eq(consts), cresp.ready.eq(1)]
+        col_addr = Signal(13)
+        entry = Signal(128)
+        ebeat = Signal(range(max(2, entry_beats)))
+        with m.If(cfg_sent & cresp.valid):
+            with m.If(ccf.kind == 0):
+                m.d.sync += block.eq(Cat(block[dw:], cresp.payload.data))
+                with m.If(cresp.payload.last):
+                    m.d.sync += consts.eq(Cat(block[dw:], cresp.payload.data)[:LaneConstsLayout.size])
+            with m.Else():
+                m.d.sync += [entry.eq(Cat(entry[dw:], cresp.payload.data) if dw < 128 else cresp.payload.data),
+                             ebeat.eq(Mux(ebeat == entry_beats - 1, 0, ebeat + 1))]
+        full_entry = (Cat(entry[dw:], cresp.payload.data) if dw < 128 else cresp.payload.data)[:128]
+        cw = self.col_write
+        m.d.comb += [cw.valid.eq(cfg_sent & cresp.valid & (ccf.kind == 1) & (ebeat == entry_beats - 1)),
+                     cw.payload.addr.eq(ccf.offset + col_addr),
+                     cw.payload.value.eq(full_entry[:len(cw.payload.value.as_value())])]
+        with m.If(cw.valid):
+            m.d.sync += col_addr.eq(col_addr + 1)
+        with m.If(cfg_sent & cresp.valid & cresp.payload.last):
+            m.d.sync += [ex_busy.eq(0), cfg_sent.eq(0), col_addr.eq(0)]
+            m.d.comb += [inc["ex2ld"].eq(ex_push[0]), inc["ex2st"].eq(ex_push[1])]
+
+        # ---- start, completion, errors -------------------------------------------------------------------------
+        units_idle = ~ld_busy & ~st_busy & ~ex_busy & mm_idle & ~self.nl_busy
+        queues_empty = ~ql.r_rdy & ~qe.r_rdy & ~qs.r_rdy
+        blocked = Signal()
+        m.d.comb += blocked.eq(units_idle & ~queues_empty & ~ld_start & ~st_start & ~ex_start &
+                               (stop | (ififo.r_rdy & ~can_push) | (~ififo.r_rdy & (in_flight == 0) & ~req.valid)))
+        finished = running & stop & units_idle & queues_empty & ~ififo.r_rdy & (in_flight == 0)
+        m.d.comb += self.done.eq(finished & (err_code == 0))
+        m.d.comb += self.error.eq(finished & (err_code != 0))
+        with m.If(finished):
+            m.d.sync += running.eq(0)
+        with m.If(running & (err_code == 0)):
+            with m.If(fail):
+                m.d.sync += [err_code.eq(fail_code), err_info.eq(fail_info), stop.eq(1)]
+            with m.Elif(self.bus_error):
+                m.d.sync += [err_code.eq(ErrorCode.BUS), stop.eq(1)]
+            with m.Elif(self.nl_error):
+                m.d.sync += [err_code.eq(ErrorCode.NONLINEAR), stop.eq(1)]
+            with m.Elif(blocked):
+                m.d.sync += [err_code.eq(DEADLOCK), stop.eq(1)]
+        m.d.comb += flush.eq(stop & running & (err_code != 0))
+        with m.If(flush):
+            # a controller stopped on an error drops what is still queued; started work finishes
+            m.d.comb += [q.r_en.eq(q.r_rdy) for q in (ql, qe, qs)]
+        with m.If(self.start & ~running):
+            m.d.sync += [running.eq(1), stop.eq(0), err_code.eq(0), err_info.eq(0), pc_fetch.eq(self.prog_addr),
+                         pc_word.eq(self.prog_addr), beat.eq(0)]
+            m.d.sync += [tok[n].eq(0) for n in names]
+        return m
+
+    def _decode_checks(self, m, opcode, views, target, code):
+        """``target`` queue and error ``code`` (0: fine) of the instruction word in ``views``."""
+        cfg = self._cfg
+        spad, acc, dim = cfg.spad_rows, cfg.acc_rows, cfg.dim
+        w = views[Opcode.HALT].as_value()
+        with m.Switch(opcode):
+            with m.Case(Opcode.HALT):
+                m.d.comb += [target.eq(3), code.eq(Mux(w[8:] != 0, ErrorCode.BAD_FIELD, 0))]
+            for op in (Opcode.LOAD, Opcode.STORE):
+                with m.Case(op):
+                    v = views[op]
+                    loc = v.dst if op == Opcode.LOAD else v.src
+                    cap = Mux(loc, acc, spad)
+                    eb_ok = Mux(loc, v.elem_bytes == 4, (v.elem_bytes == 1) | (v.elem_bytes == 2))
+                    bad_flags = (w[8] | w[10]) if op == Opcode.LOAD else (w[9] | w[11])
+                    m.d.comb += target.eq(0 if op == Opcode.LOAD else 2)
+                    with m.If((v.rest != 0) | bad_flags | (v.lines == 0) | ~eb_ok):
+                        m.d.comb += code.eq(ErrorCode.BAD_FIELD)
+                    with m.Elif(v.local + v.lines > cap):
+                        m.d.comb += code.eq(Mux(loc, ErrorCode.ACC_RANGE, ErrorCode.SPAD_RANGE))
+            with m.Case(Opcode.CONFIG):
+                v = views[Opcode.CONFIG]
+                m.d.comb += target.eq(1)
+                with m.If((v.rest != 0) | (v.kind > 1) | ((v.kind == 1) & (v.count == 0))):
+                    m.d.comb += code.eq(ErrorCode.BAD_FIELD)
+                with m.Elif((v.kind == 1) & (v.offset + v.count > 4096)):
+                    m.d.comb += code.eq(ErrorCode.TABLE_RANGE)
+            with m.Case(Opcode.MATMUL):
+                v = views[Opcode.MATMUL]
+                m.d.comb += target.eq(1)
+                kb = (v.k + dim - 1) // dim
+                last_a = v.a_addr + kb * v.rows - 1
+                last_b = v.b_addr + (v.blocks - 1) * v.b_stride + v.k - 1
+                last_c = v.c_addr + (v.blocks - 1) * v.c_stride + v.rows - 1
+                with m.If((v.rest != 0) | (v.rows == 0) | (v.k == 0) | (v.blocks == 0) | (v.cols == 0) |
+                          (v.cols > dim)):
+                    m.d.comb += code.eq(ErrorCode.BAD_FIELD)
+                with m.Elif((last_a >= spad) | (last_b >= spad)):
+                    m.d.comb += code.eq(ErrorCode.SPAD_RANGE)
+                with m.Elif(last_c >= acc):
+                    m.d.comb += code.eq(ErrorCode.ACC_RANGE)
+            with m.Case(Opcode.NL):
+                v = views[Opcode.NL]
+                m.d.comb += target.eq(1)
+                last = lambda base, rs, ls: base + (v.rows - 1) * rs + (v.lines - 1) * ls  # noqa: E731
+                valid_op = (v.op == 0) | (v.op == 1) | (v.op == 3) | (v.op == 4)
+                with m.If((v.rest != 0) | (v.rows == 0) | (v.lines == 0) | ~valid_op |
+                          (v.lines * dim > 4096) | (v.transpose & (v.lines != 1))):
+                    m.d.comb += code.eq(ErrorCode.BAD_FIELD)
+                with m.Elif(last(v.acc_base, v.row_stride, v.line_stride) >= acc):
+                    m.d.comb += code.eq(ErrorCode.ACC_RANGE)
+                # a transposed output's rows: base + (r // dim)*row_stride + c*line_stride, c < dim
+                last_t = v.dst_base + ((v.rows - 1) // dim) * v.dst_row_stride + (dim - 1) * v.dst_line_stride
+                with m.Elif((Mux(v.transpose, last_t, last(v.dst_base, v.dst_row_stride, v.dst_line_stride)) >= spad) |
+                            (v.residual & (last(v.res_base, v.res_row_stride, v.res_line_stride) >= spad))):
+                    m.d.comb += code.eq(ErrorCode.SPAD_RANGE)
+            with m.Default():
+                m.d.comb += [target.eq(3), code.eq(ErrorCode.ILLEGAL_OPCODE)]
