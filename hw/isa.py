@@ -134,8 +134,8 @@ class Instr:
     push_next: bool = False
 
     @classmethod
-    def make(cls, op, *, pop_prev=False, pop_next=False, push_prev=False, push_next=False, **values):
-        op = Opcode(op)
+    def make(cls, opcode, /, *, pop_prev=False, pop_next=False, push_prev=False, push_next=False, **values):
+        op = Opcode(opcode)
         names = [f[0] for f in FIELDS[op]]
         unknown = sorted(set(values) - set(names))
         if unknown:

@@ -1,0 +1,67 @@
+"""Whole-accelerator runs on the fast harness: a memory image in, CSR status, counters and memory regions out.
+
+``run_program(config, segments, prog_addr, reads)`` builds (cached) the harness around ``hw.accelerator``, loads
+``segments`` (byte address -> bytes) with ``$readmemh``, starts the program through the AXI-Lite CSRs, waits for
+``irq`` (no Python per cycle) and returns a :class:`SystemResult`.
+"""
+import dataclasses
+import json
+import pathlib
+import tempfile
+
+from . import runner
+from .tb_axi_harness import harness_design, write_hex
+
+__all__ = ["accelerator_design", "SystemResult", "run_program", "MEM_BYTES"]
+
+MEM_BYTES = 16 << 20
+ACCEL_RTL = ("config", "accumulator", "scratchpad", "lanes", "nlops", "norm", "nonlinear", "writer", "generate",
+             "pe", "mesh", "execute", "counters", "axi", "dma", "csr", "controller", "accelerator", "isa",
+             "../golden/softmax", "../golden/layernorm", "../golden/numerics", "../golden/gelu")
+
+
+def accelerator_design(config):
+    from hw import generate
+    from hw.accelerator import Accelerator
+
+    name = "systolica_accel"
+    key = f"accel-{config.config_hash()}-{runner.rtl_digest(ACCEL_RTL)}"
+    return harness_design(key, lambda: generate.convert_component(Accelerator(config), name=name), dut_name=name,
+                          mem_bytes=MEM_BYTES)
+
+
+@dataclasses.dataclass
+class SystemResult:
+    status: int
+    error_code: int
+    error_info: int
+    cycles: int             # CYCLES CSR: cycles with the controller busy
+    perf: list              # perf counters (hw.accelerator)
+    reads: dict             # address -> bytes
+    wall_cycles: int        # harness cycles from start to irq
+    seconds: float          # wall-clock seconds from start to irq
+
+    @property
+    def done(self):
+        from hw import csr
+        return self.status == csr.STATUS_DONE
+
+
+def run_program(config, segments, prog_addr, reads=(), *, progress=print, max_ns=10**10):
+    """Run the program at ``prog_addr`` in the memory image ``segments``; read back ``reads`` [(addr, nbytes)]."""
+    from hw.accelerator import DATA_WIDTH
+
+    design = accelerator_design(config)
+    with tempfile.TemporaryDirectory(prefix="systolica-run-") as tmp:
+        tmp = pathlib.Path(tmp)
+        write_hex(tmp / "mem.hex", segments, DATA_WIDTH)
+        out = tmp / "result.json"
+        env = {"SYSTOLICA_SYSTEM": json.dumps({"prog_addr": prog_addr, "reads": [list(r) for r in reads],
+                                               "dump": str(tmp / "dump.hex"), "max_ns": max_ns}),
+               "SYSTOLICA_RESULT": str(out)}
+        runner.run_test(design, "sim.test_system", testcase="test_program", extra_env=env, progress=progress,
+                        plusargs=[f"+MEM_INIT={tmp / 'mem.hex'}", f"+MEM_DUMP={tmp / 'dump.hex'}"],
+                        results_name=f"program-{tmp.name}")
+        r = json.loads(out.read_text())
+    r["reads"] = {int(a): bytes.fromhex(h) for a, h in r["reads"].items()}
+    return SystemResult(**r)
