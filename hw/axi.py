@@ -5,6 +5,7 @@ Port names: a component member ``m_axi`` with :class:`Axi4Signature` becomes Ver
 """
 from amaranth import C, Cat, Module, Mux, Signal
 from amaranth.lib import data, stream, wiring
+from amaranth.lib.fifo import SyncFIFO
 from amaranth.lib.wiring import In, Out
 
 __all__ = ["RESP_OKAY", "RESP_SLVERR", "RESP_DECERR", "AxiLiteSignature", "Axi4Signature", "ReadReqLayout",
@@ -180,8 +181,9 @@ class AxiMaster(wiring.Component):
     Read: requester ``i`` uses ARID ``i``. A request ``{addr, beats}`` is split into INCR bursts (<= 256 beats,
     never across 4 KB); bursts of all requesters are issued round-robin, up to ``max_outstanding`` bursts in
     flight, so a requester's next burst goes out while the previous one's data is still returning. Data beats
-    come back on ``read[i].resp`` in order, ``last`` on the request's final beat. A requester has one request
-    in flight: ``read[i].req.ready`` rises again when its last beat has been delivered.
+    come back on ``read[i].resp`` in order, ``last`` on each request's final beat. A requester may have up to
+    ``read_queue`` requests in flight: ``read[i].req.ready`` is high once the previous request's bursts have all
+    been issued (and the queue has room), so back-to-back short requests overlap their round trips.
 
     Write: one request at a time (round-robin among writers), AWID = writer index. AW bursts are issued ahead
     of the data; ``write[i].data`` supplies exactly ``beats`` beats; ``write[i].done`` pulses for one cycle
@@ -207,7 +209,9 @@ class AxiMaster(wiring.Component):
     beats_width : int
         Width of a request's ``beats`` field (up to 2**beats_width - 1 beats per request).
     max_outstanding : int
-        Read bursts in flight at once (1..64).
+        Read bursts in flight at once, all requesters together (1..64).
+    read_queue : int
+        Read requests in flight per requester (1..64).
 
     Members
     -------
@@ -218,12 +222,14 @@ class AxiMaster(wiring.Component):
     """
 
     def __init__(self, *, n_read=3, n_write=1, addr_width=32, data_width=128, id_width=4, beats_width=20,
-                 max_outstanding=4):
+                 max_outstanding=4, read_queue=4):
         sig = Axi4Signature(addr_width, data_width, id_width)   # validates the bus parameters
         _check_range("n_read", n_read, 1, 2 ** id_width)
         _check_range("n_write", n_write, 1, 2 ** id_width)
         _check_range("beats_width", beats_width, 1, 32)
         _check_range("max_outstanding", max_outstanding, 1, 64)
+        _check_range("read_queue", read_queue, 1, 64)
+        self._read_queue = read_queue
         self._n_read, self._n_write = n_read, n_write
         self._addr_width, self._data_width, self._id_width = addr_width, data_width, id_width
         self._beats_width, self._max_outstanding = beats_width, max_outstanding
@@ -256,19 +262,24 @@ class AxiMaster(wiring.Component):
     def _read_side(self, m):
         axi, n, bw = self.axi, self._n_read, self._beats_width
         blog = (self._data_width // 8).bit_length() - 1
-        beat_bytes = self._data_width // 8
         ar_addr = [Signal(self._addr_width, name=f"ar_addr{i}") for i in range(n)]
         ar_rem = [Signal(bw, name=f"ar_rem{i}") for i in range(n)]
-        rx_addr = [Signal(self._addr_width, name=f"rx_addr{i}") for i in range(n)]
-        rx_rem = [Signal(bw, name=f"rx_rem{i}") for i in range(n)]
         lens = [Signal(9, name=f"ar_len{i}") for i in range(n)]
+        # Per requester, the accepted requests whose data is still due (addr, beats), oldest first: a new request
+        # is taken as soon as the previous one's bursts are all issued, so short requests (strided DMA lines)
+        # overlap their memory round trips.
+        rxq = []
         for i in range(n):
             port = self.read[i]
-            m.d.comb += [port.req.ready.eq(rx_rem[i] == 0), lens[i].eq(burst_beats(ar_addr[i], ar_rem[i], blog))]
-            with m.If(port.req.valid & port.req.ready):
-                a = Cat(C(0, blog), port.req.payload.addr[blog:])
-                m.d.sync += [ar_addr[i].eq(a), rx_addr[i].eq(a), ar_rem[i].eq(port.req.payload.beats),
-                             rx_rem[i].eq(port.req.payload.beats)]
+            q = SyncFIFO(width=self._addr_width + bw, depth=self._read_queue)
+            m.submodules[f"rxq{i}"] = q
+            rxq.append(q)
+            m.d.comb += [port.req.ready.eq((ar_rem[i] == 0) & q.w_rdy),
+                         lens[i].eq(burst_beats(ar_addr[i], ar_rem[i], blog))]
+            a = Cat(C(0, blog), port.req.payload.addr[blog:])
+            with m.If(port.req.valid & port.req.ready & (port.req.payload.beats != 0)):
+                m.d.sync += [ar_addr[i].eq(a), ar_rem[i].eq(port.req.payload.beats)]
+                m.d.comb += [q.w_en.eq(1), q.w_data.eq(Cat(a, port.req.payload.beats))]
 
         # AR channel: a register stage, reloaded from the arbiter when empty or being accepted.
         inflight = Signal(range(self._max_outstanding + 1))
@@ -297,15 +308,22 @@ class AxiMaster(wiring.Component):
         # R channel: routed by RID; beats of an unknown ID are drained.
         m.d.comb += axi.rready.eq(1)
         for i in range(n):
-            port = self.read[i]
+            port, q = self.read[i], rxq[i]
+            head_addr, head_beats = q.r_data[:self._addr_width], q.r_data[self._addr_width:]
+            cnt = Signal(bw, name=f"rx_cnt{i}")
+            last = cnt == head_beats - 1
             hit = axi.rid == i
             m.d.comb += [port.resp.valid.eq(axi.rvalid & hit), port.resp.payload.data.eq(axi.rdata),
-                         port.resp.payload.last.eq(rx_rem[i] == 1)]
+                         port.resp.payload.last.eq(last)]
             with m.If(hit):
                 m.d.comb += axi.rready.eq(port.resp.ready)
             with m.If(r_fire & hit):
-                m.d.sync += [rx_rem[i].eq(rx_rem[i] - 1), rx_addr[i].eq(rx_addr[i] + beat_bytes)]
-                self._error(m, axi.rresp != RESP_OKAY, rx_addr[i], 0)
+                with m.If(last):
+                    m.d.sync += cnt.eq(0)
+                    m.d.comb += q.r_en.eq(1)
+                with m.Else():
+                    m.d.sync += cnt.eq(cnt + 1)
+                self._error(m, axi.rresp != RESP_OKAY, head_addr + (cnt << blog), 0)
 
     def _write_side(self, m):
         axi, n, bw, aw = self.axi, self._n_write, self._beats_width, self._addr_width

@@ -9,6 +9,7 @@ one memory round trip) per line.
 """
 from amaranth import C, Cat, Const, Module, Mux, Signal, signed
 from amaranth.lib import data, stream, wiring
+from amaranth.lib.fifo import SyncFIFO
 from amaranth.lib.wiring import In, Out
 
 from .axi import ReadPortSignature, WritePortSignature
@@ -161,63 +162,75 @@ class DmaReader(_DmaBase):
         # A beat is taken while at most lmax + beat - 1 bytes are held (no look at this cycle's output): with an
         # unaligned start, steady state holds up to L + beat - 1 bytes, and a lower bound would halve the rate.
         cap = lmax + 2 * beat
+        idle, start = Signal(), Signal()
+        s = self._plan(m, idle, start)
+        m.d.comb += [start.eq(self.req.valid & self.req.ready), self.busy.eq(~idle), idle.eq(s.total == 0)]
+
+        # Issuer: one read request per segment, running ahead of the data by up to 4 segments (their start
+        # offsets wait in `offs` for the unpacker).
+        m.submodules.offs = offs = SyncFIFO(width=len(s.off) + self._beats_width, depth=4)
+        issuing = Signal()
+        m.d.comb += [self.mem.req.valid.eq(issuing & offs.w_rdy), self.mem.req.payload.addr.eq(s.addr),
+                     self.mem.req.payload.beats.eq(s.beats), offs.w_data.eq(Cat(s.off, s.beats)),
+                     offs.w_en.eq(self.mem.req.valid & self.mem.req.ready)]
+        with m.If(offs.w_en):
+            m.d.sync += [s.segs.eq(s.segs - 1), s.addr.eq(s.addr + s.stride)]
+            with m.If(s.segs == 1):
+                m.d.sync += issuing.eq(0)
+        with m.If(start & (self.req.payload.lines != 0)):
+            m.d.sync += issuing.eq(1)
+
+        # Unpacker: a byte gearbox per segment; drop a line from the bottom, append the beat on top (the
+        # segment's first beat without the bytes below its start address).
         buf = Signal(cap * 8)
         n = Signal(range(cap + 1))
         first = Signal()
-        seg_left = Signal(self._lines_width)    # lines still to emit in this segment
-        idle, start = Signal(), Signal()
-        s = self._plan(m, idle, start)
-        m.d.comb += [start.eq(self.req.valid & self.req.ready), self.busy.eq(~idle)]
-        with m.FSM() as fsm:
-            with m.State("IDLE"):
-                with m.If(start & (self.req.payload.lines != 0)):
-                    m.next = "ISSUE"
-            with m.State("ISSUE"):
-                m.d.comb += [self.mem.req.valid.eq(1), self.mem.req.payload.addr.eq(s.addr),
-                             self.mem.req.payload.beats.eq(s.beats)]
-                with m.If(self.mem.req.ready):
-                    m.d.sync += [n.eq(0), buf.eq(0), first.eq(1), seg_left.eq(s.seg_lines)]
-                    m.next = "RECV"
-            with m.State("RECV"):
-                out_fire = self.lines.valid & self.lines.ready
-                in_fire = self.mem.resp.valid & self.mem.resp.ready
-                m.d.comb += [self.lines.valid.eq(n >= s.L), self.mem.resp.ready.eq(n < lmax + beat),
-                             self.lines.payload.last.eq(s.total == 1)]
-                with m.Switch(s.eb):
-                    for e in self._elem_bytes:
-                        with m.Case(e):
-                            for k in range(self._dim):
-                                m.d.comb += self.lines.payload.data[k].eq(buf[k * 8 * e:(k + 1) * 8 * e].as_signed())
-                # Byte gearbox: drop a line from the bottom, append the (first beat: offset-trimmed) beat on top.
-                after = Signal.like(buf)
-                n_after = Signal.like(n)
-                m.d.comb += [after.eq(buf), n_after.eq(n)]
-                with m.If(out_fire):
-                    m.d.comb += n_after.eq(n - s.L)
-                    with m.Switch(s.eb):
-                        for e in self._elem_bytes:
-                            with m.Case(e):
-                                m.d.comb += after.eq(buf >> (self._dim * e * 8))
-                skip = Mux(first, s.off, 0)
-                word = Signal(beat * 8)
-                m.d.comb += word.eq(self.mem.resp.payload.data >> Cat(C(0, 3), skip))
-                with m.If(in_fire):
-                    m.d.sync += [buf.eq(after | (word << Cat(C(0, 3), n_after))[:cap * 8]),
-                                 n.eq(n_after + beat - skip), first.eq(0)]
-                with m.Else():
-                    m.d.sync += [buf.eq(after), n.eq(n_after)]
-                with m.If(out_fire):
-                    m.d.sync += [seg_left.eq(seg_left - 1), s.total.eq(s.total - 1)]
-                    with m.If(seg_left == 1):
-                        # The segment's last line: its trailing bytes (and the last beat's tail) are dropped.
-                        m.d.sync += [n.eq(0), buf.eq(0), s.segs.eq(s.segs - 1), s.addr.eq(s.addr + s.stride)]
-                        m.next = "NEXT"
-            with m.State("NEXT"):
-                with m.If(s.segs == 0):
-                    m.next = "IDLE"
-                with m.Else():
-                    m.next = "ISSUE"
-        m.d.comb += idle.eq(fsm.ongoing("IDLE"))
+        skip = Signal(len(s.off))
+        seg_left = Signal(self._lines_width)    # lines still to emit in this segment; 0: none loaded
+        seg_beats = Signal(self._beats_width)   # beats of this segment not yet taken (the next ones belong to
+        active = seg_left != 0                  # the next segment: its request may already be answered)
+        out_fire = self.lines.valid & self.lines.ready
+        in_fire = self.mem.resp.valid & self.mem.resp.ready
+        # The next segment loads when the current one emits its last line (the rest of its last beat is
+        # dropped); a beat arriving in that cycle is the new segment's first.
+        load = Signal()
+        m.d.comb += load.eq((~active | (out_fire & (seg_left == 1))) & offs.r_rdy)
+        m.d.comb += [self.lines.valid.eq(active & (n >= s.L)), self.mem.resp.ready.eq(((seg_beats != 0) & (n < lmax + beat)) | load),
+                     self.lines.payload.last.eq(s.total == 1)]
+        with m.Switch(s.eb):
+            for e in self._elem_bytes:
+                with m.Case(e):
+                    for k in range(self._dim):
+                        m.d.comb += self.lines.payload.data[k].eq(buf[k * 8 * e:(k + 1) * 8 * e].as_signed())
+        after = Signal.like(buf)
+        n_after = Signal.like(n)
+        m.d.comb += [after.eq(buf), n_after.eq(n)]
+        with m.If(out_fire):
+            m.d.comb += n_after.eq(n - s.L)
+            with m.Switch(s.eb):
+                for e in self._elem_bytes:
+                    with m.Case(e):
+                        m.d.comb += after.eq(buf >> (self._dim * e * 8))
+        cut = Mux(first, skip, 0)
+        word = Signal(beat * 8)
+        m.d.comb += word.eq(self.mem.resp.payload.data >> Cat(C(0, 3), cut))
+        with m.If(active):
+            with m.If(in_fire):
+                m.d.sync += [buf.eq(after | (word << Cat(C(0, 3), n_after))[:cap * 8]),
+                             n.eq(n_after + beat - cut), first.eq(0), seg_beats.eq(seg_beats - 1)]
+            with m.Else():
+                m.d.sync += [buf.eq(after), n.eq(n_after)]
+            with m.If(out_fire):
+                m.d.sync += [seg_left.eq(seg_left - 1), s.total.eq(s.total - 1)]
+        with m.If(load):
+            nskip, nbeats = offs.r_data[:len(s.off)], offs.r_data[len(s.off):]
+            m.d.comb += offs.r_en.eq(1)
+            m.d.sync += [seg_left.eq(s.seg_lines), skip.eq(nskip)]
+            with m.If(in_fire):
+                m.d.sync += [buf.eq(self.mem.resp.payload.data >> Cat(C(0, 3), nskip)), n.eq(beat - nskip),
+                             first.eq(0), seg_beats.eq(nbeats - 1)]
+            with m.Else():
+                m.d.sync += [first.eq(1), n.eq(0), buf.eq(0), seg_beats.eq(nbeats)]
         return m
 
 
