@@ -24,7 +24,8 @@ from golden.softmax import CLAMP_Q, EXP_BITS, OUT_BITS as PROB_BITS, RECIP_BITS 
 
 __all__ = ["LaneOp", "NormMode", "PASSES", "LANE_LATENCY", "REDUCE_LATENCY", "READ_TO_LANES", "DERIVE_CYCLES",
            "FIELDS", "COL_FIELDS", "LaneConsts", "ColConsts", "requant_consts", "gelu_consts",
-           "exp_consts", "softmax_consts", "layernorm_consts", "clip_range"]
+           "exp_consts", "softmax_consts", "layernorm_consts", "clip_range", "LANE_BLOCK_BYTES", "COL_ENTRY_BYTES",
+           "pack_lane_consts", "unpack_lane_consts", "pack_col_entries", "unpack_col_entries"]
 
 
 class LaneOp(enum.IntEnum):
@@ -204,3 +205,55 @@ def layernorm_consts(k: LayerNormConstants, residual=None):
         m1 = _columns(residual.a, k.n)
     return (LaneConsts.make(op=LaneOp.LAYERNORM, s3=k.out.shift, lo3=lo, hi3=hi, col_mult=1, **u1),
             ColConsts.make(m1=m1, m3=_columns(k.out, k.n), b=k.offset))
+
+
+# ---- memory images of the constants (CONFIG kind 0 / kind 1, docs/isa.md) -----------------------------------
+#: Bytes of one lane-constant block (the fields of FIELDS packed in declaration order from bit 0).
+LANE_BLOCK_BYTES = 64
+#: Bytes of one column-table entry: m1 bits 15:0, m3 31:16, b 81:32 (signed), the rest zero.
+COL_ENTRY_BYTES = 16
+
+
+def _pack(values, fields, nbytes):
+    word, pos = 0, 0
+    for name, (width, signed) in fields.items():
+        v = _check(name, int(values[name]), width, signed)
+        word |= (v & ((1 << width) - 1)) << pos
+        pos += width
+    return word.to_bytes(nbytes, "little")
+
+
+def _unpack(data, fields):
+    word, pos, out = int.from_bytes(bytes(data), "little"), 0, {}
+    for name, (width, signed) in fields.items():
+        v = (word >> pos) & ((1 << width) - 1)
+        out[name] = v - (1 << width) if signed and v >> (width - 1) else v
+        pos += width
+    if word >> pos:
+        raise ValueError(f"reserved bits above bit {pos} set in a constants block (0x{word >> pos:x})")
+    return out
+
+
+def pack_lane_consts(consts):
+    """The 64-byte CONFIG kind 0 block of a :class:`LaneConsts`."""
+    return _pack(consts.as_dict(), FIELDS, LANE_BLOCK_BYTES)
+
+
+def unpack_lane_consts(data):
+    """Inverse of :func:`pack_lane_consts`: a :class:`LaneConsts` (``ValueError`` for a set reserved bit)."""
+    if len(data) != LANE_BLOCK_BYTES:
+        raise ValueError(f"a lane-constant block is {LANE_BLOCK_BYTES} bytes, not {len(data)}")
+    return LaneConsts.make(**_unpack(data, FIELDS))
+
+
+def pack_col_entries(cols):
+    """CONFIG kind 1 bytes of a :class:`ColConsts`: one 16-byte entry per column."""
+    return b"".join(_pack(e, COL_FIELDS, COL_ENTRY_BYTES) for e in cols.entries())
+
+
+def unpack_col_entries(data):
+    """Inverse of :func:`pack_col_entries`: a :class:`ColConsts`."""
+    if len(data) % COL_ENTRY_BYTES or not data:
+        raise ValueError(f"column entries are {COL_ENTRY_BYTES} bytes each, not {len(data)} bytes in all")
+    es = [_unpack(data[i:i + COL_ENTRY_BYTES], COL_FIELDS) for i in range(0, len(data), COL_ENTRY_BYTES)]
+    return ColConsts.make(**{n: [e[n] for e in es] for n in COL_FIELDS})

@@ -1,0 +1,171 @@
+"""Tiling and storage plan of an encoder layer on one accelerator configuration.
+
+Activations live in the scratchpad in the *tile-major A layout* (``compiler.image``): the sequence is cut into
+token tiles of ``T`` rows (a multiple of ``dim``; the last tile may be shorter) and each tile is K-block-major,
+so any tile is a MATMUL A operand. Scratchpad map (rows), persistent over the layer:
+
+``h``      layer input, ``KB_h * seq`` rows; overwritten tile by tile by the layer output (LN2), so a layer's
+           output is the next layer's input in place
+``ctx``    attention context (A operand of Wo), ``KB_h * seq``
+phase area, shared by the two phases:
+  attention (per head): ``q`` (A, ``KB_d * seq``), ``kt`` (B of Q K^T: ``ceil(seq/dim)`` blocks of ``d_head``
+  rows), ``v`` (B of P V: ``KB_d`` blocks of ``seq`` rows), ``p`` (A of P V for one query tile, ``SB * T``)
+  feed-forward (per token tile): ``ln1`` (``KB_h * T``), ``gelu`` (``KB_ffn * T``)
+``wbuf0``, ``wbuf1``: the two weight buffers, all the remaining rows split in two.
+
+The accumulator is used in two halves (ping-pong) by ops that fit in half of it, else from line 0.
+"""
+from dataclasses import dataclass, field
+
+__all__ = ["Options", "LayerDims", "Plan", "make_plan"]
+
+
+@dataclass(frozen=True)
+class Options:
+    """Schedule options.
+
+    Parameters
+    ----------
+    fuse_qk_softmax : bool
+        Softmax straight from the accumulator (True), or the paper's unfused baseline: scores STOREd to memory as
+        int32 and LOADed back before the softmax.
+    fuse_ffn2_layernorm : bool
+        LayerNorm 2 straight from FFN2's accumulator lines (True), or (default, the paper's baseline) FFN2's
+        int32 results for the token tile STOREd to memory and LOADed back for the LayerNorm. Both give
+        bit-identical outputs; the unfused one costs the round trip.
+    tile : int or None
+        Token tile override (a multiple of ``dim``); None picks the largest that fits.
+    store_all : bool
+        ``compile_encoder``: STORE every layer's output (``output.<i>``), not only the last.
+    """
+    fuse_qk_softmax: bool = True
+    fuse_ffn2_layernorm: bool = False
+    tile: int = None
+    store_all: bool = False
+
+
+@dataclass(frozen=True)
+class LayerDims:
+    hidden: int
+    heads: int
+    ffn: int
+    act_bits: int
+
+    @property
+    def head_dim(self):
+        return self.hidden // self.heads
+
+    @classmethod
+    def of(cls, layer):
+        return cls(layer.wq.w_t.shape[0], layer.heads, layer.w1.w_t.shape[1], layer.spec.activation_width)
+
+
+@dataclass
+class Plan:
+    """Where everything lives: ``spad`` name -> (first row, rows); ``tile``; ``wbuf_rows``."""
+    dims: LayerDims
+    seq: int
+    dim: int
+    tile: int
+    spad: dict = field(default_factory=dict)
+    wbuf_rows: int = 0
+    acc_rows: int = 0
+
+    @property
+    def ntiles(self):
+        return -(-self.seq // self.tile)
+
+    def rows_of(self, t):
+        """Rows of token tile ``t``."""
+        return min(self.tile, self.seq - t * self.tile)
+
+    def tiles(self):
+        return range(self.ntiles)
+
+    @property
+    def kb_h(self):
+        return self.dims.hidden // self.dim
+
+    @property
+    def kb_d(self):
+        return self.dims.head_dim // self.dim
+
+    @property
+    def kb_f(self):
+        return self.dims.ffn // self.dim
+
+    @property
+    def sb(self):
+        """Column blocks of a score row."""
+        return -(-self.seq // self.dim)
+
+    def row(self, name):
+        return self.spad[name][0]
+
+    def acc_slot(self, lines, i):
+        """Accumulator base of the ``i``-th use of ``lines`` lines: alternating halves when they fit."""
+        if lines > self.acc_rows:
+            raise ValueError(f"{lines} accumulator lines exceed the accumulator's {self.acc_rows}")
+        return (i % 2) * (self.acc_rows // 2) if lines <= self.acc_rows // 2 else 0
+
+
+def _layout(dims, seq, dim, tile, spad_rows):
+    kb_h, kb_d, kb_f = dims.hidden // dim, dims.head_dim // dim, dims.ffn // dim
+    sb = -(-seq // dim)
+    att = {"q": kb_d * seq, "kt": dims.head_dim * sb, "v": kb_d * seq, "p": sb * tile}
+    ffn = {"ln1": kb_h * tile, "gelu": kb_f * tile}
+    spad, pos = {}, 0
+    for name, n in (("h", kb_h * seq), ("ctx", kb_h * seq)):
+        spad[name] = (pos, n)
+        pos += n
+    area = max(sum(att.values()), sum(ffn.values()))
+    for group in (att, ffn):
+        p = pos
+        for name, n in group.items():
+            spad[name] = (p, n)
+            p += n
+    pos += area
+    wb = (spad_rows - pos) // 2
+    spad["wbuf0"] = (pos, wb)
+    spad["wbuf1"] = (pos + wb, wb)
+    return spad, wb, pos
+
+
+def make_plan(dims, config, seq, options=Options()):
+    """The plan for ``seq`` tokens, or ``ValueError`` naming what does not fit."""
+    d = config.dim
+    if not isinstance(seq, int) or seq < 1:
+        raise ValueError(f"seq must be a positive int, not {seq!r}")
+    for name, v in (("hidden", dims.hidden), ("head_dim", dims.head_dim), ("ffn", dims.ffn)):
+        if v % d:
+            raise ValueError(f"{name}={v} is not a multiple of dim={d}")
+    if config.input_width < dims.act_bits:
+        raise ValueError(f"input_width={config.input_width} is narrower than the model's activations "
+                         f"({dims.act_bits} bits)")
+    if config.dataflow != "ws":
+        raise ValueError(f"the compiler targets the weight-stationary dataflow, not {config.dataflow!r}")
+    sb = -(-seq // d)
+    if max(sb, dims.hidden // d) * d > 4096:
+        raise ValueError(f"seq={seq} / hidden={dims.hidden} rows exceed the nonlinear unit's 4096 values")
+    if seq * (dims.head_dim // d) > config.acc_rows:
+        raise ValueError(f"seq={seq} cannot tile: a head's K/V projection needs {seq * (dims.head_dim // d)} "
+                         f"accumulator lines, the accumulator has {config.acc_rows}")
+    if options.tile is not None:
+        if options.tile % d or options.tile < d:
+            raise ValueError(f"tile={options.tile} is not a positive multiple of dim={d}")
+        cands = [options.tile]
+    else:
+        cands = list(range(sb * d, 0, -d))
+    why = []
+    for t in cands:
+        lines = max(t * sb, t * dims.hidden // d)
+        if lines > config.acc_rows:
+            why.append(f"tile {t}: {lines} accumulator lines > {config.acc_rows}")
+            continue
+        spad, wb, used = _layout(dims, seq, d, t, config.spad_rows)
+        if wb < d:
+            why.append(f"tile {t}: activations need {used} scratchpad rows of {config.spad_rows}, leaving "
+                       f"{max(wb, 0)} per weight buffer (< dim)")
+            continue
+        return Plan(dims, seq, d, t, spad, wb, config.acc_rows)
+    raise ValueError(f"seq={seq} cannot tile on this configuration: {why[-1] if why else 'no tile'}")

@@ -1,0 +1,143 @@
+"""``compile_layer`` / ``compile_encoder``: integer MiniLM layers -> a :class:`Program` (instructions + memory image).
+
+Program format: ``image`` (:class:`compiler.image.MemoryImage`) holds everything the accelerator reads, with
+named regions (see its module doc); the instructions are assembled into region ``program`` (``PROG_ADDR`` =
+``prog_addr``), last in the image. The program LOADs ``input`` (seq x hidden int16, tile-major A layout) into
+the scratchpad, runs the layers, STOREs the final hidden states to ``output`` (same format) and HALTs.
+:meth:`Program.read_output` turns a memory dump back into a (seq, hidden) integer array.
+"""
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from hw.isa import Opcode, assemble
+
+from .emit import Emitter
+from .image import MemoryImage, from_a_layout, to_a_layout
+from .layer import LayerEmitter, WeightStream
+from .plan import LayerDims, Options, make_plan
+
+__all__ = ["Program", "compile_layer", "compile_encoder"]
+
+
+@dataclass
+class Program:
+    """A compiled program.
+
+    Attributes
+    ----------
+    config : hw.config.AcceleratorConfig
+    plan : compiler.plan.Plan
+    instrs : list of hw.isa.Instr (ending with HALT)
+    image : compiler.image.MemoryImage (input, weights, constants, scratch, output, program)
+    prog_addr : int
+    outputs : dict name -> byte address of a (seq, hidden) int16 tile-major A-layout tensor
+    options : compiler.plan.Options
+    scale : float or None
+        Real value of one unit of the final hidden states (for the pooled embedding).
+    """
+    config: object
+    plan: object
+    instrs: list
+    image: MemoryImage
+    prog_addr: int
+    outputs: dict = field(default_factory=dict)
+    options: Options = Options()
+    scale: float = None
+
+    def memory(self):
+        """A fresh copy of the memory image (bytearray)."""
+        return bytearray(self.image.data)
+
+    def program_bytes(self):
+        return assemble(self.instrs, self.config)
+
+    def counts(self):
+        out = {}
+        for ins in self.instrs:
+            out[ins.op.name] = out.get(ins.op.name, 0) + 1
+        return out
+
+    def read_output(self, memory, name="output"):
+        """The (seq, hidden) int64 hidden states at output ``name`` of a memory dump."""
+        p, d = self.plan, self.plan.dim
+        n = p.kb_h * p.seq * d
+        a = self.outputs[name]
+        lines = np.frombuffer(bytes(memory[a:a + 2 * n]), dtype="<i2").astype(np.int64).reshape(-1, d)
+        return from_a_layout(lines, p.seq, p.dims.hidden, p.tile, d)
+
+    def run(self, name="output"):
+        """Run on :class:`golden.machine.Machine`; returns (hidden states, machine)."""
+        from golden.machine import Machine
+        m = Machine(self.config).run(self.instrs, self.memory())
+        return self.read_output(m.memory, name), m
+
+    def embedding(self, memory):
+        """Mean-pooled sentence embedding (float, host side) of the final hidden states."""
+        return self.read_output(memory).mean(axis=0) * self.scale
+
+
+def _build(layers, config, h, options, order, store_every):
+    seq = h.shape[0]
+    dims = LayerDims.of(layers[0])
+    for L in layers:
+        if LayerDims.of(L) != dims:
+            raise ValueError("all layers must have the same dimensions")
+    plan = make_plan(dims, config, seq, options)
+    em, img = Emitter(config), MemoryImage()
+    ws = WeightStream(em, plan, order)
+    d = plan.dim
+    lines = to_a_layout(np.asarray(h), plan.tile, d)
+    if lines.size and (lines.min() < -(1 << 15) or lines.max() >= 1 << 15):
+        raise ValueError("input hidden states must fit int16")
+    inp = img.add("input", lines.astype("<i2").tobytes())
+    hrow = plan.row("h")
+    em.emit(Opcode.LOAD, dst=0, local=hrow, lines=len(lines), mem_addr=inp, stride=2 * d, elem_bytes=2)
+    le = LayerEmitter(em, img, plan, ws, options, config)
+    outputs = {}
+    for i, L in enumerate(layers):
+        le.layer(i, L)
+        if store_every or i == len(layers) - 1:
+            name = "output" if i == len(layers) - 1 else f"output.{i}"
+            a = img.reserve(name, len(lines) * 2 * d)
+            em.store_ranges.append((a, a + len(lines) * 2 * d))
+            em.emit(Opcode.STORE, src=0, local=hrow, lines=len(lines), mem_addr=a, stride=2 * d, elem_bytes=2)
+            outputs[name] = a
+    instrs = em.instrs()
+    prog = assemble(instrs, config)
+    pa = img.add("program", prog)
+    return Program(config, plan, instrs, img, pa, outputs, options), ws.record
+
+
+def _compile(layers, config, h, options, store_every=False):
+    _, order = _build(layers, config, h, options, None, store_every)
+    prog, _ = _build(layers, config, h, options, order, store_every)
+    return prog
+
+
+def compile_layer(int_layer, config, seq=None, options=Options(), h=None):
+    """Compile one ``golden.encoder.IntLayer`` for ``seq`` tokens.
+
+    ``h`` (seq x hidden, ``hidden_bits`` integers) is the input placed in the image (zeros if None).
+    Raises ``ValueError`` when the configuration cannot hold the layer at this ``seq``.
+    """
+    if h is None:
+        if seq is None:
+            raise ValueError("give seq or the input h")
+        h = np.zeros((seq, int_layer.wq.w_t.shape[0]), dtype=np.int64)
+    elif seq is not None and np.shape(h)[0] != seq:
+        raise ValueError(f"input has {np.shape(h)[0]} rows, not seq={seq}")
+    return _compile([int_layer], config, np.asarray(h), options)
+
+
+def compile_encoder(int_encoder, config, ids, n_layers=None, options=Options()):
+    """Compile the first ``n_layers`` layers of a ``golden.encoder.IntEncoder`` for token ids ``ids`` (the input
+    is the quantized embedding, computed on the host). The program's ``output`` holds the final hidden states;
+    :meth:`Program.embedding` gives the mean-pooled sentence embedding."""
+    n = len(int_encoder.layers) if n_layers is None else n_layers
+    if not 1 <= n <= len(int_encoder.layers):
+        raise ValueError(f"n_layers must be in 1..{len(int_encoder.layers)}, not {n_layers!r}")
+    h = int_encoder.quantize_input(int_encoder.model.embed(ids))
+    prog = _compile(int_encoder.layers[:n], config, h, options, options.store_all)
+    prog.scale = int_encoder.hidden_scale(n)
+    return prog

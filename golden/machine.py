@@ -1,0 +1,310 @@
+"""The Systolica ISA's executable specification: a functional machine that runs programs in program order.
+
+:class:`Machine` holds the architectural state of docs/isa.md (memory, scratchpad, accumulator, lane constants,
+column table, token counters) and executes instructions (``hw.isa``) one after another with golden/ semantics.
+The three hardware queues only reorder *timing*: a program whose tokens are placed correctly computes exactly
+what the program-order run computes. A pop that finds its counter at zero in program order raises ``ValueError``
+(the program relies on a later instruction's push: it would wait forever, or its result would depend on timing).
+
+Semantics per instruction (see docs/isa.md for the fields):
+
+LOAD / STORE
+    ``dim`` little-endian elements of ``elem_bytes`` bytes per line, sign-extended and wrapped to
+    ``input_width`` (scratchpad) or ``acc_width`` (accumulator, int32 in memory). A STORE whose value does not
+    fit ``elem_bytes`` raises (the compiler guarantees it fits).
+MATMUL
+    Per column block ``j``: ``C[:, :cols_j] (+)= A @ B_j[:, :cols_j]`` with :func:`golden.matmul.matmul`
+    (wrapping at ``acc_width``); A is K-block-major, B one scratchpad row per k whose low ``weight_width`` bits
+    are the weight (as the mesh reads them); accumulator columns ``>= cols_j`` are left untouched.
+NL
+    The lane ops of ``hw.nlops`` from the current lane constants and column table, built on the golden
+    kernels (:func:`golden.softmax.i_softmax`, :func:`golden.layernorm.i_layernorm`, :func:`golden.gelu.i_gelu`,
+    :func:`golden.numerics.round_shift`): see :func:`lane_op`. Results are truncated to ``input_width`` and
+    written straight or transposed (``hw.writer``).
+
+The timing estimate of a program lives in :mod:`golden.program_cycles` (re-exported here).
+"""
+import numpy as np
+
+from hw import nlops
+from hw.isa import INSTR_BYTES, ErrorCode, Opcode, Queue, disassemble
+from hw.nlops import LaneOp
+
+from .gelu import GeluConstants, i_gelu
+from .layernorm import LayerNormConstants, i_layernorm
+from .matmul import matmul, wrap
+from .numerics import Dyadic, int_range, round_shift
+from .softmax import EXP_BITS, SoftmaxConstants, i_softmax
+
+__all__ = ["Machine", "MachineError", "lane_op", "estimate_cycles", "Latencies", "TABLE_ENTRIES"]
+
+TABLE_ENTRIES = 4096
+#: Smallest softmax row sum of exps the normalization unit accepts (ErrorCode.NONLINEAR below it).
+MIN_EXP_SUM = 1 << 13
+#: Token channels: (from queue, to queue) -> counter name.
+CHANNELS = {(Queue.LOAD, Queue.EXECUTE): "l2e", (Queue.EXECUTE, Queue.LOAD): "e2l",
+            (Queue.EXECUTE, Queue.STORE): "e2s", (Queue.STORE, Queue.EXECUTE): "s2e"}
+
+
+class MachineError(ValueError):
+    """An error the hardware reports in ``ERROR_CODE`` (``code``: ``hw.isa.ErrorCode``), or a program bug."""
+
+    def __init__(self, msg, code=ErrorCode.BAD_FIELD):
+        super().__init__(msg)
+        self.code = code
+
+
+def _signed_width(lo, hi):
+    """Smallest signed width whose range holds ``lo..hi``."""
+    return max(int(hi).bit_length(), (-int(lo) - 1).bit_length() if lo < 0 else 0) + 1
+
+
+def _u3(u, k, m3c, bc, cols):
+    """U3: ``clamp(round_shift(u * M + B, s3), lo3, hi3)`` with per-column (``col_mult``) or scalar M, B."""
+    m = m3c[cols] if k["col_mult"] else np.int64(k["m3"])
+    b = bc[cols] if k["col_mult"] else np.int64(0)
+    return np.clip(round_shift(u * m + b, k["s3"]), k["lo3"], k["hi3"])
+
+
+def lane_op(op, x, y, k, table, var_shift=0):
+    """Result of lane op ``op`` on rows ``x`` (R, L) of accumulator values with residual operand ``y`` (or None).
+
+    Parameters
+    ----------
+    op : hw.nlops.LaneOp
+    x : (R, L) int64 array
+    y : (R, L) int64 array or None
+        The scratchpad operand of U1 (``residual``); zeros when None.
+    k : dict
+        Lane constants (``hw.nlops.FIELDS``).
+    table : dict of arrays
+        Column table ``m1``, ``m3``, ``b``; column ``c`` uses entry ``c``.
+    var_shift : int
+        LayerNorm's variance shift (the NL instruction's field).
+    """
+    rows, n = x.shape
+    cols = np.arange(n)
+    if n > TABLE_ENTRIES:
+        raise MachineError(f"rows of {n} values exceed the column table's {TABLE_ENTRIES}", ErrorCode.TABLE_RANGE)
+    m1, m3c, bc = table["m1"], table["m3"], table["b"]
+    yy = np.zeros_like(x) if y is None else y
+
+    def u1():
+        return np.clip(round_shift(x * m1[cols] + yy * np.int64(k["mb"]), k["s1"]), k["lo1"], k["hi1"])
+
+    if op == LaneOp.REQUANT:
+        return _u3(x, k, m3c, bc, cols)
+    if op == LaneOp.GELU:
+        g = u1()
+        # i_gelu up to t = g * (erf + one) (identity requantization), then this op's U3.
+        gk = GeluConstants(_signed_width(k["lo1"], k["hi1"]), 63, k["gelu_b"], k["gelu_c"], k["erf_shift"],
+                           k["gelu_one"], Dyadic(1, 0))
+        return _u3(i_gelu(g, gk), k, m3c, bc, cols)
+    if op == LaneOp.SOFTMAX:
+        if (k["lo3"], k["hi3"]) != (0, (1 << EXP_BITS) - 1):
+            raise MachineError(f"softmax exps clip to lo3={k['lo3']}..hi3={k['hi3']}, not 0..{(1 << EXP_BITS) - 1}")
+        sk = SoftmaxConstants(64, k["pre_shift"], k["x0"], k["exp_b"], k["exp_c"], Dyadic(k["m3"], k["s3"]))
+        dump = {}
+        p = i_softmax(x, sk, dump)
+        if rows and int(dump["exp_sum"].min()) < MIN_EXP_SUM:
+            raise MachineError(f"softmax row sum of exps {int(dump['exp_sum'].min())} below {MIN_EXP_SUM}",
+                               ErrorCode.NONLINEAR)
+        return p
+    if op == LaneOp.LAYERNORM:
+        g = u1()
+        # i_layernorm up to z (identity requantization), then this op's U3 (gamma, beta per column).
+        lk = LayerNormConstants(n, _signed_width(k["lo1"], k["hi1"]), 63, var_shift, Dyadic(1, 0), (0,) * n)
+        return _u3(i_layernorm(g, lk), k, m3c, bc, cols)
+    raise MachineError(f"NL op {int(op)} is not an instruction-level op (REQUANT, GELU, SOFTMAX, LAYERNORM)")
+
+
+class Machine:
+    """Architectural state of one accelerator and a program-order interpreter.
+
+    Parameters
+    ----------
+    config : hw.config.AcceleratorConfig
+
+    Attributes
+    ----------
+    memory : bytearray
+    spad : (spad_rows, dim) int64 array, values signed ``input_width``-bit
+    acc : (acc_rows, dim) int64 array, values signed ``acc_width``-bit
+    lane : hw.nlops.LaneConsts
+    table : dict name -> (4096,) int64 array (``m1``, ``m3``, ``b``)
+    tokens : dict channel -> count (``l2e``, ``e2l``, ``e2s``, ``s2e``)
+    stats : dict of counters (instructions per opcode, bytes read / written)
+    """
+
+    def __init__(self, config):
+        self.config = config
+        self.memory = bytearray()
+        self.spad = np.zeros((config.spad_rows, config.dim), dtype=np.int64)
+        self.acc = np.zeros((config.acc_rows, config.dim), dtype=np.int64)
+        self.lane = nlops.LaneConsts.make()
+        self.table = {n: np.zeros(TABLE_ENTRIES, dtype=np.int64) for n in nlops.COL_FIELDS}
+        self.tokens = dict.fromkeys(CHANNELS.values(), 0)
+        self.stats = {"bytes_read": 0, "bytes_written": 0}
+
+    # ---- memory -------------------------------------------------------------------------------------------
+    def _mem(self, addr, n):
+        if addr + n > len(self.memory):
+            raise MachineError(f"memory access 0x{addr:x}..0x{addr + n - 1:x} beyond the {len(self.memory)}-byte "
+                               "memory", ErrorCode.BUS)
+        return addr
+
+    def read_lines(self, addr, lines, stride, elem_bytes):
+        """``lines`` lines of ``dim`` signed little-endian elements of ``elem_bytes`` bytes (int64 array)."""
+        d, out = self.config.dim, np.empty((lines, self.config.dim), dtype=np.int64)
+        dt = {1: "<i1", 2: "<i2", 4: "<i4"}[elem_bytes]
+        for i in range(lines):
+            a = self._mem(addr + i * stride, d * elem_bytes)
+            out[i] = np.frombuffer(self.memory, dtype=dt, count=d, offset=a)
+        self.stats["bytes_read"] += lines * d * elem_bytes
+        return out
+
+    def write_lines(self, addr, values, stride, elem_bytes):
+        lo, hi = int_range(8 * elem_bytes)
+        if values.size and (values.min() < lo or values.max() > hi):
+            raise MachineError(f"STORE of value {int(values.min() if values.min() < lo else values.max())} that "
+                               f"does not fit {elem_bytes}-byte elements")
+        dt = {1: "<i1", 2: "<i2", 4: "<i4"}[elem_bytes]
+        for i, row in enumerate(values):
+            a = self._mem(addr + i * stride, row.size * elem_bytes)
+            self.memory[a:a + row.size * elem_bytes] = row.astype(dt).tobytes()
+        self.stats["bytes_written"] += values.size * elem_bytes
+
+    # ---- execution ----------------------------------------------------------------------------------------
+    def run(self, program, memory_image=None, max_instrs=None):
+        """Execute ``program`` (bytes or a list of ``hw.isa.Instr``) in program order until HALT or its end.
+
+        ``memory_image`` (bytes-like, or dict address -> bytes) replaces the memory first; returns ``self``.
+        Every instruction is checked with ``Instr.check(config)``; errors raise ``ValueError`` naming the
+        instruction index.
+        """
+        if memory_image is not None:
+            self.load_image(memory_image)
+        instrs = disassemble(bytes(program)) if isinstance(program, (bytes, bytearray, memoryview)) else program
+        for i, ins in enumerate(instrs):
+            if max_instrs is not None and i >= max_instrs:
+                break
+            try:
+                if ins.op == Opcode.HALT:
+                    break
+                self.step(ins)
+            except ValueError as e:
+                raise type(e)(f"instruction {i} ({ins.op.name}): {e}") from None
+        return self
+
+    def load_image(self, image):
+        if isinstance(image, dict):
+            size = max((a + len(b) for a, b in image.items()), default=0)
+            self.memory = bytearray(size)
+            for a, b in image.items():
+                self.memory[a:a + len(b)] = b
+        else:
+            self.memory = bytearray(image)
+
+    def _tokens(self, ins):
+        q = ins.queue
+        nb = {"prev": q - 1, "next": q + 1}
+        for side in ("prev", "next"):
+            if getattr(ins, f"pop_{side}"):
+                ch = CHANNELS[(Queue(nb[side]), q)]
+                if self.tokens[ch] == 0:
+                    raise MachineError(f"pop_{side} finds no {ch} token in program order: the program waits "
+                                       "forever (or depends on queue timing)")
+                self.tokens[ch] -= 1
+
+    def _push(self, ins):
+        q = ins.queue
+        for side, other in (("prev", q - 1), ("next", q + 1)):
+            if getattr(ins, f"push_{side}"):
+                self.tokens[CHANNELS[(q, Queue(other))]] += 1
+
+    def step(self, ins):
+        """Execute one instruction (not HALT)."""
+        ins.check(self.config)
+        f = dict(ins.fields)
+        self._tokens(ins)
+        self.stats[ins.op.name] = self.stats.get(ins.op.name, 0) + 1
+        getattr(self, f"_{ins.op.name.lower()}")(f)
+        self._push(ins)
+
+    def _load(self, f):
+        cfg = self.config
+        v = self.read_lines(f["mem_addr"], f["lines"], f["stride"], f["elem_bytes"])
+        if f["dst"]:
+            if f["elem_bytes"] != 4:
+                raise MachineError(f"accumulator LOAD needs elem_bytes=4, not {f['elem_bytes']}")
+            self.acc[f["local"]:f["local"] + f["lines"]] = wrap(v, cfg.acc_width)
+        else:
+            self.spad[f["local"]:f["local"] + f["lines"]] = wrap(v, cfg.input_width)
+
+    def _store(self, f):
+        src = self.acc if f["src"] else self.spad
+        self.write_lines(f["mem_addr"], src[f["local"]:f["local"] + f["lines"]], f["stride"], f["elem_bytes"])
+
+    def _config(self, f):
+        if f["kind"] == 0:
+            a = self._mem(f["mem_addr"], nlops.LANE_BLOCK_BYTES)
+            self.lane = nlops.unpack_lane_consts(self.memory[a:a + nlops.LANE_BLOCK_BYTES])
+            self.stats["bytes_read"] += nlops.LANE_BLOCK_BYTES
+        else:
+            n = f["count"] * nlops.COL_ENTRY_BYTES
+            a = self._mem(f["mem_addr"], n)
+            cols = nlops.unpack_col_entries(self.memory[a:a + n])
+            for name in nlops.COL_FIELDS:
+                self.table[name][f["offset"]:f["offset"] + f["count"]] = getattr(cols, name)
+            self.stats["bytes_read"] += n
+
+    def _matmul(self, f):
+        cfg, d = self.config, self.config.dim
+        kb = -(-f["k"] // d)
+        rows = f["rows"]
+        a = self.spad[f["a_addr"]:f["a_addr"] + kb * rows].reshape(kb, rows, d).transpose(1, 0, 2)
+        a = a.reshape(rows, kb * d)[:, :f["k"]]
+        for j in range(f["blocks"]):
+            cols = d if j < f["blocks"] - 1 else f["cols"]
+            b0 = f["b_addr"] + j * f["b_stride"]
+            b = wrap(self.spad[b0:b0 + f["k"], :cols], cfg.weight_width)
+            c0 = f["c_addr"] + j * f["c_stride"]
+            c = self.acc[c0:c0 + rows, :cols] if f["accumulate"] else None
+            self.acc[c0:c0 + rows, :cols] = matmul(a, b, c, acc_bits=cfg.acc_width, a_bits=cfg.input_width,
+                                                   b_bits=cfg.weight_width)
+
+    def _nl(self, f):
+        cfg, d = self.config, self.config.dim
+        rows, lines = f["rows"], f["lines"]
+        if f["transpose"] and lines != 1:
+            raise MachineError(f"NL transpose needs lines=1, not {lines}")
+        k = self.lane.as_dict()
+        r_idx = np.arange(rows)[:, None]
+        j_idx = np.arange(lines)[None, :]
+        x = self.acc[f["acc_base"] + r_idx * f["row_stride"] + j_idx * f["line_stride"]].reshape(rows, lines * d)
+        y = None
+        if f["residual"]:
+            y = self.spad[f["res_base"] + r_idx * f["res_row_stride"] + j_idx * f["res_line_stride"]]
+            y = y.reshape(rows, lines * d)
+        try:
+            op = LaneOp(f["op"])
+        except ValueError:
+            raise MachineError(f"unknown NL op {f['op']}") from None
+        out = wrap(lane_op(op, x, y, k, self.table, f["var_shift"]), cfg.input_width)
+        if not f["transpose"]:
+            dst = f["dst_base"] + r_idx * f["dst_row_stride"] + j_idx * f["dst_line_stride"]
+            self.spad[dst.ravel()] = out.reshape(rows * lines, d)
+            return
+        for blk in range(-(-rows // d)):
+            part = np.zeros((d, d), dtype=np.int64)
+            sub = out[blk * d:(blk + 1) * d]
+            part[:len(sub)] = sub
+            base = f["dst_base"] + blk * f["dst_row_stride"]
+            self.spad[base + np.arange(d) * f["dst_line_stride"]] = part.T
+
+
+def __getattr__(name):
+    if name in ("estimate_cycles", "Latencies"):
+        from . import program_cycles
+        return getattr(program_cycles, name)
+    raise AttributeError(name)
