@@ -49,6 +49,10 @@ class Emitter:
         self._mem_w = []                 # (lo, hi, queue, qidx) STORE writes
         self._mem_r = []                 # (lo, hi, queue, qidx) reads of memory that some STORE writes
         self.store_ranges = []           # memory ranges STOREs may write (reads elsewhere are not tracked)
+        self.marks = []                  # (name, index of the next instruction): phase boundaries for reports
+
+    def mark(self, name):
+        self.marks.append((name, len(self.items)))
 
     # ---- footprints ---------------------------------------------------------------------------------------
     def _footprint(self, op, f):

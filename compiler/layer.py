@@ -146,7 +146,9 @@ class LayerEmitter:
         if p.seq % d:
             line = np.where(np.arange(d) < p.seq % d, 0, -(1 << 31)).astype("<i4").tobytes()
             mask = img.add("mask", line, dedupe=True)
+        self.em.mark(f"mha.{li}")
         self._attention(L, w, b, c, mask)
+        self.em.mark(f"ffn.{li}")
         self._ffn(L, w, b, c)
 
     def _attention(self, L, w, b, c, mask):

@@ -44,6 +44,7 @@ class Program:
     outputs: dict = field(default_factory=dict)
     options: Options = Options()
     scale: float = None
+    marks: list = field(default_factory=list)
 
     def memory(self):
         """A fresh copy of the memory image (bytearray)."""
@@ -106,7 +107,8 @@ def _build(layers, config, h, options, order, store_every):
     instrs = em.instrs()
     prog = assemble(instrs, config)
     pa = img.add("program", prog)
-    return Program(config, plan, instrs, img, pa, outputs, options), ws.record
+    em.mark("end")
+    return Program(config, plan, instrs, img, pa, outputs, options, marks=em.marks), ws.record
 
 
 def _compile(layers, config, h, options, store_every=False):
