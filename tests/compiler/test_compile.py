@@ -1,0 +1,133 @@
+"""The compiler on the real MiniLM: compiled layers run on the ISA machine reproduce golden bit for bit."""
+import numpy as np
+import pytest
+
+from compiler import Options, compile_encoder, compile_layer, make_plan
+from compiler.image import from_a_layout, to_a_layout
+from compiler.plan import LayerDims
+from golden.bench import tokens_of_length
+from golden.encoder import minilm_encoder
+from golden.machine import Machine, estimate_cycles
+from hw.config import AcceleratorConfig
+from hw.isa import Opcode, assemble, disassemble
+
+
+@pytest.fixture(scope="module")
+def enc():
+    return minilm_encoder()
+
+
+@pytest.fixture(scope="module")
+def layer_io(enc):
+    ids = tokens_of_length(enc.model, 32)
+    hs = enc.forward(ids, n_layers=1)
+    dump = {}
+    enc.layers[0].forward(hs[0], dump)
+    return ids, hs[0], dump["ln2"]
+
+
+def cfg16(enc, **kw):
+    return AcceleratorConfig(dim=16, input_width=enc.spec.activation_width, **kw)
+
+
+@pytest.mark.parametrize("fuse_qk", [True, False])
+@pytest.mark.parametrize("fuse_ln", [True, False])
+def test_layer_bit_exact_all_fusion_options(enc, layer_io, fuse_qk, fuse_ln):
+    _, h, want = layer_io
+    cfg = cfg16(enc)
+    assert cfg.input_width == 12
+    prog = compile_layer(enc.layers[0], cfg, 32, Options(fuse_qk_softmax=fuse_qk, fuse_ffn2_layernorm=fuse_ln), h=h)
+    out, m = prog.run()
+    assert np.array_equal(out, want)
+    assert all(v == 0 for v in m.tokens.values())              # every push popped
+    # the program bytes in the image are the program
+    a, n = prog.image.regions["program"]
+    assert disassemble(prog.image.data[a:a + n]) == prog.instrs
+    counts = prog.counts()
+    assert counts["STORE"] == 1 + (0 if fuse_qk else 12) + (0 if fuse_ln else 1)
+    assert estimate_cycles(prog.instrs, cfg).cycles > 0
+
+
+def test_layer_bit_exact_dim8_and_ragged_seq(enc):
+    ids = tokens_of_length(enc.model, 20)                     # 20 % 8 != 0: masked score columns, short tile
+    h = enc.forward(ids, n_layers=1)[0]
+    want = enc.layers[0].forward(h)
+    cfg = AcceleratorConfig(dim=8, input_width=12)
+    out, _ = compile_layer(enc.layers[0], cfg, 20, h=h).run()
+    assert np.array_equal(out, want)
+
+
+def test_two_layer_encoder_chain(enc):
+    ids = tokens_of_length(enc.model, 16)
+    hs = enc.forward(ids, n_layers=2)
+    cfg = cfg16(enc)
+    prog = compile_encoder(enc, cfg, ids, n_layers=2, options=Options(store_all=True))
+    m = Machine(cfg).run(prog.program_bytes(), prog.memory())
+    assert np.array_equal(prog.read_output(m.memory, "output.0"), hs[1])
+    assert np.array_equal(prog.read_output(m.memory), hs[2])
+    emb = prog.embedding(m.memory)
+    assert np.allclose(emb, hs[2].mean(axis=0) * enc.hidden_scale(2))
+
+
+def test_tiling_at_seq_128_plans_token_tiles(enc):
+    dims = LayerDims.of(enc.layers[0])
+    plan = make_plan(dims, cfg16(enc), 128)
+    assert plan.tile == 32 and plan.ntiles == 4
+    assert plan.wbuf_rows >= 16
+    used = max(r + n for r, n in plan.spad.values())
+    assert used <= cfg16(enc).spad_rows
+
+
+def test_capacity_errors_are_clear(enc):
+    L = enc.layers[0]
+    with pytest.raises(ValueError, match="input_width=8 is narrower"):
+        compile_layer(L, AcceleratorConfig(dim=16, input_width=8), 32)
+    with pytest.raises(ValueError, match="seq=128 cannot tile.*scratchpad"):
+        compile_layer(L, cfg16(enc, spad_kib=64), 128)
+    with pytest.raises(ValueError, match="accumulator"):
+        compile_layer(L, cfg16(enc, acc_kib=8), 32)
+    with pytest.raises(ValueError, match="tile=12 is not a positive multiple"):
+        compile_layer(L, cfg16(enc), 32, Options(tile=12))
+    with pytest.raises(ValueError, match="seq must be a positive int"):
+        compile_layer(L, cfg16(enc), 0)
+    with pytest.raises(ValueError, match="not a multiple of dim"):
+        compile_layer(L, AcceleratorConfig(dim=24, input_width=12), 32)
+
+
+def test_a_layout_round_trip():
+    x = np.arange(20 * 32).reshape(20, 32)
+    lines = to_a_layout(x, 8, 16)
+    assert np.array_equal(lines[0], x[0, :16]) and np.array_equal(lines[8], x[0, 16:])
+    assert np.array_equal(lines[2 * 16 + 4], x[16, 16:])      # last tile has 4 rows
+    assert np.array_equal(from_a_layout(lines, 20, 32, 8, 16), x)
+
+
+@pytest.mark.parametrize("fuse", [True, False])
+def test_tokens_order_every_cross_queue_conflict(enc, layer_io, fuse):
+    """Under random timings allowed by the ISA, every conflicting pair of instructions of different queues runs
+    in program order (compiler.verify), and every push is popped."""
+    from compiler.verify import check_races
+    _, h, _ = layer_io
+    cfg = cfg16(enc)
+    prog = compile_layer(enc.layers[0], cfg, 32, Options(fuse_qk_softmax=fuse, fuse_ffn2_layernorm=fuse), h=h)
+    check_races(prog.instrs, cfg, trials=2, seed=1)
+    for a, b in ((0, 1), (1, 2)):
+        pushes = sum(i.push_next for i in prog.instrs if i.queue == a) + sum(
+            i.push_prev for i in prog.instrs if i.queue == b)
+        pops = sum(i.pop_prev for i in prog.instrs if i.queue == b) + sum(
+            i.pop_next for i in prog.instrs if i.queue == a)
+        assert pushes == pops
+
+
+def test_race_checker_catches_a_missing_token(enc):
+    from compiler.verify import check_races
+    from hw.isa import Instr
+    cfg = cfg16(enc)
+    prog = [Instr.make(Opcode.LOAD, local=0, lines=16, mem_addr=0, stride=16, elem_bytes=1),
+            Instr.make(Opcode.MATMUL, a_addr=100, b_addr=0, c_addr=0, rows=4, k=16, cols=16, blocks=1)]
+    with pytest.raises(AssertionError, match="instruction 1"):
+        check_races(prog, cfg, trials=5)
+    ok = [prog[0].__class__.make(Opcode.LOAD, local=0, lines=16, mem_addr=0, stride=16, elem_bytes=1,
+                                 push_next=True),
+          Instr.make(Opcode.MATMUL, a_addr=100, b_addr=0, c_addr=0, rows=4, k=16, cols=16, blocks=1, pop_prev=True)]
+    check_races(ok, cfg, trials=5)
