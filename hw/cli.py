@@ -9,6 +9,8 @@ __all__ = ["main"]
 COMMANDS = {
     "golden":   ("golden.cli", "integer vs float all-MiniLM-L6-v2 sentence embeddings"),
     "generate": ("hw.generate", "write the accelerator's Verilog and JSON manifest"),
+    "synth":    ("hw.synth", "Yosys area per unit (generic / ECP5 / iCE40), DIM sweep with a plot"),
+    "build":    ("hw.fpga", "ECP5 bitstream (ULX3S) with nextpnr: Fmax and utilization"),
     "bench":    ("hw.bench", "run the benchmarks, write JSON + Markdown under build/"),
     "demo":     ("hw.demo", "the main job on a built-in default"),
 }
