@@ -3,7 +3,7 @@
 Port names: a component member ``m_axi`` with :class:`Axi4Signature` becomes Verilog ports ``m_axi__awaddr`` ...
 (Amaranth joins paths with ``__``), which cocotbext-axi finds with ``AxiBus.from_prefix(dut, "m_axi_")``.
 """
-from amaranth import C, Cat, Module, Mux, Signal
+from amaranth import Array, C, Cat, Module, Mux, Signal
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.fifo import SyncFIFO
 from amaranth.lib.wiring import In, Out
@@ -185,9 +185,12 @@ class AxiMaster(wiring.Component):
     ``read_queue`` requests in flight: ``read[i].req.ready`` is high once the previous request's bursts have all
     been issued (and the queue has room), so back-to-back short requests overlap their round trips.
 
-    Write: one request at a time (round-robin among writers), AWID = writer index. AW bursts are issued ahead
-    of the data; ``write[i].data`` supplies exactly ``beats`` beats; ``write[i].done`` pulses for one cycle
-    after the last burst's BRESP. A request with ``beats == 0`` is accepted and done in the next cycle.
+    Write: requests are taken round-robin among writers into a queue of ``write_queue`` entries and served in
+    order (AWID 0 for all, so BRESPs return in order): AW bursts are issued ahead of the data, W beats come
+    from the writer of the request being sent (``write[i].data`` supplies exactly ``beats`` beats per request,
+    in request order), and ``write[i].done`` pulses for one cycle after the request's last BRESP, so a writer
+    may issue its next request before the previous one completes. A ``beats == 0`` request just pulses done
+    (in order with the writer's other requests).
 
     Addresses are byte addresses; their low log2(data_width/8) bits are ignored (requests are beat-aligned;
     the DMA engines handle sub-beat offsets with strobes and byte shifting).
@@ -212,6 +215,8 @@ class AxiMaster(wiring.Component):
         Read bursts in flight at once, all requesters together (1..64).
     read_queue : int
         Read requests in flight per requester (1..64).
+    write_queue : int
+        Write requests in flight, all writers together (a power of two, 2..64).
 
     Members
     -------
@@ -222,14 +227,16 @@ class AxiMaster(wiring.Component):
     """
 
     def __init__(self, *, n_read=3, n_write=1, addr_width=32, data_width=128, id_width=4, beats_width=20,
-                 max_outstanding=4, read_queue=4):
+                 max_outstanding=4, read_queue=4, write_queue=4):
         sig = Axi4Signature(addr_width, data_width, id_width)   # validates the bus parameters
         _check_range("n_read", n_read, 1, 2 ** id_width)
         _check_range("n_write", n_write, 1, 2 ** id_width)
         _check_range("beats_width", beats_width, 1, 32)
         _check_range("max_outstanding", max_outstanding, 1, 64)
         _check_range("read_queue", read_queue, 1, 64)
-        self._read_queue = read_queue
+        if write_queue not in (2, 4, 8, 16, 32, 64):
+            raise ValueError(f"write_queue must be a power of two in 2..64, not {write_queue!r}")
+        self._read_queue, self._write_queue = read_queue, write_queue
         self._n_read, self._n_write = n_read, n_write
         self._addr_width, self._data_width, self._id_width = addr_width, data_width, id_width
         self._beats_width, self._max_outstanding = beats_width, max_outstanding
@@ -328,70 +335,96 @@ class AxiMaster(wiring.Component):
     def _write_side(self, m):
         axi, n, bw, aw = self.axi, self._n_write, self._beats_width, self._addr_width
         blog = (self._data_width // 8).bit_length() - 1
-        busy = Signal()
-        owner = Signal(range(n))
+        depth = self._write_queue
+        # Accepted requests in a small circular queue read by three walkers over the same burst sequence: AW
+        # issue, W data (for WLAST and the data source), B responses (failing address, end of request). All
+        # bursts use AWID 0, so the B responses come back in request order. An entry is freed by the B walker.
+        ow = max(1, (n - 1).bit_length())
+        entries = Array(Signal(ow + aw + bw, name=f"wq{k}") for k in range(depth))
+        pw = max(1, (depth - 1).bit_length())
+        wr_ptr, aw_ptr, w_ptr, b_ptr = (Signal(pw + 1, name=nm) for nm in ("wq_wr", "wq_aw", "wq_w", "wq_b"))
+
+        def fields(e):
+            return e[:ow], e[ow:ow + aw], e[ow + aw:]
+
+        # Accept: round-robin among writers while the queue has room.
         rr = Signal(range(n))
         grant = Signal(range(n))
         _round_robin(m, [p.req.valid for p in self.write], rr, grant)
-        # Three walkers over the same burst sequence: AW issue, W data (for WLAST), B responses (for the
-        # failing address and the end of the request). Recomputing the split is cheaper than a FIFO.
-        aw_addr, aw_rem = Signal(aw), Signal(bw)
-        w_addr, w_rem, w_cnt = Signal(aw), Signal(bw), Signal(8)
-        b_addr, b_rem = Signal(aw), Signal(bw)
-        aw_len, w_len, b_len = Signal(9), Signal(9), Signal(9)
-        m.d.comb += [aw_len.eq(burst_beats(aw_addr, aw_rem, blog)), w_len.eq(burst_beats(w_addr, w_rem, blog)),
-                     b_len.eq(burst_beats(b_addr, b_rem, blog))]
-
-        done_now = Signal()
+        room = (wr_ptr - b_ptr)[:pw + 1] != depth
         for i in range(n):
             p = self.write[i]
-            m.d.comb += p.req.ready.eq(~busy & (grant == i))
-            m.d.comb += p.done.eq(done_now & (owner == i))
-        m.d.sync += done_now.eq(0)
-        with m.Switch(grant):
-            for i in range(n):
-                with m.Case(i):
-                    req = self.write[i].req
-                    with m.If(req.valid & ~busy):
-                        a = Cat(C(0, blog), req.payload.addr[blog:])
-                        beats = req.payload.beats
-                        m.d.sync += [owner.eq(i), rr.eq(Mux(grant == n - 1, 0, grant + 1)),
-                                     aw_addr.eq(a), w_addr.eq(a), b_addr.eq(a),
-                                     aw_rem.eq(beats), w_rem.eq(beats), b_rem.eq(beats), w_cnt.eq(0)]
-                        with m.If(beats == 0):
-                            m.d.sync += done_now.eq(1)
-                        with m.Else():
-                            m.d.sync += busy.eq(1)
+            m.d.comb += p.req.ready.eq(room & (grant == i))
+            with m.If(p.req.valid & p.req.ready):
+                a = Cat(C(0, blog), p.req.payload.addr[blog:])
+                m.d.sync += [entries[wr_ptr[:pw]].eq(Cat(C(i, ow), a, p.req.payload.beats)), wr_ptr.eq(wr_ptr + 1),
+                             rr.eq(Mux(grant == n - 1, 0, grant + 1))]
 
-        # AW: register stage like AR.
+        def walker(name, ptr, behind=()):
+            """Registers (loaded, owner, addr, rem) and the burst length of one walker, and ``step(finish)``,
+            to be called after the walker's own updates: it loads the entry at ``ptr`` when idle or finishing
+            (so consecutive requests follow without a bubble). ``behind``: pointers this walker must not pass."""
+            loaded = Signal(name=f"{name}_loaded")
+            owner, addr, rem = (Signal(ow, name=f"{name}_owner"), Signal(aw, name=f"{name}_addr"),
+                                Signal(bw, name=f"{name}_rem"))
+            length = Signal(9, name=f"{name}_len")
+            m.d.comb += length.eq(burst_beats(addr, rem, blog))
+
+            def step(finish):
+                avail = ptr != wr_ptr
+                for other in behind:
+                    avail &= ptr != other
+                with m.If((~loaded | finish) & avail):
+                    o, a, b = fields(entries[ptr[:pw]])
+                    m.d.sync += [loaded.eq(1), owner.eq(o), addr.eq(a), rem.eq(b), ptr.eq(ptr + 1)]
+                with m.Elif(finish):
+                    m.d.sync += loaded.eq(0)
+            return loaded, owner, addr, rem, length, step
+
+        # AW: a register stage like AR.
+        aw_loaded, _, aw_addr, aw_rem, aw_len, aw_step = walker("aw", aw_ptr)
         aw_load = Signal()
-        m.d.comb += [aw_load.eq((~axi.awvalid | axi.awready) & (aw_rem != 0)),
-                     axi.awsize.eq(blog), axi.awburst.eq(BURST_INCR)]
+        m.d.comb += [aw_load.eq((~axi.awvalid | axi.awready) & aw_loaded & (aw_rem != 0)),
+                     axi.awsize.eq(blog), axi.awburst.eq(BURST_INCR), axi.awid.eq(0)]
         with m.If(axi.awvalid & axi.awready & ~aw_load):
             m.d.sync += axi.awvalid.eq(0)
         with m.If(aw_load):
-            m.d.sync += [axi.awvalid.eq(1), axi.awaddr.eq(aw_addr), axi.awlen.eq(aw_len - 1), axi.awid.eq(owner),
+            m.d.sync += [axi.awvalid.eq(1), axi.awaddr.eq(aw_addr), axi.awlen.eq(aw_len - 1),
                          aw_addr.eq(aw_addr + (aw_len << blog)), aw_rem.eq(aw_rem - aw_len)]
+        aw_step(aw_loaded & ((aw_rem == 0) | (aw_load & (aw_rem == aw_len))))
 
-        # W: straight from the owner's data stream.
-        w_on = busy & (w_rem != 0)
+        # W: straight from the current request's writer.
+        w_loaded, w_owner, w_addr, w_rem, w_len, w_step = walker("w", w_ptr)
+        w_cnt = Signal(8)
+        w_on = w_loaded & (w_rem != 0)
         m.d.comb += axi.wlast.eq(w_cnt == w_len - 1)
-        with m.Switch(owner):
+        with m.Switch(w_owner):
             for i in range(n):
                 with m.Case(i):
                     d = self.write[i].data
                     m.d.comb += [axi.wvalid.eq(w_on & d.valid), axi.wdata.eq(d.payload.data),
                                  axi.wstrb.eq(d.payload.strb), d.ready.eq(w_on & axi.wready)]
-        with m.If(axi.wvalid & axi.wready):
+        w_fire = axi.wvalid & axi.wready
+        with m.If(w_fire):
             with m.If(axi.wlast):
                 m.d.sync += [w_cnt.eq(0), w_addr.eq(w_addr + (w_len << blog)), w_rem.eq(w_rem - w_len)]
             with m.Else():
                 m.d.sync += w_cnt.eq(w_cnt + 1)
+        w_step(w_loaded & ((w_rem == 0) | (w_fire & axi.wlast & (w_rem == w_len))))
 
-        # B: always accepted; the last one ends the request.
+        # B: always accepted; the request's last response (or a zero-beat request) pulses its writer's done.
+        # The B walker only loads entries both others have taken: the queue frees an entry when B loads it.
+        b_loaded, b_owner, b_addr, b_rem, b_len, b_step = walker("b", b_ptr, behind=(aw_ptr, w_ptr))
+        done_now, done_owner = Signal(), Signal(ow)
+        m.d.sync += done_now.eq(0)
+        for i in range(n):
+            m.d.comb += self.write[i].done.eq(done_now & (done_owner == i))
         m.d.comb += axi.bready.eq(1)
-        with m.If(axi.bvalid & busy):
+        b_fire = axi.bvalid & b_loaded & (b_rem != 0)
+        b_finish = b_loaded & ((b_rem == 0) | (b_fire & (b_rem == b_len)))
+        with m.If(b_fire):
             m.d.sync += [b_addr.eq(b_addr + (b_len << blog)), b_rem.eq(b_rem - b_len)]
             self._error(m, axi.bresp != RESP_OKAY, b_addr, 1)
-            with m.If(b_rem == b_len):
-                m.d.sync += [busy.eq(0), done_now.eq(1)]
+        with m.If(b_finish):
+            m.d.sync += [done_now.eq(1), done_owner.eq(b_owner)]
+        b_step(b_finish)

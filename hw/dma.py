@@ -4,8 +4,9 @@ A transfer is ``lines`` lines of ``dim`` elements; line ``i`` starts at byte ``m
 an element is an ``elem_bytes``-byte little-endian two's-complement integer, lines are packed (``dim *
 elem_bytes`` bytes, no padding); on the stream it is a signed ``input_width``-bit value. Addresses and strides
 need no alignment. When ``stride == dim * elem_bytes`` the transfer is one contiguous region: one read/write
-request, split by the master into long bursts, 1 bus beat per cycle. Any other stride costs one request (and
-one memory round trip) per line.
+request, split by the master into long bursts, 1 bus beat per cycle. Any other stride makes one request per
+line; requests run ahead of the data, so strided lines still stream (bursts of one or two beats, though: on a
+real memory the per-burst overhead is the cost of striding).
 """
 from amaranth import C, Cat, Const, Module, Mux, Signal, signed
 from amaranth.lib import data, stream, wiring
@@ -103,9 +104,11 @@ class _DmaBase(wiring.Component):
                     m.d.comb += L_req.eq(self._dim * e)
         m.d.comb += self.req.ready.eq(fsm_idle)
         contiguous = p.stride == L_req
+        s.req_segs = Signal(lw)
+        m.d.comb += s.req_segs.eq(Mux(contiguous, 1, p.lines))
         with m.If(start):
             m.d.sync += [s.eb.eq(eb), s.addr.eq(p.mem_addr), s.stride.eq(p.stride), s.total.eq(p.lines),
-                         s.segs.eq(Mux(contiguous, 1, p.lines)), s.seg_lines.eq(Mux(contiguous, p.lines, 1))]
+                         s.segs.eq(s.req_segs), s.seg_lines.eq(Mux(contiguous, p.lines, 1))]
         return s
 
 
@@ -113,10 +116,10 @@ class DmaReader(_DmaBase):
     """Memory -> line stream. Reads ``lines`` lines, sign-extends each ``elem_bytes``-byte element to
     ``input_width`` bits and emits one line per ``lines`` handshake.
 
-    Latency: request -> read request 2 cycles; first line one cycle after the beat that completes it.
-    Throughput (contiguous): min(1 line, data_width/8/line bytes lines) per cycle, i.e. the bus at one beat per
-    cycle when a line is at least a beat, one line per cycle when it is smaller. Strided: one memory round
-    trip per line.
+    Latency: request -> read request 1 cycle; a line is valid in the cycle after the beat that completes it.
+    Throughput: one bus beat or one line per cycle, whichever is slower. Contiguous transfers are one read
+    request; strided ones one request per line, issued up to 4 ahead of the data (the master overlaps them),
+    so a line that fits in one beat still streams at one per cycle; a line straddling k beats takes k cycles.
 
     Parameters
     ----------
@@ -239,9 +242,10 @@ class DmaWriter(_DmaBase):
     sign-extended, a wider one is TRUNCATED to its low ``8 * elem_bytes`` bits without any flag — the compiler
     must only pick an ``elem_bytes`` the values fit in. Bytes outside the lines are not touched (byte strobes).
 
-    Latency: request -> write request 2 cycles; ``done`` pulses one cycle after the last BRESP of the transfer.
-    Throughput (contiguous): one bus beat per cycle when a line is at least a beat, one line per cycle when it
-    is smaller. Strided: one write request and BRESP round trip per line.
+    Latency: request -> write request 1 cycle; ``done`` pulses 2 cycles after the transfer's last BRESP.
+    Throughput: one bus beat or one line per cycle, whichever is slower. Contiguous transfers are one write
+    request; strided ones one request per line, issued up to 4 ahead of the data (the master queues them and
+    does not wait for each BRESP), so a line that fits in one beat still streams at one per cycle.
 
     Parameters
     ----------
@@ -276,61 +280,72 @@ class DmaWriter(_DmaBase):
         beat = self._data_width // 8
         lmax = self.max_line_bytes
         cap = beat + 2 * lmax     # as in DmaReader: a line is taken while at most beat + lmax - 1 bytes are held
+        idle, start = Signal(), Signal()
+        s = self._plan(m, idle, start)
+        dones = Signal(self._lines_width)       # segments whose write has not completed yet
+        m.d.comb += [start.eq(self.req.valid & self.req.ready), self.busy.eq(~idle), idle.eq(dones == 0)]
+        m.d.sync += self.done.eq(0)
+        with m.If(start):
+            m.d.sync += dones.eq(s.req_segs)
+            with m.If(self.req.payload.lines == 0):
+                m.d.sync += self.done.eq(1)
+        with m.If(self.mem.done & (dones != 0)):
+            m.d.sync += dones.eq(dones - 1)
+            with m.If(dones == 1):
+                m.d.sync += self.done.eq(1)
+
+        # Issuer: one write request per segment, ahead of the data by up to 4 segments.
+        m.submodules.offs = offs = SyncFIFO(width=len(s.off), depth=4)
+        issuing = Signal()
+        m.d.comb += [self.mem.req.valid.eq(issuing & offs.w_rdy), self.mem.req.payload.addr.eq(s.addr),
+                     self.mem.req.payload.beats.eq(s.beats), offs.w_data.eq(s.off),
+                     offs.w_en.eq(self.mem.req.valid & self.mem.req.ready)]
+        with m.If(offs.w_en):
+            m.d.sync += [s.segs.eq(s.segs - 1), s.addr.eq(s.addr + s.stride)]
+            with m.If(s.segs == 1):
+                m.d.sync += issuing.eq(0)
+        with m.If(start & (self.req.payload.lines != 0)):
+            m.d.sync += issuing.eq(1)
+
+        # Packer: lines appended on top of a byte buffer (with their strobes), beats taken from the bottom;
+        # a segment starts with its offset's worth of strobe-0 bytes and ends with a partial beat.
         buf, strb = Signal(cap * 8), Signal(cap)
         n = Signal(range(cap + 1))
         in_left = Signal(self._lines_width)     # lines still to take in this segment
-        m.d.sync += self.done.eq(0)
-        idle, start = Signal(), Signal()
-        s = self._plan(m, idle, start)
-        m.d.comb += [start.eq(self.req.valid & self.req.ready), self.busy.eq(~idle)]
-        with m.FSM() as fsm:
-            with m.State("IDLE"):
-                with m.If(start):
-                    with m.If(self.req.payload.lines == 0):
-                        m.d.sync += self.done.eq(1)
-                    with m.Else():
-                        m.next = "ISSUE"
-            with m.State("ISSUE"):
-                m.d.comb += [self.mem.req.valid.eq(1), self.mem.req.payload.addr.eq(s.addr),
-                             self.mem.req.payload.beats.eq(s.beats)]
-                with m.If(self.mem.req.ready):
-                    # The leading bytes below the start address go out with strobe 0.
-                    m.d.sync += [n.eq(s.off), buf.eq(0), strb.eq(0), in_left.eq(s.seg_lines)]
-                    m.next = "DATA"
-            with m.State("DATA"):
-                out = self.mem.data
-                in_fire = self.lines.valid & self.lines.ready
-                out_fire = out.valid & out.ready
-                m.d.comb += [self.lines.ready.eq((in_left != 0) & (n < beat + lmax)),
-                             out.valid.eq((n >= beat) | ((in_left == 0) & (n != 0))),
-                             out.payload.data.eq(buf[:beat * 8]), out.payload.strb.eq(strb[:beat])]
-                after, s_after = Signal.like(buf), Signal.like(strb)
-                n_after = Signal.like(n)
-                m.d.comb += [after.eq(buf), s_after.eq(strb), n_after.eq(n)]
-                with m.If(out_fire):
-                    m.d.comb += [after.eq(buf >> (beat * 8)), s_after.eq(strb >> beat),
-                                 n_after.eq(Mux(n > beat, n - beat, 0))]
-                with m.If(in_fire):
-                    with m.Switch(s.eb):
-                        for e in self._elem_bytes:
-                            with m.Case(e):
-                                lb = self._line_bytes(m, e)
-                                ones = C((1 << (self._dim * e)) - 1, self._dim * e)
-                                m.d.sync += [buf.eq(after | (lb << Cat(C(0, 3), n_after))[:cap * 8]),
-                                             strb.eq(s_after | (ones << n_after)[:cap]),
-                                             n.eq(n_after + self._dim * e)]
-                    m.d.sync += in_left.eq(in_left - 1)
-                with m.Else():
-                    m.d.sync += [buf.eq(after), strb.eq(s_after), n.eq(n_after)]
-                with m.If(out_fire & (in_left == 0) & (n <= beat)):
-                    m.next = "WAIT"
-            with m.State("WAIT"):
-                with m.If(self.mem.done):
-                    m.d.sync += [s.segs.eq(s.segs - 1), s.addr.eq(s.addr + s.stride)]
-                    with m.If(s.segs == 1):
-                        m.d.sync += self.done.eq(1)
-                        m.next = "IDLE"
-                    with m.Else():
-                        m.next = "ISSUE"
-        m.d.comb += idle.eq(fsm.ongoing("IDLE"))
+        seg_on = Signal()
+        out = self.mem.data
+        in_fire = self.lines.valid & self.lines.ready
+        out_fire = out.valid & out.ready
+        seg_end = out_fire & (in_left == 0) & (n <= beat)
+        load = Signal()
+        m.d.comb += [load.eq((~seg_on | seg_end) & offs.r_rdy),
+                     self.lines.ready.eq((seg_on & (in_left != 0) & (n < beat + lmax)) | load),
+                     out.valid.eq(seg_on & ((n >= beat) | ((in_left == 0) & (n != 0)))),
+                     out.payload.data.eq(buf[:beat * 8]), out.payload.strb.eq(strb[:beat])]
+        after, s_after = Signal.like(buf), Signal.like(strb)
+        n_after = Signal.like(n)
+        m.d.comb += [after.eq(buf), s_after.eq(strb), n_after.eq(n)]
+        with m.If(out_fire):
+            m.d.comb += [after.eq(buf >> (beat * 8)), s_after.eq(strb >> beat), n_after.eq(Mux(n > beat, n - beat, 0))]
+        with m.If(load):
+            # The new segment's bytes start above its offset's worth of strobe-0 bytes.
+            m.d.comb += [after.eq(0), s_after.eq(0), n_after.eq(offs.r_data)]
+        with m.If(in_fire):
+            with m.Switch(s.eb):
+                for e in self._elem_bytes:
+                    with m.Case(e):
+                        lb = self._line_bytes(m, e)
+                        ones = C((1 << (self._dim * e)) - 1, self._dim * e)
+                        m.d.sync += [buf.eq(after | (lb << Cat(C(0, 3), n_after))[:cap * 8]),
+                                     strb.eq(s_after | (ones << n_after)[:cap]), n.eq(n_after + self._dim * e)]
+        with m.Else():
+            m.d.sync += [buf.eq(after), strb.eq(s_after), n.eq(n_after)]
+        with m.If(load):
+            m.d.comb += offs.r_en.eq(1)
+            m.d.sync += [seg_on.eq(1), in_left.eq(s.seg_lines - in_fire)]
+        with m.Else():
+            with m.If(in_fire):
+                m.d.sync += in_left.eq(in_left - 1)
+            with m.If(seg_end):
+                m.d.sync += seg_on.eq(0)
         return m

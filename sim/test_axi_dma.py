@@ -286,3 +286,32 @@ async def test_dma_write(dut):
     # Read back through the reader what the writer wrote (the stream formats match).
     await tb.dma_read("a", cases[0][0], cases[0][1], cases[0][2], 1)
     assert not dut.error.value
+
+
+@cocotb.test()
+async def test_parallel_writers(dut):
+    """The raw writer and the DMA writer at once (disjoint halves of memory), with reads of a third region."""
+    tb = DmaTB(dut)
+    await tb.reset()
+    rng, dim, half = tb.rng, tb.dim, MEM // 2
+
+    async def dma():
+        for _ in range(10):
+            eb = rng.choice([1, 2, 4])
+            L = dim * eb
+            lines = rng.choice([1, 3, rng.randrange(1, 100)])
+            stride = L if rng.random() < 0.5 else L + rng.randrange(1, 40)
+            await tb.dma_write(rng.randrange(64, half - lines * stride - 64), lines, stride, eb)
+
+    async def raw():
+        for _ in range(10):
+            await tb.raw_write(half + rng.randrange(0, half - 65536 - 600 * tb.beat), rng.choice([1, 2, 17, 256, 300]))
+
+    async def reads():
+        for _ in range(8):
+            await tb.dma_read("b", rng.randrange(MEM - 65536, MEM - 4096), rng.randrange(1, 40), 4 * dim, 4)
+
+    tasks = [cocotb.start_soon(dma()), cocotb.start_soon(raw()), cocotb.start_soon(reads())]
+    for t in tasks:
+        await t
+    assert not dut.error.value

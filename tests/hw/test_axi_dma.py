@@ -8,7 +8,7 @@ from sim import runner
 from sim.tb_axi import dma_design
 
 CONFIGS = {"dim4-i8-b128": (4, 8, 128), "dim3-i12-b64": (3, 12, 64), "dim16-i8-b128": (16, 8, 128)}
-TESTS = ["test_raw", "test_dma_read", "test_dma_write"]
+TESTS = ["test_raw", "test_dma_read", "test_dma_write", "test_parallel_writers"]
 
 
 @pytest.mark.parametrize("test", TESTS)
