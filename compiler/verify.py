@@ -25,6 +25,7 @@ def _timing(instrs, rng):
     start, end = np.zeros(n), np.zeros(n)
     pushes = {ch: [] for ch in _CH}
     pops = dict.fromkeys(_CH, 0)
+    pop_times = {ch: [] for ch in _CH}
     last = {q: (0.0, 0.0) for q in Queue}        # (start, end) of the previous instruction of the queue
     queues = {q: [k for k, i in enumerate(instrs) if i.queue == q] for q in Queue}
     pos = dict.fromkeys(Queue, 0)
@@ -44,6 +45,7 @@ def _timing(instrs, rng):
                 t = max([last[q][0] + rng.uniform(0, 3)] + [pushes[ch][pops[ch]] for ch in need])
                 for ch in need:
                     pops[ch] += 1
+                    pop_times[ch].append(t)
                 start[k] = t
                 end[k] = max(t + rng.exponential(20.0) + 0.01, last[q][1] + 0.01)
                 last[q] = (start[k], end[k])
@@ -55,11 +57,25 @@ def _timing(instrs, rng):
                 moved = True
         if not moved:
             raise ValueError("the queues deadlock")
-    return start, end
+    return start, end, _max_outstanding(pushes, pop_times)
 
 
-def check_races(instrs, config, trials=3, seed=0, mem_granule=16):
-    """Raise ``AssertionError`` naming the first unordered conflicting pair found in ``trials`` random timings."""
+def _max_outstanding(pushes, pop_times):
+    """Largest number of pushed and not yet popped tokens per channel."""
+    out = {}
+    for ch, ts in pushes.items():
+        ev = sorted([(t, 1) for t in ts] + [(t, -1) for t in pop_times[ch]], key=lambda e: (e[0], e[1]))
+        level = peak = 0
+        for _, v in ev:
+            level += v
+            peak = max(peak, level)
+        out[ch] = peak
+    return out
+
+
+def check_races(instrs, config, trials=3, seed=0, mem_granule=16, max_tokens=255):
+    """Raise ``AssertionError`` naming the first unordered conflicting pair found in ``trials`` random timings,
+    or a channel holding more than ``max_tokens`` tokens (the hardware's counters are 8 bits)."""
     instrs = [i for i in instrs if i.op != Opcode.HALT]
     em = Emitter(config)
     fps = []
@@ -70,7 +86,10 @@ def check_races(instrs, config, trials=3, seed=0, mem_granule=16):
     mem_cells = 1 + max((int(x[-1]) for fp in fps for x in fp[4:] if x is not None and x.size), default=0)
     rng = np.random.default_rng(seed)
     for _ in range(trials):
-        start, end = _timing(instrs, rng)
+        start, end, peak = _timing(instrs, rng)
+        for ch, n in peak.items():
+            if n > max_tokens:
+                raise AssertionError(f"channel {ch[0].name}->{ch[1].name} holds {n} tokens (> {max_tokens})")
         # per resource and queue: latest completion of earlier writers / readers (program order)
         sizes = (config.spad_rows, config.acc_rows, mem_cells)
         w_end = [np.full((3, s), -np.inf) for s in sizes]

@@ -192,8 +192,10 @@ class Machine:
                 if ins.op == Opcode.HALT:
                     break
                 self.step(ins)
+            except MachineError as e:
+                raise MachineError(f"instruction {i} ({ins.op.name}): {e}", e.code) from None
             except ValueError as e:
-                raise type(e)(f"instruction {i} ({ins.op.name}): {e}") from None
+                raise ValueError(f"instruction {i} ({ins.op.name}): {e}") from None
         return self
 
     def load_image(self, image):
