@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 JOBS   ?= 2
 
-.PHONY: all venv demo test test-all bench crosscheck clean distclean
+.PHONY: all venv demo test test-all bench synth fpga crosscheck clean distclean
 
 all: test
 
@@ -30,6 +30,15 @@ test-all: $(STAMP)
 
 bench: $(STAMP)
 	$(VENV)/bin/systolica bench --out build/bench
+
+# Area per unit at the default configuration, and a DIM sweep (table + PNG under build/synth/sweep/).
+synth: $(STAMP)
+	$(VENV)/bin/systolica synth --dim 16
+	$(VENV)/bin/systolica synth --sweep 2,4,8,16
+
+# ULX3S (LFE5U-85F) bitstream, Fmax and utilization.
+fpga: $(STAMP)
+	$(VENV)/bin/systolica build --board ulx3s --dim 8
 
 # Optional: torch (CPU) + sentence-transformers + transformers, to check golden/ against the public references.
 crosscheck: $(STAMP)

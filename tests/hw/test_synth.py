@@ -1,0 +1,86 @@
+"""`systolica synth` and `systolica build`: Yosys area per unit, the ECP5 flow.
+
+The DIM-4 generic synthesis runs in `make test` (marker `synth`, ~1.5 min, cached under build/synth/);
+the place-and-route builds are `slow` (`make test-all`).
+"""
+import pathlib
+
+import pytest
+
+from hw import synth
+from hw.config import AcceleratorConfig
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+
+
+@pytest.mark.parametrize("path,unit", [
+    ("exe", "array"), ("exe.mesh.pe_3_1", "array"), ("spad", "scratchpad"), ("acc", "accumulator"),
+    ("nl.norm", "normalization unit"), ("nl.norm.reducer", "normalization unit"),
+    ("nl.norm.engine0", "isqrt/divide (derive engines)"), ("nl.norm.engine12", "isqrt/divide (derive engines)"),
+    ("nl.acts", "activation lanes"), ("nl", "nonlinear sequencer"), ("nl.writer", "nonlinear sequencer"),
+    ("perf", "perf counters"), ("", "top-level glue"),
+])
+def test_unit_of(path, unit):
+    assert synth._unit_of(path) == unit
+
+
+def test_not_built_units_print_as_such():
+    result = {"target": "generic", "config": AcceleratorConfig(dim=4).to_dict(), "seconds": 0.0,
+              "modules": {"exe": {"cells": 3, "FFs": 1, "multipliers": 1, "memories": 0, "memory bits": 0,
+                                  "area (kT)": 0.5}}}
+    rows, total = synth.unit_table(result)
+    assert dict(rows)["controller/DMA"] is None
+    assert total["cells"] == 3
+    assert "| controller/DMA | not built yet |" in synth.format_table(result)
+
+
+@pytest.mark.parametrize("argv,needle", [
+    (["synth", "--dim", "1"], "dim must be in 2..32, not 1"),
+    (["synth", "--sweep", "2,x"], "--sweep must be comma-separated integers, not '2,x'"),
+    (["synth", "--sweep", "4,64"], "dim must be in 2..32, not 64"),
+    (["build", "--freq", "0"], "freq must be a number of MHz in 1..500, not 0.0"),
+])
+def test_cli_errors(argv, needle, capsys):
+    from hw.cli import main
+    assert main(argv) == 2
+    assert needle in capsys.readouterr().err
+
+
+@pytest.mark.synth
+def test_synth_dim4_generic():
+    cfg = AcceleratorConfig(dim=4)
+    result = synth.synthesize(cfg, "generic", out_root=ROOT / "build" / "synth", progress=lambda _: None)
+    rows, total = synth.unit_table(result)
+    rows = dict(rows)
+    built = {k: v for k, v in rows.items() if v is not None}
+    # The per-unit table sums to the total, and the total is Yosys' own design cell count.
+    for col in synth.TARGETS["generic"]["columns"]:
+        assert sum(r[col] for r in built.values()) == pytest.approx(total[col])
+    assert total["cells"] + total["FFs"] + total["memories"] == result["cells_total"]
+    # Memories stay memories, with exactly the configured capacity.
+    assert rows["scratchpad"]["memory bits"] == cfg.spad_rows * cfg.spad_row_bits
+    assert rows["accumulator"]["memory bits"] == cfg.acc_rows * cfg.acc_row_bits
+    assert rows["scratchpad"]["FFs"] < 64 and rows["accumulator"]["FFs"] < 1024
+    # One multiplier per PE; every built unit has logic.
+    assert rows["array"]["multipliers"] == cfg.dim ** 2
+    for label in ("array", "normalization unit", "isqrt/divide (derive engines)", "activation lanes"):
+        assert rows[label]["cells"] > 0, label
+    assert rows["controller/DMA"] is None
+    share = synth.overhead(result)["area (kT)"]
+    assert 0 < share < 1
+    text = synth.format_table(result)
+    assert "| **total** |" in text and "not built yet" in text
+
+
+@pytest.mark.slow
+@pytest.mark.synth
+@pytest.mark.parametrize("design", ["tile", "accelerator"])
+def test_build_ulx3s_dim4(design):
+    from hw import fpga
+    cfg = AcceleratorConfig(dim=4, spad_kib=16, acc_kib=16)
+    r = fpga.build(cfg, design=design, out_root=ROOT / "build" / "fpga", progress=lambda _: None)
+    assert pathlib.Path(r["bitstream"]).stat().st_size > 100_000
+    assert 20 < r["fmax_mhz"] < 500
+    used, avail = r["utilization"]["MULT18X18D"]
+    assert used >= cfg.dim ** 2 and avail == fpga.BOARDS["ulx3s"]["mult18"]
+    assert r["critical_path"]["delay_ns"] == pytest.approx(1000 / r["fmax_mhz"], rel=0.2)
