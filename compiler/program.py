@@ -45,6 +45,7 @@ class Program:
     options: Options = Options()
     scale: float = None
     marks: list = field(default_factory=list)
+    ids: object = None
 
     def memory(self):
         """A fresh copy of the memory image (bytearray)."""
@@ -132,14 +133,24 @@ def compile_layer(int_layer, config, seq=None, options=Options(), h=None):
     return _compile([int_layer], config, np.asarray(h), options)
 
 
-def compile_encoder(int_encoder, config, ids, n_layers=None, options=Options()):
-    """Compile the first ``n_layers`` layers of a ``golden.encoder.IntEncoder`` for token ids ``ids`` (the input
-    is the quantized embedding, computed on the host). The program's ``output`` holds the final hidden states;
-    :meth:`Program.embedding` gives the mean-pooled sentence embedding."""
+def compile_encoder(int_encoder, config, seq, n_layers=None, options=Options()):
+    """Compile the first ``n_layers`` layers of a ``golden.encoder.IntEncoder``.
+
+    ``seq``: token ids (1-D integer array), or an int ``n`` for ``golden.bench.tokens_of_length(model, n)``. The
+    input is the quantized embedding (computed on the host, as golden does). The program's ``output`` holds the
+    final hidden states (:meth:`Program.run` / :meth:`Program.read_output`; compare with
+    ``int_encoder.forward(prog.ids, n_layers)[-1]``); :meth:`Program.embedding` gives the mean-pooled sentence
+    embedding."""
+    if isinstance(seq, (int, np.integer)):
+        from golden.bench import tokens_of_length
+        ids = tokens_of_length(int_encoder.model, int(seq))
+    else:
+        ids = np.asarray(seq)
     n = len(int_encoder.layers) if n_layers is None else n_layers
     if not 1 <= n <= len(int_encoder.layers):
         raise ValueError(f"n_layers must be in 1..{len(int_encoder.layers)}, not {n_layers!r}")
     h = int_encoder.quantize_input(int_encoder.model.embed(ids))
     prog = _compile(int_encoder.layers[:n], config, h, options, options.store_all)
     prog.scale = int_encoder.hidden_scale(n)
+    prog.ids = ids
     return prog

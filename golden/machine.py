@@ -27,7 +27,7 @@ The timing estimate of a program lives in :mod:`golden.program_cycles` (re-expor
 import numpy as np
 
 from hw import nlops
-from hw.isa import INSTR_BYTES, ErrorCode, Opcode, Queue, disassemble
+from hw.isa import ErrorCode, Opcode, Queue, disassemble
 from hw.nlops import LaneOp
 
 from .gelu import GeluConstants, i_gelu

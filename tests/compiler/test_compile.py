@@ -9,7 +9,7 @@ from golden.bench import tokens_of_length
 from golden.encoder import minilm_encoder
 from golden.machine import Machine, estimate_cycles
 from hw.config import AcceleratorConfig
-from hw.isa import Opcode, assemble, disassemble
+from hw.isa import Opcode, disassemble
 
 
 @pytest.fixture(scope="module")
@@ -48,12 +48,13 @@ def test_layer_bit_exact_all_fusion_options(enc, layer_io, fuse_qk, fuse_ln):
     assert estimate_cycles(prog.instrs, cfg).cycles > 0
 
 
-def test_layer_bit_exact_dim8_and_ragged_seq(enc):
-    ids = tokens_of_length(enc.model, 20)                     # 20 % 8 != 0: masked score columns, short tile
+@pytest.mark.parametrize("seq", [32, 20])
+def test_layer_bit_exact_dim8_and_ragged_seq(enc, seq):
+    ids = tokens_of_length(enc.model, seq)                    # 20 % 8 != 0: masked score columns, short tile
     h = enc.forward(ids, n_layers=1)[0]
     want = enc.layers[0].forward(h)
     cfg = AcceleratorConfig(dim=8, input_width=12)
-    out, _ = compile_layer(enc.layers[0], cfg, 20, h=h).run()
+    out, _ = compile_layer(enc.layers[0], cfg, seq, h=h).run()
     assert np.array_equal(out, want)
 
 
@@ -61,7 +62,8 @@ def test_two_layer_encoder_chain(enc):
     ids = tokens_of_length(enc.model, 16)
     hs = enc.forward(ids, n_layers=2)
     cfg = cfg16(enc)
-    prog = compile_encoder(enc, cfg, ids, n_layers=2, options=Options(store_all=True))
+    prog = compile_encoder(enc, cfg, 16, n_layers=2, options=Options(store_all=True))
+    assert np.array_equal(prog.ids, ids)
     m = Machine(cfg).run(prog.program_bytes(), prog.memory())
     assert np.array_equal(prog.read_output(m.memory, "output.0"), hs[1])
     assert np.array_equal(prog.read_output(m.memory), hs[2])
