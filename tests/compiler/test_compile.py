@@ -133,3 +133,14 @@ def test_race_checker_catches_a_missing_token(enc):
                                  push_next=True),
           Instr.make(Opcode.MATMUL, a_addr=100, b_addr=0, c_addr=0, rows=4, k=16, cols=16, blocks=1, pop_prev=True)]
     check_races(ok, cfg, trials=5)
+
+
+def test_report_prints_every_option(enc):
+    lines = []
+    rows = __import__("compiler").report(enc, cfg16(enc), seqs=(16,), out=lines.append)
+    assert len(rows) == 4 and len(lines) == 6
+    fused = next(r for r in rows if r["fuse_qk_softmax"] and r["fuse_ffn2_layernorm"])
+    unfused = next(r for r in rows if not r["fuse_qk_softmax"] and not r["fuse_ffn2_layernorm"])
+    assert unfused["cycles"] > fused["cycles"] > fused["ideal_cycles"]
+    assert unfused["bytes"] > fused["bytes"]
+    assert fused["mha"] + fused["ffn"] <= fused["cycles"]
