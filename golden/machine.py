@@ -292,6 +292,9 @@ class Machine:
             op = LaneOp(f["op"])
         except ValueError:
             raise MachineError(f"unknown NL op {f['op']}") from None
+        if k["op"] != op:
+            # the lanes' output pass computes the lane block's op, the passes follow the instruction's op
+            raise MachineError(f"NL op {op.name} with lane constants of op {k['op']} (CONFIG the op's constants)")
         out = wrap(lane_op(op, x, y, k, self.table, f["var_shift"]), cfg.input_width)
         if not f["transpose"]:
             dst = f["dst_base"] + r_idx * f["dst_row_stride"] + j_idx * f["dst_line_stride"]

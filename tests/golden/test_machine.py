@@ -257,6 +257,12 @@ def test_load_store_round_trip_and_errors():
         Machine(CFG).run([Instr.make(Opcode.NL, rows=1, lines=2, transpose=1, dst_base=0)], bytearray(64))
 
 
+def test_nl_needs_its_own_lane_constants():
+    k = SoftmaxConstants.from_scale(3e-4)
+    with pytest.raises(ValueError, match="lane constants of op 3"):
+        nl_program(CFG, np.zeros((1, 8), dtype=np.int64), LaneOp.REQUANT, nlops.softmax_consts(k))
+
+
 def test_softmax_underflow_is_a_nonlinear_error():
     k = SoftmaxConstants.from_scale(3e-4)
     lane = nlops.LaneConsts.make(**{**nlops.softmax_consts(k).as_dict(), "m3": 1})   # tiny exps
