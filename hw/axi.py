@@ -227,7 +227,7 @@ class AxiMaster(wiring.Component):
     """
 
     def __init__(self, *, n_read=3, n_write=1, addr_width=32, data_width=128, id_width=4, beats_width=20,
-                 max_outstanding=4, read_queue=4, write_queue=4):
+                 max_outstanding=8, read_queue=8, write_queue=8):
         sig = Axi4Signature(addr_width, data_width, id_width)   # validates the bus parameters
         _check_range("n_read", n_read, 1, 2 ** id_width)
         _check_range("n_write", n_write, 1, 2 ** id_width)
@@ -281,12 +281,7 @@ class AxiMaster(wiring.Component):
             q = SyncFIFO(width=self._addr_width + bw, depth=self._read_queue)
             m.submodules[f"rxq{i}"] = q
             rxq.append(q)
-            m.d.comb += [port.req.ready.eq((ar_rem[i] == 0) & q.w_rdy),
-                         lens[i].eq(burst_beats(ar_addr[i], ar_rem[i], blog))]
-            a = Cat(C(0, blog), port.req.payload.addr[blog:])
-            with m.If(port.req.valid & port.req.ready & (port.req.payload.beats != 0)):
-                m.d.sync += [ar_addr[i].eq(a), ar_rem[i].eq(port.req.payload.beats)]
-                m.d.comb += [q.w_en.eq(1), q.w_data.eq(Cat(a, port.req.payload.beats))]
+            m.d.comb += lens[i].eq(burst_beats(ar_addr[i], ar_rem[i], blog))
 
         # AR channel: a register stage, reloaded from the arbiter when empty or being accepted.
         inflight = Signal(range(self._max_outstanding + 1))
@@ -310,6 +305,15 @@ class AxiMaster(wiring.Component):
                                      ar_addr[i].eq(ar_addr[i] + (lens[i] << blog)),
                                      ar_rem[i].eq(ar_rem[i] - lens[i])]
         m.d.sync += inflight.eq(inflight + load - (r_fire & axi.rlast))
+        for i in range(n):
+            # A new request is taken when the previous one's last burst goes to the AR register (no bubble).
+            port, q = self.read[i], rxq[i]
+            free = (ar_rem[i] == 0) | (load & (grant == i) & (ar_rem[i] == lens[i]))
+            m.d.comb += port.req.ready.eq(free & q.w_rdy)
+            a = Cat(C(0, blog), port.req.payload.addr[blog:])
+            with m.If(port.req.valid & port.req.ready & (port.req.payload.beats != 0)):
+                m.d.sync += [ar_addr[i].eq(a), ar_rem[i].eq(port.req.payload.beats)]
+                m.d.comb += [q.w_en.eq(1), q.w_data.eq(Cat(a, port.req.payload.beats))]
         m.d.comb += [axi.arsize.eq(blog), axi.arburst.eq(BURST_INCR)]
 
         # R channel: routed by RID; beats of an unknown ID are drained.

@@ -15,7 +15,11 @@ from amaranth.lib.wiring import In, Out
 
 from .axi import ReadPortSignature, WritePortSignature
 
-__all__ = ["DmaReqLayout", "LineLayout", "DmaReader", "DmaWriter"]
+__all__ = ["AHEAD", "DmaReqLayout", "LineLayout", "DmaReader", "DmaWriter"]
+
+# Segment requests an engine may have issued ahead of its data: covers the memory round trip of one-beat
+# strided lines (pair with AxiMaster's read_queue / write_queue of at least this).
+AHEAD = 8
 
 
 def DmaReqLayout(addr_width=32, lines_width=16):
@@ -118,7 +122,7 @@ class DmaReader(_DmaBase):
 
     Latency: request -> read request 1 cycle; a line is valid in the cycle after the beat that completes it.
     Throughput: one bus beat or one line per cycle, whichever is slower. Contiguous transfers are one read
-    request; strided ones one request per line, issued up to 4 ahead of the data (the master overlaps them),
+    request; strided ones one request per line, issued up to AHEAD (8) ahead of the data (the master overlaps them),
     so a line that fits in one beat still streams at one per cycle; a line straddling k beats takes k cycles.
 
     Parameters
@@ -169,9 +173,9 @@ class DmaReader(_DmaBase):
         s = self._plan(m, idle, start)
         m.d.comb += [start.eq(self.req.valid & self.req.ready), self.busy.eq(~idle), idle.eq(s.total == 0)]
 
-        # Issuer: one read request per segment, running ahead of the data by up to 4 segments (their start
+        # Issuer: one read request per segment, running ahead of the data by up to AHEAD segments (their start
         # offsets wait in `offs` for the unpacker).
-        m.submodules.offs = offs = SyncFIFO(width=len(s.off) + self._beats_width, depth=4)
+        m.submodules.offs = offs = SyncFIFO(width=len(s.off) + self._beats_width, depth=AHEAD)
         issuing = Signal()
         m.d.comb += [self.mem.req.valid.eq(issuing & offs.w_rdy), self.mem.req.payload.addr.eq(s.addr),
                      self.mem.req.payload.beats.eq(s.beats), offs.w_data.eq(Cat(s.off, s.beats)),
@@ -244,7 +248,7 @@ class DmaWriter(_DmaBase):
 
     Latency: request -> write request 1 cycle; ``done`` pulses 2 cycles after the transfer's last BRESP.
     Throughput: one bus beat or one line per cycle, whichever is slower. Contiguous transfers are one write
-    request; strided ones one request per line, issued up to 4 ahead of the data (the master queues them and
+    request; strided ones one request per line, issued up to AHEAD (8) ahead of the data (the master queues them and
     does not wait for each BRESP), so a line that fits in one beat still streams at one per cycle.
 
     Parameters
@@ -294,8 +298,8 @@ class DmaWriter(_DmaBase):
             with m.If(dones == 1):
                 m.d.sync += self.done.eq(1)
 
-        # Issuer: one write request per segment, ahead of the data by up to 4 segments.
-        m.submodules.offs = offs = SyncFIFO(width=len(s.off), depth=4)
+        # Issuer: one write request per segment, ahead of the data by up to AHEAD segments.
+        m.submodules.offs = offs = SyncFIFO(width=len(s.off), depth=AHEAD)
         issuing = Signal()
         m.d.comb += [self.mem.req.valid.eq(issuing & offs.w_rdy), self.mem.req.payload.addr.eq(s.addr),
                      self.mem.req.payload.beats.eq(s.beats), offs.w_data.eq(s.off),

@@ -42,6 +42,9 @@ def test_harness_speed(tmp_path):
         r = _run_fast(tmp_path, {"seed": 1, "lines": lines, "speed_only": True}, f"speed{lat}", latency=lat)
         report[f"fast_lat{lat}"] = dict(r, cycles_per_s=r["cycles"] / r["seconds"],
                                         efficiency=r["w_beats"] / r["cycles"])
+    r = _run_fast(tmp_path, {"seed": 1, "lines": 30_000, "stride": 32, "src": 0x10_0000, "dst": 0x80_0000,
+                             "speed_only": True}, "strided")
+    report["fast_strided32"] = dict(r, cycles_per_s=r["cycles"] / r["seconds"], lines_per_cycle=30_000 / r["cycles"])
     args = {"seed": 1, "lines": 6000}
     result = tmp_path / "plain.json"
     runner.run_test(copy_design(), "sim.test_axi_harness", testcase="test_copy_plain",
