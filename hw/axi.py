@@ -199,8 +199,8 @@ class AxiMaster(wiring.Component):
     beat's (read) or burst's (write) address in ``error_addr``, ``error_write`` = 1 for writes. The transfer
     continues (the data of a failed read is whatever the slave returned).
 
-    Latency: request accepted -> AR/AW valid 1 cycle later (registered channel outputs); R -> ``resp`` and
-    ``data`` -> W are combinational pass-throughs. Throughput: 1 beat/cycle per direction as long as the slave
+    Latency: request accepted -> ARVALID 2 cycles, AWVALID 3 cycles later (registered channel outputs); R ->
+    ``resp`` and ``data`` -> W are combinational pass-throughs; last BRESP -> ``done`` 1 cycle. Throughput: 1 beat/cycle per direction as long as the slave
     keeps up (measured with sim/axi_mem.sv, zero latency: see docs/axi.md).
 
     Parameters
