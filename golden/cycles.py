@@ -8,9 +8,9 @@ start ``s_b``; an operation's command handshake is at cycle ``T``::
     p_b = max(p_{b-1} + dim, s_{b-2} + rows_{b-2}, T_j + 1 if b is op j's first block)
     s_b = max(p_b + 1, s_{b-1} + rows_{b-1})
     E_j = p_{last block of j} + dim - 1
-    D_j = s_{last block of j} + rows_j + 2*dim          (op_done pulses in cycle D_j)
+    D_j = s_{last block of j} + rows_j + 2*dim + P      (op_done pulses in cycle D_j; P = config.pe_pipeline)
 
-An isolated operation therefore takes ``D - T = (KB - 1) * max(rows, dim) + rows + 2*dim + 2`` cycles, which is
+An isolated operation therefore takes ``D - T = (KB - 1) * max(rows, dim) + rows + 2*dim + 2 + P`` cycles, which is
 also what the ``busy_cycles`` counter reads for it; back-to-back operations with ``rows >= dim`` keep the
 array busy every cycle (one A row per cycle), so utilization tends to 1.
 
@@ -26,7 +26,7 @@ from hw.config import AcceleratorConfig
 __all__ = ["FORMULA", "TileOp", "OpTiming", "blocks", "op_cycles", "schedule", "utilization", "busy_cycles",
            "mac_cycles"]
 
-FORMULA = ("ws: cycles(rows, k) = (ceil(k/dim) - 1) * max(rows, dim) + rows + 2*dim + 2; "
+FORMULA = ("ws: cycles(rows, k) = (ceil(k/dim) - 1) * max(rows, dim) + rows + 2*dim + 2 + pe_pipeline; "
            "os (k >= 2*dim - 1): cycles(rows, k) = RB*k + dim + 2*i_last + 2 with RB = ceil(rows/dim), "
            "i_last = rows - 1 - (RB - 1)*dim; shorter k: golden.cycles.schedule "
            "(isolated op, handshake to done)")
@@ -81,7 +81,7 @@ def op_cycles(op, config):
     n = config.dim
     if config.dataflow == "os":
         return schedule([op], config)[0].cycles
-    return (blocks(op, config) - 1) * max(op.rows, n) + op.rows + 2 * n + 2
+    return (blocks(op, config) - 1) * max(op.rows, n) + op.rows + 2 * n + 2 + config.pe_pipeline
 
 
 def schedule(ops, config, valid_at=None):
@@ -122,7 +122,7 @@ def schedule(ops, config, valid_at=None):
             s.append(sb)
             rows.append(op.rows)
         e_prev = p[-1] + n - 1
-        out.append(OpTiming(accept=t, done=s[-1] + op.rows + 2 * n))
+        out.append(OpTiming(accept=t, done=s[-1] + op.rows + 2 * n + config.pe_pipeline))
     return out
 
 

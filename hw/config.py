@@ -43,6 +43,11 @@ class AcceleratorConfig:
         Accumulator banks, a power of two; row ``a`` lives in bank ``a % acc_banks``.
     lanes : int
         Activation lanes reading accumulator rows (used from issue 4 on), 1..64.
+    pe_pipeline : int
+        Extra register stages in each weight-stationary PE, 0..2 (for FPGA Fmax): 1 registers the product
+        before the partial-sum adder, 2 also registers the operands (activation, selected weight) before the
+        multiplier. Each stage adds one cycle to the mesh latency (``2*dim - 1 + pe_pipeline``) and so to every
+        operation's cycle count (``golden.cycles``); throughput is unchanged. ``ws`` only.
 
     A capacity is an upper bound: it holds ``floor(bits / row_bits)`` rows, rounded down to a multiple of the
     bank count (``spad_rows`` / ``acc_rows`` give the exact figure, and the manifest records it).
@@ -57,6 +62,7 @@ class AcceleratorConfig:
     acc_kib: int = 64
     acc_banks: int = 2
     lanes: int = 16
+    pe_pipeline: int = 0
 
     def __post_init__(self):
         for f in dataclasses.fields(self):
@@ -82,6 +88,11 @@ class AcceleratorConfig:
                 raise ValueError(f"{name} must be a power of two in 1..64, not {v!r}")
         if not 1 <= self.lanes <= 64:
             raise ValueError(f"lanes must be in 1..64, not {self.lanes!r}")
+        if not 0 <= self.pe_pipeline <= 2:
+            raise ValueError(f"pe_pipeline must be in 0..2, not {self.pe_pipeline!r}")
+        if self.pe_pipeline and self.dataflow != "ws":
+            raise ValueError(f"pe_pipeline={self.pe_pipeline} is built for the weight-stationary array only "
+                             f"(dataflow={self.dataflow!r})")
         for mem, row_bits in (("spad", self.spad_row_bits), ("acc", self.acc_row_bits)):
             kib, banks = getattr(self, f"{mem}_kib"), getattr(self, f"{mem}_banks")
             if kib < 1:

@@ -28,7 +28,7 @@ class Mesh(wiring.Component):
     """Weight-stationary ``dim x dim`` array of :class:`ProcessingElement`.
 
     Latency: an A row presented on ``a`` at cycle t appears as ``out = a_row @ W[buf]`` at cycle
-    ``t + 2*dim - 1`` (``LATENCY``). Throughput: one A row (``dim**2`` MACs) per cycle. The mesh never stalls;
+    ``t + 2*dim - 1 + pipeline`` (:attr:`latency`). Throughput: one A row (``dim**2`` MACs) per cycle. The mesh never stalls;
     the caller tracks validity alongside (it knows the fixed latency).
 
     A weight row presented on ``w`` with ``w_valid``/``w_row``/``w_buf`` at cycle t may be used by an
@@ -38,13 +38,16 @@ class Mesh(wiring.Component):
     ----------
     dim : int
     input_width, weight_width, acc_width : int
+    pipeline : int
+        PE register stages (see :class:`ProcessingElement`); each adds one cycle of latency.
     """
 
-    def __init__(self, *, dim=16, input_width=8, weight_width=8, acc_width=32):
+    def __init__(self, *, dim=16, input_width=8, weight_width=8, acc_width=32, pipeline=0):
         if not isinstance(dim, int) or dim < 1:
             raise ValueError(f"dim must be a positive int, not {dim!r}")
         self._dim = dim
-        self._pe_args = dict(input_width=input_width, weight_width=weight_width, acc_width=acc_width)
+        self._pe_args = dict(input_width=input_width, weight_width=weight_width, acc_width=acc_width,
+                             pipeline=pipeline)
         super().__init__({
             "a": In(data.ArrayLayout(signed(input_width), dim)),
             "a_buf": In(1),
@@ -61,7 +64,7 @@ class Mesh(wiring.Component):
 
     @property
     def latency(self):
-        return 2 * self._dim - 1
+        return 2 * self._dim - 1 + self._pe_args["pipeline"]
 
     def elaborate(self, platform):
         m = Module()

@@ -65,3 +65,12 @@ def test_output_stationary_back_to_back():
     cfg = AcceleratorConfig(dim=16, dataflow="os")
     mac, busy = cycles.utilization([cycles.TileOp(rows=16, k=384)] * 8, cfg)
     assert mac == 8 * 384 and mac / busy >= 0.95
+
+
+@pytest.mark.parametrize("pipe", [1, 2])
+def test_pe_pipeline_adds_its_stages_to_every_operation(pipe):
+    base, piped = AcceleratorConfig(dim=4), AcceleratorConfig(dim=4, pe_pipeline=pipe)
+    ops = [cycles.TileOp(rows=3, k=9), cycles.TileOp(rows=8, k=4), cycles.TileOp(rows=1, k=1)]
+    for a, b in zip(cycles.schedule(ops, base, valid_at=[0, 2, 40]), cycles.schedule(ops, piped, valid_at=[0, 2, 40])):
+        assert (b.accept, b.done) == (a.accept, a.done + pipe)
+    assert cycles.op_cycles(ops[0], piped) == cycles.op_cycles(ops[0], base) + pipe

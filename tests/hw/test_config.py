@@ -43,6 +43,8 @@ def test_json_round_trip_and_hash():
     ({"spad_kib": 0}, "spad_kib must be >= 1, not 0"),
     ({"dim": 32, "acc_width": 64, "acc_kib": 1, "acc_banks": 8}, "acc_kib=1 holds fewer than one 2048-bit row"),
     ({"dim": True}, "dim must be int, not True"),
+    ({"pe_pipeline": 3}, "pe_pipeline must be in 0..2, not 3"),
+    ({"pe_pipeline": 1, "dataflow": "os"}, "pe_pipeline=1 is built for the weight-stationary array only"),
 ])
 def test_bad_values_are_named(kw, needle):
     with pytest.raises(ValueError, match=None) as e:

@@ -20,11 +20,14 @@ CONFIGS = {
     "dim8": AcceleratorConfig(dim=8),
     "dim16": AcceleratorConfig(dim=16),
     "dim4-in16": AcceleratorConfig(dim=4, input_width=16),
+    # Registered PE products (pe_pipeline, for FPGA Fmax): weight-stationary only.
+    "dim4-pipe1": AcceleratorConfig(dim=4, pe_pipeline=1),
+    "dim8-pipe2": AcceleratorConfig(dim=8, pe_pipeline=2),
 }
 DATAFLOWS = ["ws", "os"]
 
 # Long runs on the big arrays are `slow`; K = 4096 stays in the fast suite on the 4x4 array (~0.3 s).
-SLOW = {("dim8", "k_4096"), ("dim16", "k_4096"), ("dim4-in16", "k_4096")}
+SLOW = {("dim8", "k_4096"), ("dim16", "k_4096"), ("dim4-in16", "k_4096"), ("dim8-pipe2", "k_4096")}
 # The 16-bit-activation build checks the cases where the operand width matters.
 IN16_CASES = {"random_shapes", "all_min", "all_max", "k_4096", "accumulate_vs_overwrite"}
 
@@ -34,6 +37,8 @@ def _params():
         for df in DATAFLOWS:
             for case in CASES:
                 if cname == "dim4-in16" and (case not in IN16_CASES or df != "ws"):
+                    continue
+                if CONFIGS[cname].pe_pipeline and df != "ws":
                     continue
                 marks = [pytest.mark.slow] if (cname, case) in SLOW or (df == "os" and case == "k_4096"
                                                                          and cname != "dim4") else []

@@ -30,7 +30,9 @@ def _random_job(cfg, seed, n_ops=5):
     AcceleratorConfig(dim=2, spad_kib=1, acc_kib=1),
     AcceleratorConfig(dim=3, spad_kib=3, spad_banks=2, acc_kib=3, acc_banks=1),
     AcceleratorConfig(dim=4, input_width=16, acc_width=24, spad_kib=2, acc_kib=3, acc_banks=1),
-], ids=["dim2", "dim3", "dim4-in16-acc24"])
+    AcceleratorConfig(dim=3, spad_kib=3, spad_banks=2, acc_kib=3, acc_banks=1, pe_pipeline=1),
+    AcceleratorConfig(dim=2, spad_kib=1, acc_kib=1, pe_pipeline=2),
+], ids=["dim2", "dim3", "dim4-in16-acc24", "dim3-pipe1", "dim2-pipe2"])
 def test_random_ops(cfg):
     job = _random_job(cfg, seed=cfg.dim)
     check(job, run_job(job))
