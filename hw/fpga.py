@@ -214,6 +214,7 @@ def parse_report(report):
 def format_report(r):
     cfg = r["config"]
     lines = [f"{r['part']} ({r['board']}), {r['design']}, dim {cfg['dim']}, lanes {cfg['lanes']}, "
+             f"pe_pipeline {cfg.get('pe_pipeline', 0)}, "
              f"spad {cfg['spad_kib']} KiB, acc {cfg['acc_kib']} KiB",
              f"Fmax {r['fmax_mhz']:.1f} MHz (target {r['constraint_mhz']:.0f} MHz, clock {r['clock']})",
              "times: " + ", ".join(f"{k} {v:.1f} s" for k, v in r["seconds"].items()),
@@ -239,6 +240,8 @@ def add_arguments(parser):
     parser.add_argument("--lanes", type=int, default=d.lanes)
     parser.add_argument("--spad-kib", type=int, default=BOARD_DEFAULTS["spad_kib"])
     parser.add_argument("--acc-kib", type=int, default=BOARD_DEFAULTS["acc_kib"])
+    parser.add_argument("--pe-pipeline", type=int, default=d.pe_pipeline,
+                        help="PE register stages 0..2 (registered products, for Fmax; default: %(default)s)")
     parser.add_argument("--freq", type=float, default=100, help="target clock in MHz (default: %(default)s)")
     parser.add_argument("--seed", type=int, default=1, help="nextpnr placement seed")
     parser.add_argument("--json", help="also write the result to this file")
@@ -246,7 +249,7 @@ def add_arguments(parser):
 
 def run(args):
     config = AcceleratorConfig(dim=args.dim, input_width=args.input_width, lanes=args.lanes,
-                               spad_kib=args.spad_kib, acc_kib=args.acc_kib)
+                               spad_kib=args.spad_kib, acc_kib=args.acc_kib, pe_pipeline=args.pe_pipeline)
     r = build(config, board=args.board, design=args.design, freq=args.freq, seed=args.seed)
     print(format_report(r))
     if args.json:

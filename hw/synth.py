@@ -1,6 +1,6 @@
 """`systolica synth`: Yosys area per unit (generic gates, ECP5 or iCE40 cells), and a sweep over DIM.
 
-The whole accelerator built so far (:class:`AcceleratorTop`) is synthesized in one run with its hierarchy kept
+The whole accelerator (:class:`hw.accelerator.Accelerator`) is synthesized in one run with its hierarchy kept
 (Amaranth emits one Verilog module per submodule instance, so every module is counted exactly once). Each
 module's *own* cells go to the unit whose module-path prefix is the longest match in :data:`UNITS`; so the
 per-unit rows sum to the design total by construction, and :func:`synthesize` checks that against Yosys'
@@ -29,8 +29,8 @@ __all__ = ["UNITS", "TARGETS", "AcceleratorTop", "synthesize", "unit_table", "ov
 TOP = "systolica_accel"
 BUILD = pathlib.Path("build/synth")
 
-# (row label, module-path prefixes relative to the top; None = not built yet). A module belongs to the
-# unit with the longest matching prefix. Adding a unit is one line here plus its submodule in AcceleratorTop.
+# (row label, module-path prefixes relative to the top; None = not built yet, printed as such). A module
+# belongs to the unit with the longest matching prefix. A new unit is one line here.
 UNITS = [
     ("array", ["exe"]),                            # hw.execute.ExecuteUnit + hw.mesh.Mesh + PEs
     ("scratchpad", ["spad"]),
@@ -39,9 +39,8 @@ UNITS = [
     ("isqrt/divide (derive engines)", ["nl.norm.engine"]),   # hw.norm.DeriveEngine x engines
     ("activation lanes", ["nl.acts"]),             # hw.lanes.ActivationUnit
     ("nonlinear sequencer", ["nl"]),               # hw.nonlinear.NonlinearUnit minus children (+ row table)
-    ("perf counters", ["perf"]),
-    ("top-level glue", [""]),
-    ("controller/DMA", None),                      # issue 5 (the lead): not built yet
+    ("controller/DMA", ["ctrl", "ldma", "stdma", "axi", "csr"]),   # fetch/decode, DMAs, AXI master, CSRs
+    ("top-level glue", [""]),                      # port sharing muxes, performance counters
 ]
 # The units whose share of the accelerator is compared with the paper's 14% (normalization + lanes).
 OVERHEAD_UNITS = ("normalization unit", "isqrt/divide (derive engines)", "activation lanes")
@@ -97,65 +96,10 @@ def _classify(target, cell_type, count, module):
 
 
 def AcceleratorTop(config):
-    """Every unit built today, wired as in the accelerator: scratchpad -> execute (mesh) -> accumulator ->
-    nonlinear unit (normalization unit + activation lanes), with the performance counters. Until issue 5's
-    controller and DMA exist, their streams are this component's ports."""
-    from amaranth.hdl import Module
-    from amaranth.lib import stream, wiring
-    from amaranth.lib.wiring import In, Out
-
-    from .accumulator import Accumulator
-    from .counters import PerfCounters
-    from .execute import CmdLayout, ExecuteUnit
-    from .lanes import ColWriteLayout, LaneConstsLayout, LaneOutLayout
-    from .nonlinear import NlCmdLayout, NonlinearUnit
-    from .scratchpad import Scratchpad, SpadWriteLayout
-
-    class _AcceleratorTop(wiring.Component):
-        def __init__(self, cfg):
-            self._cfg = cfg
-            self._nl = NonlinearUnit(cfg)
-            super().__init__({
-                "spad_write": In(stream.Signature(SpadWriteLayout(cfg))),
-                "cmd": In(stream.Signature(CmdLayout(cfg))),
-                "nl_cmd": In(stream.Signature(NlCmdLayout(cfg))),
-                "consts": In(LaneConstsLayout),
-                "col_write": In(stream.Signature(ColWriteLayout)),
-                "o": Out(stream.Signature(LaneOutLayout(cfg, self._nl.n))),
-                "op_done": Out(1), "nl_done": Out(1), "nl_error": Out(1),
-                "counter_clear": In(1),
-                "cycles": Out(48), "busy_cycles": Out(48), "mac_cycles": Out(48),
-            })
-
-        def elaborate(self, platform):
-            m = Module()
-            m.submodules.spad = spad = Scratchpad(self._cfg)
-            m.submodules.exe = exe = ExecuteUnit(self._cfg)
-            m.submodules.acc = acc = Accumulator(self._cfg)
-            m.submodules.nl = nl = self._nl
-            m.submodules.perf = perf = PerfCounters(width=48, max_inflight=8)
-            m.d.comb += [spad.write.valid.eq(self.spad_write.valid),
-                         spad.write.payload.eq(self.spad_write.payload), self.spad_write.ready.eq(1)]
-            wiring.connect(m, exe.spad_a, spad.read_a)
-            wiring.connect(m, exe.spad_b, spad.read_b)
-            wiring.connect(m, wiring.flipped(self.cmd), exe.cmd)
-            wiring.connect(m, exe.acc_write, acc.write)
-            wiring.connect(m, nl.acc_read_cmd, acc.read_cmd)
-            wiring.connect(m, acc.read, nl.acc_read)
-            wiring.connect(m, wiring.flipped(self.nl_cmd), nl.cmd)
-            wiring.connect(m, wiring.flipped(self.col_write), nl.col_write)
-            wiring.connect(m, nl.o, wiring.flipped(self.o))
-            m.d.comb += [
-                nl.consts.eq(self.consts), self.nl_done.eq(nl.done), self.nl_error.eq(nl.error),
-                self.op_done.eq(acc.done),
-                perf.accept.eq(self.cmd.valid & self.cmd.ready), perf.done.eq(acc.done),
-                perf.mac.eq(exe.mac_active), perf.clear.eq(self.counter_clear),
-                self.cycles.eq(perf.cycles), self.busy_cycles.eq(perf.busy_cycles),
-                self.mac_cycles.eq(perf.mac_cycles),
-            ]
-            return m
-
-    return _AcceleratorTop(config)
+    """The accelerator as built: :class:`hw.accelerator.Accelerator` (CSRs, controller, DMAs, AXI master,
+    scratchpad, array, accumulator, nonlinear unit)."""
+    from .accelerator import Accelerator
+    return Accelerator(config)
 
 
 # -- Verilog for synthesis ------------------------------------------------------------------------------------
@@ -428,6 +372,7 @@ def add_arguments(parser):
     parser.add_argument("--lanes", type=int, default=d.lanes)
     parser.add_argument("--spad-kib", type=int, default=d.spad_kib)
     parser.add_argument("--acc-kib", type=int, default=d.acc_kib)
+    parser.add_argument("--pe-pipeline", type=int, default=d.pe_pipeline, help="PE register stages 0..2")
     parser.add_argument("--config", help="JSON configuration file (overrides the options above)")
     parser.add_argument("--sweep", help="comma-separated DIMs, e.g. 2,4,8,16: table + plot of area vs DIM")
     parser.add_argument("--json", help="also write the result (per module and per unit) to this file")
@@ -440,7 +385,7 @@ def config_from_args(args):
         except OSError as e:
             raise ValueError(f"cannot read --config {args.config!r}: {e.strerror}") from None
     return AcceleratorConfig(dim=args.dim, input_width=args.input_width, lanes=args.lanes,
-                             spad_kib=args.spad_kib, acc_kib=args.acc_kib)
+                             spad_kib=args.spad_kib, acc_kib=args.acc_kib, pe_pipeline=args.pe_pipeline)
 
 
 def run(args):
