@@ -2,9 +2,10 @@
 //
 // - MEM_BYTES bytes, byte-addressed, DATA_WIDTH-bit words; INCR bursts of full-width beats (awsize/arsize are
 //   taken as log2(DATA_WIDTH/8)), byte strobes honoured.
-// - One read burst and one write burst at a time, each at one beat per cycle; the next AR/AW is accepted in the
-//   cycle of the previous burst's last beat, so back-to-back bursts have no bubble.
-// - Plusarg +MEM_LATENCY=<n>: n extra cycles between an AR/AW handshake and its first R beat / W acceptance.
+// - Up to 16 AR and 16 AW requests queued; bursts are served in order, one read and one write burst at a time,
+//   at one beat per cycle, back to back without a bubble.
+// - Plusarg +MEM_LATENCY=<n>: a burst's first R beat / W acceptance comes at the earliest 1 + n cycles after
+//   its AR/AW handshake (2 + n to the first R beat); queued bursts wait concurrently (a pipelined memory).
 // - An address at or above MEM_BYTES gets SLVERR (reads return 0, writes are dropped).
 // - Plusarg +MEM_INIT=<file>: $readmemh of the word array at time 0, and again on each rising edge of `load`.
 //   The file holds one DATA_WIDTH-bit hex word per line, `@<word index>` to skip (sim.tb_axi_harness writes it).
@@ -61,47 +62,70 @@ module axi_mem #(
         if (!$value$plusargs("MEM_DUMP=%s", dump_file)) dump_file = "mem_dump.hex";
     end
 
+    // Accepted AR/AW wait in a queue with the time they become due (now + latency): the latency of a burst
+    // overlaps the data of the ones before it, as in a pipelined memory.
+    localparam int QD = 16;
+    longint now;
+    always_ff @(posedge clk) now <= rst ? 64'd0 : now + 64'd1;
+
     // ---- read ---------------------------------------------------------------------------------------------
+    logic [ADDR_WIDTH-1:0] arq_addr [QD];
+    logic [7:0] arq_len [QD];
+    logic [ID_WIDTH-1:0] arq_id [QD];
+    longint arq_due [QD];
+    logic [4:0] arq_wp, arq_rp;
     logic r_active;
     logic [ADDR_WIDTH-1:0] r_word;
     logic [7:0] r_left;
-    int r_wait;
-    logic r_err;
-    assign rvalid = r_active && r_wait == 0;
+    logic r_err, r_take;
+    assign arready = (arq_wp - arq_rp) != 5'(QD);
+    assign r_take = arq_wp != arq_rp && arq_due[arq_rp[3:0]] <= now && (!r_active || (rvalid && rready && rlast));
+    assign rvalid = r_active;
     assign rlast = r_left == 0;
     assign r_err = r_word >= ADDR_WIDTH'(WORDS);
     assign rresp = r_err ? 2'b10 : 2'b00;
     assign rdata = r_err ? '0 : mem[r_word[WA-1:0]];
-    assign arready = !r_active || (rvalid && rready && rlast);
     always_ff @(posedge clk) begin
         if (rst) begin
             r_active <= 1'b0;
+            arq_wp <= '0;
+            arq_rp <= '0;
         end else begin
-            if (r_active && r_wait != 0) r_wait <= r_wait - 1;
+            if (arvalid && arready) begin
+                arq_addr[arq_wp[3:0]] <= araddr;
+                arq_len[arq_wp[3:0]] <= arlen;
+                arq_id[arq_wp[3:0]] <= arid;
+                arq_due[arq_wp[3:0]] <= now + longint'(latency);
+                arq_wp <= arq_wp + 5'd1;
+            end
             if (rvalid && rready) begin
                 r_word <= r_word + 1;
                 r_left <= r_left - 8'd1;
                 if (rlast) r_active <= 1'b0;
             end
-            if (arvalid && arready) begin
+            if (r_take) begin
                 r_active <= 1'b1;
-                r_word <= araddr / BEAT;
-                r_left <= arlen;
-                rid <= arid;
-                r_wait <= latency;
+                r_word <= arq_addr[arq_rp[3:0]] / BEAT;
+                r_left <= arq_len[arq_rp[3:0]];
+                rid <= arq_id[arq_rp[3:0]];
+                arq_rp <= arq_rp + 5'd1;
             end
         end
     end
 
     // ---- write --------------------------------------------------------------------------------------------
-    logic w_active;
+    logic [ADDR_WIDTH-1:0] awq_addr [QD];
+    logic [ID_WIDTH-1:0] awq_id [QD];
+    longint awq_due [QD];
+    logic [4:0] awq_wp, awq_rp;
+    logic w_active, w_err, w_take;
     logic [ADDR_WIDTH-1:0] w_word;
     logic [ID_WIDTH-1:0] w_id;
-    int w_wait;
-    logic w_err;
     logic load_q, dump_q;
-    assign wready = w_active && w_wait == 0;
-    assign awready = (!w_active || (wvalid && wready && wlast)) && (!bvalid || bready);
+    assign awready = (awq_wp - awq_rp) != 5'(QD);
+    // One B register: the last beat of a burst waits while the previous B is still pending.
+    assign wready = w_active && (!bvalid || bready);
+    assign w_take = awq_wp != awq_rp && awq_due[awq_rp[3:0]] <= now && (!w_active || (wvalid && wready && wlast));
     always_ff @(posedge clk) begin
         load_q <= load;
         dump_q <= dump;
@@ -110,8 +134,15 @@ module axi_mem #(
         if (rst) begin
             w_active <= 1'b0;
             bvalid <= 1'b0;
+            awq_wp <= '0;
+            awq_rp <= '0;
         end else begin
-            if (w_active && w_wait != 0) w_wait <= w_wait - 1;
+            if (awvalid && awready) begin
+                awq_addr[awq_wp[3:0]] <= awaddr;
+                awq_id[awq_wp[3:0]] <= awid;
+                awq_due[awq_wp[3:0]] <= now + longint'(latency);
+                awq_wp <= awq_wp + 5'd1;
+            end
             if (bvalid && bready) bvalid <= 1'b0;
             if (wvalid && wready) begin
                 if (w_word < ADDR_WIDTH'(WORDS)) begin
@@ -128,12 +159,12 @@ module axi_mem #(
                     bresp <= (w_err || w_word >= ADDR_WIDTH'(WORDS)) ? 2'b10 : 2'b00;
                 end
             end
-            if (awvalid && awready) begin
+            if (w_take) begin
                 w_active <= 1'b1;
-                w_word <= awaddr / BEAT;
-                w_id <= awid;
+                w_word <= awq_addr[awq_rp[3:0]] / BEAT;
+                w_id <= awq_id[awq_rp[3:0]];
                 w_err <= 1'b0;
-                w_wait <= latency;
+                awq_rp <= awq_rp + 5'd1;
             end
         end
     end

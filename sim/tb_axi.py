@@ -6,7 +6,7 @@ from amaranth.lib.wiring import In, Out
 
 from . import runner
 
-__all__ = ["AXI_RTL", "random_pauses", "csr_design", "DmaTestTop", "dma_design", "copy_descriptor", "DmaCopyTop",
+__all__ = ["AXI_RTL", "axi_digest", "random_pauses", "csr_design", "DmaTestTop", "dma_design", "copy_descriptor", "DmaCopyTop",
            "copy_design"]
 
 # The generator sources the AXI/DMA designs depend on (the build key digests them).
@@ -19,12 +19,50 @@ def random_pauses(rng, p):
         yield rng.random() < p
 
 
-def csr_design(n_perf=2):
-    from hw.csr import CsrBlock
+def axi_digest():
+    """Digest of everything the AXI test designs are generated from: hw/ sources and this file (the test tops)."""
+    import hashlib
+    import pathlib
+    return hashlib.sha256((runner.rtl_digest(AXI_RTL) + pathlib.Path(__file__).read_text()).encode()).hexdigest()[:8]
+
+
+def _generated(kind, *args):
+    """``(verilog, ports)`` of test design ``kind`` (called in a fresh interpreter by :func:`_fresh`)."""
     from hw.generate import convert_component
-    name = "axi_csr"
-    return runner.Design(name=name, key=f"axicsr{n_perf}-{runner.rtl_digest(AXI_RTL)}",
-                         make_verilog=lambda: convert_component(CsrBlock(n_perf=n_perf), name=name))
+    if kind == "axi_csr":
+        from hw.csr import CsrBlock
+        return convert_component(CsrBlock(n_perf=args[0]), name=kind)
+    if kind == "axi_dma_top":
+        return convert_component(DmaTestTop(dim=args[0], input_width=args[1], data_width=args[2]), name=kind)
+    if kind == "axi_copy_top":
+        return convert_component(DmaCopyTop(dim=args[0], input_width=args[1], data_width=args[2]), name=kind)
+    raise ValueError(f"unknown AXI test design {kind!r}")
+
+
+def _fresh(kind, args, digest):
+    """Generate in a fresh interpreter: a long-lived pytest-xdist worker may hold hw/ modules imported before an
+    edit and would store stale Verilog under the new key (same scheme as sim.runner.fresh_tile_verilog)."""
+    import json
+    import subprocess
+    import sys
+    code = ("import json, sys; from sim import tb_axi; text, ports = tb_axi._generated(*json.loads(sys.argv[1])); "
+            "sys.stdout.write(json.dumps([tb_axi.axi_digest(), text, ports]))")
+    r = subprocess.run([sys.executable, "-c", code, json.dumps([kind, *args])], cwd=runner.ROOT, check=True,
+                       capture_output=True, text=True)
+    got, text, ports = json.loads(r.stdout)
+    if got != digest:
+        raise RuntimeError("AXI generator sources changed while the Verilog was generated; run again")
+    return text, [tuple(p) for p in ports]
+
+
+def _design(kind, tag, *args):
+    digest = axi_digest()
+    return runner.Design(name=kind, key=f"{tag}-{digest}", make_verilog=lambda: _fresh(kind, args, digest))
+
+
+def csr_design(n_perf=2):
+    """CsrBlock alone (top ``axi_csr``)."""
+    return _design("axi_csr", f"axicsr{n_perf}", n_perf)
 
 
 class DmaTestTop(wiring.Component):
@@ -71,11 +109,8 @@ class DmaTestTop(wiring.Component):
 
 
 def dma_design(dim, input_width, data_width):
-    from hw.generate import convert_component
-    name = "axi_dma_top"
-    return runner.Design(name=name, key=f"axidma-{dim}x{input_width}-{data_width}-{runner.rtl_digest(AXI_RTL)}",
-                         make_verilog=lambda: convert_component(
-                             DmaTestTop(dim=dim, input_width=input_width, data_width=data_width), name=name))
+    """DmaTestTop (top ``axi_dma_top``)."""
+    return _design("axi_dma_top", f"axidma-{dim}x{input_width}-{data_width}", dim, input_width, data_width)
 
 
 # Descriptor of DmaCopyTop, 16 bytes little-endian at PROG_ADDR: src, dst, lines, elem_bytes, -, stride.
@@ -158,9 +193,6 @@ class DmaCopyTop(wiring.Component):
 
 
 def copy_design(dim=16, input_width=8, data_width=128):
-    """DmaCopyTop alone (for the plain cocotb + cocotbext-axi harness)."""
-    from hw.generate import convert_component
-    name = "axi_copy_top"
-    return runner.Design(name=name, key=f"axicopy-{dim}x{input_width}-{data_width}-{runner.rtl_digest(AXI_RTL)}",
-                         make_verilog=lambda: convert_component(
-                             DmaCopyTop(dim=dim, input_width=input_width, data_width=data_width), name=name))
+    """DmaCopyTop alone (top ``axi_copy_top``; the plain cocotb + cocotbext-axi harness, or wrapped by
+    sim.tb_axi_harness)."""
+    return _design("axi_copy_top", f"axicopy-{dim}x{input_width}-{data_width}", dim, input_width, data_width)

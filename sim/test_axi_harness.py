@@ -88,7 +88,8 @@ async def test_copy(dut):
     # Put the second descriptor in memory through the image file: rewrite it and reload (load = $readmemh).
     from .tb_axi_harness import write_hex
     init = os.environ["SYSTOLICA_INIT"]
-    write_hex(init, {**case, tb2_prog: desc2, 0x3000: copy_descriptor(src, MEM_BYTES - 64, 8, 16)}, 128)
+    write_hex(init, {**case, tb2_prog: desc2, 0x3000: copy_descriptor(src, MEM_BYTES - 64, 8, 16),
+                     0x3100: copy_descriptor(MEM_BYTES - 32, 0x90_0000, 4, 16)}, 128)
     await tb.load()
     await tb.csr_write(csr.PROG_ADDR, tb2_prog)
     await tb.csr_write(csr.CTRL, csr.CTRL_START)
@@ -109,6 +110,13 @@ async def test_copy(dut):
     assert await tb.csr_read(csr.ERROR_INFO) == MEM_BYTES
     await tb.csr_write(csr.CTRL, csr.CTRL_CLEAR)
     assert await tb.csr_read(csr.STATUS) & ~csr.STATUS_BUSY == 0
+
+    # A read past the end: RRESP SLVERR on the third beat, reported with that beat's address.
+    await tb.csr_write(csr.PROG_ADDR, 0x3100)
+    await tb.csr_write(csr.CTRL, csr.CTRL_START)
+    await tb.wait_irq()
+    assert await tb.csr_read(csr.STATUS) & csr.STATUS_ERROR
+    assert await tb.csr_read(csr.ERROR_INFO) == MEM_BYTES
 
 
 @cocotb.test()
