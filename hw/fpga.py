@@ -150,7 +150,8 @@ def build(config, *, board="ulx3s", design="accelerator", freq=100, seed=1, out_
     result_path = out / "result.json"
     if result_path.exists():
         progress(f"[build] cached: {out}")
-        return {**json.loads(result_path.read_text()), "cached": True}
+        report = json.loads((out / "report.json").read_text())
+        return {**json.loads(result_path.read_text()), **parse_report(report), "cached": True}
     out.mkdir(parents=True, exist_ok=True)
     (out / "design.v").write_text(text)
     (out / "board.lpf").write_text(lpf(board))
@@ -203,12 +204,46 @@ def parse_report(report):
                     c = s.get("to", {}).get("cell") if s.get("type") != "clk-to-q" else s["from"]["cell"]
                     cells.append(c)
             crit = {"from": path.get("from"), "to": path.get("to"), "delay_ns": round(delay, 3),
+                    "summary": _summarize(steps),
                     "logic_ns": round(logic, 3), "routing_ns": round(delay - logic, 3),
                     "levels": sum(1 for s in steps if s.get("type") == "logic"),
                     "start": steps[0]["from"]["cell"] if steps else None,
                     "end": steps[-1]["to"]["cell"] if steps else None, "cells": cells}
     return {"clock": name, "fmax_mhz": clk["achieved"], "constraint_mhz": clk["constraint"],
             "utilization": util, "critical_path": crit}
+
+
+def _kind(step):
+    """What one logic step of a nextpnr path is, from the ports it crosses."""
+    if step.get("type") == "clk-to-q":
+        port = step["from"]["port"]
+        return "BRAM clk-to-q" if port.startswith("DO") else ("DSP clk-to-q" if port.startswith("P") else "FF clk-to-q")
+    port_in, port_out = step["from"]["port"], step["to"]["port"]
+    if port_out.startswith("P") and "MULT18X18D" in step["to"]["cell"]:
+        return "DSP multiply"
+    if port_in.startswith("FCI") or port_out.startswith("FCO"):
+        return "carry"
+    if port_out == "OFX":
+        return "LUT5 mux"
+    return "LUT"
+
+
+def _summarize(steps):
+    """``'BRAM clk-to-q 5.83 + route 5.23 + LUT 0.24 + ... + carry x23 1.20 + ... '``: consecutive steps of one
+    kind are merged; routing is summed into the next 'route'."""
+    parts = []
+    for s in steps:
+        if s.get("type") == "setup" or s.get("type") == "source":
+            continue
+        kind = "route" if s.get("type") == "routing" else _kind(s)
+        if parts and parts[-1][0] == kind and kind in ("carry", "route"):
+            parts[-1][1] += 1
+            parts[-1][2] += s["delay"]
+        elif kind == "route" and parts and parts[-1][0] == "carry" and s["delay"] == 0:
+            continue                    # the zero-delay hops inside a carry chain
+        else:
+            parts.append([kind, 1, s["delay"]])
+    return " + ".join(f"{k}{f' x{n}' if n > 1 and k == 'carry' else ''} {d:.2f}" for k, n, d in parts)
 
 
 def format_report(r):
@@ -225,7 +260,7 @@ def format_report(r):
     if c:
         lines += ["", f"critical path: {c['delay_ns']:.2f} ns = {c['logic_ns']:.2f} ns logic + "
                       f"{c['routing_ns']:.2f} ns routing, {c['levels']} logic steps",
-                  f"  from {c['start']}", f"  to   {c['end']}"]
+                  f"  from {c['start']}", f"  to   {c['end']}", f"  {c.get('summary', '')}"]
     lines.append(f"bitstream: {r['bitstream']}")
     return "\n".join(lines) + "\n"
 
