@@ -200,8 +200,9 @@ class AxiMaster(wiring.Component):
     continues (the data of a failed read is whatever the slave returned).
 
     Latency: request accepted -> ARVALID 2 cycles, AWVALID 3 cycles later (registered channel outputs); R ->
-    ``resp`` and ``data`` -> W are combinational pass-throughs; last BRESP -> ``done`` 1 cycle. Throughput: 1 beat/cycle per direction as long as the slave
-    keeps up (measured with sim/axi_mem.sv, zero latency: see docs/axi.md).
+    ``resp`` and ``data`` -> W are combinational pass-throughs; last BRESP -> ``done`` 1 cycle. Throughput: 1
+    beat/cycle per direction as long as the slave keeps up (measured with sim/axi_mem.sv, zero latency: see
+    docs/axi.md).
 
     Parameters
     ----------

@@ -17,8 +17,9 @@ from .axi import ReadPortSignature, WritePortSignature
 
 __all__ = ["AHEAD", "DmaReqLayout", "LineLayout", "DmaReader", "DmaWriter"]
 
-# Segment requests an engine may have issued ahead of its data: covers the memory round trip of one-beat
-# strided lines (pair with AxiMaster's read_queue / write_queue of at least this).
+# Default segment requests an engine may issue ahead of its data. Strided one-beat lines stream at
+# min(1, ahead / round trip) per cycle: raise it (with AxiMaster's max_outstanding, read_queue, write_queue)
+# for a memory with a long latency.
 AHEAD = 8
 
 
@@ -36,7 +37,7 @@ def LineLayout(dim, input_width):
 
 class _DmaBase(wiring.Component):
     def __init__(self, members, *, dim, input_width, elem_bytes, data_width, addr_width, lines_width,
-                 beats_width):
+                 beats_width, ahead):
         if not isinstance(dim, int) or dim < 1:
             raise ValueError(f"dim must be a positive integer, not {dim!r}")
         if not isinstance(input_width, int) or not 2 <= input_width <= 64:
@@ -56,6 +57,9 @@ class _DmaBase(wiring.Component):
         self._dim, self._input_width, self._elem_bytes = dim, input_width, elem_bytes
         self._data_width, self._addr_width, self._lines_width = data_width, addr_width, lines_width
         self._beats_width = beats_width
+        if not isinstance(ahead, int) or not 1 <= ahead <= 256:
+            raise ValueError(f"ahead must be an integer in 1..256, not {ahead!r}")
+        self._ahead = ahead
         port = dict(addr_width=addr_width, data_width=data_width, beats_width=beats_width)
         super().__init__({"req": In(stream.Signature(DmaReqLayout(addr_width, lines_width))),
                           "busy": Out(1), **members(port)})
@@ -122,7 +126,7 @@ class DmaReader(_DmaBase):
 
     Latency: request -> read request 1 cycle; a line is valid in the cycle after the beat that completes it.
     Throughput: one bus beat or one line per cycle, whichever is slower. Contiguous transfers are one read
-    request; strided ones one request per line, issued up to AHEAD (8) ahead of the data (the master overlaps them),
+    request; strided ones one request per line, issued up to ``ahead`` ahead of the data (the master overlaps them),
     so a line that fits in one beat still streams at one per cycle; a line straddling k beats takes k cycles.
 
     Parameters
@@ -138,6 +142,8 @@ class DmaReader(_DmaBase):
         As the :class:`hw.axi.AxiMaster` this reader's ``mem`` port connects to.
     lines_width : int
         Width of the request's ``lines`` field.
+    ahead : int
+        Segment (strided line) requests issued ahead of the data (:data:`AHEAD`).
 
     Members
     -------
@@ -148,7 +154,7 @@ class DmaReader(_DmaBase):
     """
 
     def __init__(self, *, dim, input_width, elem_bytes=None, data_width=128, addr_width=32, lines_width=16,
-                 beats_width=20):
+                 beats_width=20, ahead=AHEAD):
         if elem_bytes is None:
             elem_bytes = tuple(e for e in (1, 2) if 8 * e <= input_width) or (1,)
         eb = (elem_bytes,) if isinstance(elem_bytes, int) else tuple(elem_bytes)
@@ -159,7 +165,7 @@ class DmaReader(_DmaBase):
         super().__init__(lambda port: {"lines": Out(stream.Signature(LineLayout(dim, input_width))),
                                        "mem": Out(ReadPortSignature(**port))},
                          dim=dim, input_width=input_width, elem_bytes=eb, data_width=data_width,
-                         addr_width=addr_width, lines_width=lines_width, beats_width=beats_width)
+                         addr_width=addr_width, lines_width=lines_width, beats_width=beats_width, ahead=ahead)
 
     def elaborate(self, platform):
         m = Module()
@@ -173,9 +179,9 @@ class DmaReader(_DmaBase):
         s = self._plan(m, idle, start)
         m.d.comb += [start.eq(self.req.valid & self.req.ready), self.busy.eq(~idle), idle.eq(s.total == 0)]
 
-        # Issuer: one read request per segment, running ahead of the data by up to AHEAD segments (their start
+        # Issuer: one read request per segment, running ahead of the data by up to ``ahead`` segments (their start
         # offsets wait in `offs` for the unpacker).
-        m.submodules.offs = offs = SyncFIFO(width=len(s.off) + self._beats_width, depth=AHEAD)
+        m.submodules.offs = offs = SyncFIFO(width=len(s.off) + self._beats_width, depth=self._ahead)
         issuing = Signal()
         m.d.comb += [self.mem.req.valid.eq(issuing & offs.w_rdy), self.mem.req.payload.addr.eq(s.addr),
                      self.mem.req.payload.beats.eq(s.beats), offs.w_data.eq(Cat(s.off, s.beats)),
@@ -202,7 +208,8 @@ class DmaReader(_DmaBase):
         # dropped); a beat arriving in that cycle is the new segment's first.
         load = Signal()
         m.d.comb += load.eq((~active | (out_fire & (seg_left == 1))) & offs.r_rdy)
-        m.d.comb += [self.lines.valid.eq(active & (n >= s.L)), self.mem.resp.ready.eq(((seg_beats != 0) & (n < lmax + beat)) | load),
+        m.d.comb += [self.lines.valid.eq(active & (n >= s.L)),
+                     self.mem.resp.ready.eq(((seg_beats != 0) & (n < lmax + beat)) | load),
                      self.lines.payload.last.eq(s.total == 1)]
         with m.Switch(s.eb):
             for e in self._elem_bytes:
@@ -248,7 +255,7 @@ class DmaWriter(_DmaBase):
 
     Latency: request -> write request 1 cycle; ``done`` pulses 2 cycles after the transfer's last BRESP.
     Throughput: one bus beat or one line per cycle, whichever is slower. Contiguous transfers are one write
-    request; strided ones one request per line, issued up to AHEAD (8) ahead of the data (the master queues them and
+    request; strided ones one request per line, issued up to ``ahead`` ahead of the data (the master queues them and
     does not wait for each BRESP), so a line that fits in one beat still streams at one per cycle.
 
     Parameters
@@ -264,11 +271,11 @@ class DmaWriter(_DmaBase):
     """
 
     def __init__(self, *, dim, input_width, elem_bytes=(1, 2), data_width=128, addr_width=32, lines_width=16,
-                 beats_width=20):
+                 beats_width=20, ahead=AHEAD):
         super().__init__(lambda port: {"lines": In(stream.Signature(LineLayout(dim, input_width))),
                                        "mem": Out(WritePortSignature(**port)), "done": Out(1)},
                          dim=dim, input_width=input_width, elem_bytes=elem_bytes, data_width=data_width,
-                         addr_width=addr_width, lines_width=lines_width, beats_width=beats_width)
+                         addr_width=addr_width, lines_width=lines_width, beats_width=beats_width, ahead=ahead)
 
     def _line_bytes(self, m, e):
         """The stream line as ``dim * e`` memory bytes (sign-extended or truncated elements)."""
@@ -298,8 +305,8 @@ class DmaWriter(_DmaBase):
             with m.If(dones == 1):
                 m.d.sync += self.done.eq(1)
 
-        # Issuer: one write request per segment, ahead of the data by up to AHEAD segments.
-        m.submodules.offs = offs = SyncFIFO(width=len(s.off), depth=AHEAD)
+        # Issuer: one write request per segment, ahead of the data by up to ``ahead`` segments.
+        m.submodules.offs = offs = SyncFIFO(width=len(s.off), depth=self._ahead)
         issuing = Signal()
         m.d.comb += [self.mem.req.valid.eq(issuing & offs.w_rdy), self.mem.req.payload.addr.eq(s.addr),
                      self.mem.req.payload.beats.eq(s.beats), offs.w_data.eq(s.off),

@@ -6,7 +6,8 @@ from amaranth.lib.wiring import In, Out
 
 from . import runner
 
-__all__ = ["AXI_RTL", "axi_digest", "random_pauses", "csr_design", "DmaTestTop", "dma_design", "copy_descriptor", "DmaCopyTop",
+__all__ = ["AXI_RTL", "axi_digest", "random_pauses", "csr_design", "DmaTestTop", "dma_design", "copy_descriptor",
+           "DmaCopyTop",
            "copy_design"]
 
 # The generator sources the AXI/DMA designs depend on (the build key digests them).
