@@ -12,6 +12,7 @@ COMMANDS = {
     "synth":    ("hw.synth", "Yosys area per unit (generic / ECP5 / iCE40), DIM sweep with a plot"),
     "build":    ("hw.fpga", "ECP5 bitstream (ULX3S) with nextpnr: Fmax and utilization"),
     "bench":    ("hw.bench", "run the benchmarks, write JSON + Markdown under build/"),
+    "run":      ("hw.run", "real all-MiniLM-L6-v2 layers on the simulated RTL, checked, with a report"),
     "demo":     ("hw.demo", "the main job on a built-in default"),
 }
 

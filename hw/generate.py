@@ -92,19 +92,31 @@ def port_list(top):
     return ports
 
 
-def write(config, out_dir, *, name=TOP_NAME, progress=print):
+#: What ``systolica generate`` can write: the whole accelerator (AXI4-Lite CSRs + AXI4 master, what drops into
+#: an FPGA SoC) or the array test top (scratchpad + array + accumulator streams).
+TOPS = ("accelerator", "array")
+
+
+def write(config, out_dir, *, name=TOP_NAME, top="array", progress=print):
     """Write ``<out_dir>/<name>.v`` and ``<out_dir>/<name>.json``; return (verilog path, manifest dict)."""
+    if top not in TOPS:
+        raise ValueError(f"top must be one of {TOPS}, not {top!r}")
     out = pathlib.Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
-    progress(f"[generate] elaborating and converting {name} (dim={config.dim}) ...")
-    text, ports = convert(config, name=name)
+    progress(f"[generate] elaborating and converting {name} ({top}, dim={config.dim}) ...")
+    if top == "accelerator":
+        from .accelerator import Accelerator
+        text, ports = convert_component(Accelerator(config), name=name)
+    else:
+        text, ports = convert(config, name=name)
     seconds = time.perf_counter() - t0
     vpath = out / f"{name}.v"
     vpath.write_text(text)
     from golden import cycles
     manifest = {
         "top": name,
+        "kind": top,
         "config": config.to_dict(),
         "config_hash": config.config_hash(),
         "derived": {"spad_rows": config.spad_rows, "acc_rows": config.acc_rows,
@@ -131,6 +143,9 @@ def add_arguments(parser):
     parser.add_argument("--lanes", type=int, default=d.lanes)
     parser.add_argument("--config", help="JSON configuration file (overrides the options above)")
     parser.add_argument("--name", default=TOP_NAME, help="top module name (default: %(default)s)")
+    parser.add_argument("--top", choices=TOPS, default="accelerator",
+                        help="accelerator (AXI4-Lite + AXI4 master) or array (the tile engine's streams) "
+                             "(default: %(default)s)")
     parser.add_argument("--out", required=True, help="output directory")
 
 
@@ -150,7 +165,7 @@ def run(args):
     if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", args.name):
         raise ValueError(f"--name must be a Verilog identifier, not {args.name!r}")
     config = config_from_args(args)
-    _, manifest = write(config, args.out, name=args.name)
+    _, manifest = write(config, args.out, name=args.name, top=args.top)
     print(f"ports of {args.name} (config {manifest['config_hash']}):")
     for p in manifest["ports"]:
         print(f"  {p['dir']:<6} {p['width']:>4}  {p['name']}")

@@ -9,7 +9,8 @@ from hw import cli
 
 
 def test_generate_writes_verilog_and_manifest(tmp_path, capsys):
-    assert cli.main(["generate", "--dim", "4", "--spad-kib", "4", "--acc-kib", "2", "--out", str(tmp_path)]) == 0
+    assert cli.main(["generate", "--top", "array", "--dim", "4", "--spad-kib", "4", "--acc-kib", "2",
+                     "--out", str(tmp_path)]) == 0
     out = capsys.readouterr().out
     v = (tmp_path / "systolica_top.v").read_text()
     man = json.loads((tmp_path / "systolica_top.json").read_text())
@@ -18,6 +19,14 @@ def test_generate_writes_verilog_and_manifest(tmp_path, capsys):
     names = {p["name"] for p in man["ports"]}
     assert {"cmd__valid", "cmd__ready", "cmd__payload", "acc_read__payload", "mac_cycles", "clk"} <= names
     assert "cmd__payload" in out and "input" in out
+
+
+def test_generate_accelerator_by_default(tmp_path):
+    assert cli.main(["generate", "--dim", "4", "--spad-kib", "4", "--acc-kib", "2", "--out", str(tmp_path)]) == 0
+    man = json.loads((tmp_path / "systolica_top.json").read_text())
+    names = {p["name"] for p in man["ports"]}
+    assert man["kind"] == "accelerator"
+    assert {"m_axi__arvalid", "m_axi__rdata", "s_axil__awaddr", "irq"} <= names
 
 
 @pytest.mark.parametrize("args,needle", [

@@ -1,0 +1,130 @@
+"""`systolica run`: real all-MiniLM-L6-v2 layers on the simulated RTL, checked against golden/, with a report.
+
+Stages (a line each): quantize the model (golden/), tokenize, compile the layers (compiler/), build or reuse the
+Verilator model of the accelerator, run the program on it (fast harness: memory inside the simulation, clock in
+SystemVerilog), check every output value against golden/'s integer encoder, report cycles, utilization and the
+matmul / nonlinear / load shares from the hardware counters next to the cycle model's estimate; with
+``--compare`` the same layers again under the unfused schedules (QK^T + softmax, FFN2 + LayerNorm).
+"""
+import json
+import time
+
+import numpy as np
+
+__all__ = ["add_arguments", "run", "run_layers", "fit_tokens"]
+
+
+def add_arguments(parser):
+    from golden.cli import DEFAULT_SENTENCE
+    parser.add_argument("sentence", nargs="?", default=DEFAULT_SENTENCE, help="input sentence (default: built in)")
+    parser.add_argument("--layers", type=int, default=1, help="encoder layers to run, 1..6 (default: 1)")
+    parser.add_argument("--seq", type=int, default=None,
+                        help="tokens (the sentence's tokens, truncated, or extended with built-in text)")
+    parser.add_argument("--dim", type=int, default=16, help="array side (default: 16)")
+    parser.add_argument("--compare", action="store_true",
+                        help="also run the unfused schedules and print the fused vs unfused comparison")
+    parser.add_argument("--json", metavar="FILE", help="write the report as JSON")
+
+
+def fit_tokens(model, sentence, seq):
+    """Token ids of ``sentence`` made exactly ``seq`` long: truncated, or extended with the built-in evaluation
+    text before the final [SEP]."""
+    ids = model.tokenize(sentence)
+    if seq is None:
+        return ids
+    if not isinstance(seq, int) or not 2 <= seq <= model.max_tokens:
+        raise ValueError(f"seq must be an integer in 2..{model.max_tokens}, not {seq!r}")
+    if len(ids) >= seq:
+        return np.concatenate([ids[:seq - 1], ids[-1:]])
+    from golden.bench import tokens_of_length
+    filler = tokens_of_length(model, seq + 2)[1:-1]
+    return np.concatenate([ids[:-1], filler[:seq - len(ids)], ids[-1:]])
+
+
+def run_layers(enc, cfg, ids, n_layers, options, log):
+    """Compile and run on the RTL; returns a dict of measurements (raises AssertionError on a mismatch)."""
+    from compiler import compile_encoder
+    from golden.program_cycles import estimate_cycles
+    from sim.system import run_program
+
+    t0 = time.perf_counter()
+    prog = compile_encoder(enc, cfg, ids, n_layers=n_layers, options=options)
+    log(f"compiled {len(prog.instrs)} instructions {prog.counts()}, image {len(prog.image.data) / 1e6:.2f} MB "
+        f"in {time.perf_counter() - t0:.1f} s")
+    est = estimate_cycles(prog.instrs, cfg)
+    out_addr = prog.outputs["output"]
+    nbytes = 2 * len(ids) * enc.layers[0].wq.w_t.shape[0]
+    log("running on the RTL (Verilator; the first run of a configuration builds the model) ...")
+    r = run_program(cfg, {0: bytes(prog.memory())}, prog.prog_addr, [(out_addr, nbytes)], progress=log)
+    if not r.done:
+        raise AssertionError(f"the accelerator stopped with STATUS {r.status:#x}, error code {r.error_code} at "
+                             f"instruction address {r.error_info:#x}")
+    mem = bytearray(out_addr + nbytes)
+    mem[out_addr:] = r.reads[out_addr]
+    got = prog.read_output(mem)
+    want = enc.forward(ids, n_layers=n_layers)[-1]
+    bad = int(np.count_nonzero(got != want))
+    if bad:
+        raise AssertionError(f"{bad} of {want.size} output values differ from golden/")
+    log(f"bit-exact: all {want.size} output values equal golden/'s")
+    from compiler.report import layer_macs
+    from compiler.plan import LayerDims
+    ideal = n_layers * -(-layer_macs(LayerDims.of(enc.layers[0]), len(ids)) // cfg.macs_per_cycle)
+    return {"cycles": r.cycles, "model_cycles": est.cycles, "ideal_cycles": ideal, "mac_cycles": r.perf[0],
+            "array_busy": r.perf[1], "nonlinear_busy": r.perf[2], "load_busy": r.perf[3],
+            "sim_cycles_per_s": r.wall_cycles / max(r.seconds, 1e-9), "sim_seconds": r.seconds,
+            "output": got, "embedding": prog.embedding(mem), "instructions": len(prog.instrs)}
+
+
+def _report(res, log):
+    c = res["cycles"]
+    log(f"  RTL cycles {c:,}  (model {res['model_cycles']:,}, {100 * (res['model_cycles'] - c) / c:+.1f}%)")
+    log(f"  ideal MAC-bound cycles {res['ideal_cycles']:,}: RTL / ideal = {c / res['ideal_cycles']:.3f}")
+    log(f"  array utilization (useful-MAC cycles / cycles) {res['mac_cycles'] / c:.3f}")
+    log(f"  busy shares of the run: matmul {res['array_busy'] / c:.3f}, nonlinear {res['nonlinear_busy'] / c:.3f}, "
+        f"load DMA {res['load_busy'] / c:.3f}")
+    log(f"  simulation {res['sim_cycles_per_s']:,.0f} cycles/s ({res['sim_seconds']:.1f} s)")
+
+
+def run(args):
+    from compiler import Options
+    from golden.cli import quantized_model
+    from golden.evaluate import cosine
+
+    from .config import AcceleratorConfig
+
+    log = lambda msg: print(f"[run] {msg}", flush=True)  # noqa: E731
+    if not 1 <= args.layers <= 6:
+        raise ValueError(f"--layers must be in 1..6, not {args.layers}")
+    model, enc = quantized_model(progress=log)
+    ids = fit_tokens(model, args.sentence, args.seq)
+    cfg = AcceleratorConfig(dim=args.dim, input_width=enc.spec.activation_width)
+    log(f"{len(ids)} tokens, {args.layers} layer(s), configuration {cfg.to_json()}")
+    variants = [("fused QK^T+softmax, unfused FFN2+LN (default)", Options())]
+    if args.compare:
+        variants += [("unfused QK^T+softmax", Options(fuse_qk_softmax=False)),
+                     ("fused FFN2+LN", Options(fuse_ffn2_layernorm=True))]
+    results = {}
+    for name, opts in variants:
+        log(f"schedule: {name}")
+        res = run_layers(enc, cfg, ids, args.layers, opts, log)
+        _report(res, log)
+        results[name] = res
+    base = results[variants[0][0]]
+    if args.compare:
+        for name, _ in variants[1:]:
+            d = results[name]["cycles"] / base["cycles"] - 1
+            log(f"{name}: {100 * d:+.1f}% cycles vs the default schedule")
+    if args.layers == len(enc.layers):
+        float_emb = model.forward(ids)[-1].mean(axis=0)
+        golden_emb = enc.sentence_embedding(ids)
+        same = np.array_equal(base["embedding"], golden_emb)
+        log(f"sentence embedding: {'equal to' if same else 'DIFFERENT from'} golden/'s; cosine to float "
+            f"{cosine(base['embedding'], float_emb):.6f}")
+        if not same:
+            return 1
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({k: {m: (v.tolist() if isinstance(v, np.ndarray) else v) for m, v in r.items()}
+                       for k, r in results.items()}, f, indent=2)
+    return 0
