@@ -20,6 +20,21 @@ ACCEL_RTL = ("config", "accumulator", "scratchpad", "lanes", "nlops", "norm", "n
              "../golden/softmax", "../golden/layernorm", "../golden/numerics", "../golden/gelu")
 
 
+# Trace probes (sim.tb_axi_harness, ``+TRACE``): controller events, bit i of a trace line = PROBES[i].
+PROBES = ("ld_start", "ld_last", "st_start", "st_done", "ex_start", "blk_issue", "blk_done", "nl_issue", "nl_done",
+          "cfg_req", "cfg_beat", "fetch_req", "start", "done")
+
+
+def _probes(config):
+    c = "dut.ctrl."
+    last = config.dim * config.acc_width
+    return (f"{c}q_ld.r_en", f"{c}ld_lines__valid && {c}ld_lines__ready && {c}ld_lines__payload[{last}]",
+            f"{c}q_st.r_en", f"{c}st_done", f"{c}q_ex.r_en", f"{c}exe_cmd__valid && {c}exe_cmd__ready",
+            f"{c}exe_done", f"{c}nl_cmd__valid && {c}nl_cmd__ready", f"{c}nl_done",
+            f"{c}config_mem__req__valid && {c}config_mem__req__ready", f"{c}config_mem__resp__valid",
+            f"{c}fetch__req__valid && {c}fetch__req__ready", f"{c}start", f"{c}done")
+
+
 def accelerator_design(config):
     from hw import generate
     from hw.accelerator import Accelerator
@@ -27,7 +42,7 @@ def accelerator_design(config):
     name = "systolica_accel"
     key = f"accel-{config.config_hash()}-{runner.rtl_digest(ACCEL_RTL)}"
     return harness_design(key, lambda: generate.convert_component(Accelerator(config), name=name), dut_name=name,
-                          mem_bytes=MEM_BYTES)
+                          mem_bytes=MEM_BYTES, probes=_probes(config))
 
 
 @dataclasses.dataclass
@@ -47,8 +62,9 @@ class SystemResult:
         return self.status == csr.STATUS_DONE
 
 
-def run_program(config, segments, prog_addr, reads=(), *, progress=print, max_ns=10**10):
-    """Run the program at ``prog_addr`` in the memory image ``segments``; read back ``reads`` [(addr, nbytes)]."""
+def run_program(config, segments, prog_addr, reads=(), *, progress=print, max_ns=10**10, trace=None):
+    """Run the program at ``prog_addr`` in the memory image ``segments``; read back ``reads`` [(addr, nbytes)].
+    ``trace``: a file to write the event trace to (``PROBES``; parse it with ``sim.trace.parse``)."""
     from hw.accelerator import DATA_WIDTH
 
     design = accelerator_design(config)
@@ -60,7 +76,8 @@ def run_program(config, segments, prog_addr, reads=(), *, progress=print, max_ns
                                                "dump": str(tmp / "dump.hex"), "max_ns": max_ns}),
                "SYSTOLICA_RESULT": str(out)}
         runner.run_test(design, "sim.test_system", testcase="test_program", extra_env=env, progress=progress,
-                        plusargs=[f"+MEM_INIT={tmp / 'mem.hex'}", f"+MEM_DUMP={tmp / 'dump.hex'}"],
+                        plusargs=[f"+MEM_INIT={tmp / 'mem.hex'}", f"+MEM_DUMP={tmp / 'dump.hex'}"] +
+                        ([f"+TRACE={pathlib.Path(trace).resolve()}"] if trace else []),
                         results_name=f"program-{tmp.name}")
         r = json.loads(out.read_text())
     r["reads"] = {int(a): bytes.fromhex(h) for a, h in r["reads"].items()}
