@@ -1,0 +1,39 @@
+"""Real all-MiniLM-L6-v2 layers compiled to a program and run on the whole RTL accelerator (fast harness):
+every output value equal to golden/'s integer encoder."""
+import numpy as np
+import pytest
+
+from compiler import Options
+from golden.bench import tokens_of_length
+from golden.encoder import minilm_encoder
+from hw.config import AcceleratorConfig
+from hw.run import run_layers
+
+
+@pytest.fixture(scope="module")
+def enc():
+    return minilm_encoder()
+
+
+def _cfg(enc):
+    return AcceleratorConfig(dim=16, input_width=enc.spec.activation_width)
+
+
+def test_one_layer_seq32_bit_exact(enc):
+    res = run_layers(enc, _cfg(enc), tokens_of_length(enc.model, 32), 1, Options(), print)
+    assert res["mac_cycles"] == res["ideal_cycles"]          # every MAC the layer needs, once
+    assert res["cycles"] > res["ideal_cycles"]
+
+
+@pytest.mark.slow
+def test_six_layers_seq128_embedding_equals_golden(enc):
+    ids = tokens_of_length(enc.model, 128)
+    res = run_layers(enc, _cfg(enc), ids, 6, Options(), print)
+    assert np.array_equal(res["embedding"], enc.sentence_embedding(ids))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("options", [Options(fuse_qk_softmax=False), Options(fuse_ffn2_layernorm=True)],
+                         ids=["qk-unfused", "ffn2-ln-fused"])
+def test_schedule_options_bit_exact(enc, options):
+    run_layers(enc, _cfg(enc), tokens_of_length(enc.model, 32), 1, options, print)
