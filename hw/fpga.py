@@ -136,6 +136,7 @@ def build(config, *, board="ulx3s", design="accelerator", freq=100, seed=1, out_
         raise ValueError(f"design must be one of {DESIGNS}, not {design!r}")
     if not (isinstance(freq, (int, float)) and 1 <= freq <= 500):
         raise ValueError(f"freq must be a number of MHz in 1..500, not {freq!r}")
+    freq = float(freq)              # 100 and 100.0 are one build
     b = BOARDS[board]
     from .generate import convert_component
     from .synth import _ZERO_INIT_LOOP

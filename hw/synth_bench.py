@@ -28,10 +28,11 @@ def run(progress):
         for label, cols in rows:
             if cols is not None and label in ("array", *synth.OVERHEAD_UNITS):
                 out[f"{name} {label} area"] = (round(cols["area (kT)"], 1), "kT")
-    for dim in (4, 8):
-        cfg = AcceleratorConfig(dim=dim, **{k: v for k, v in fpga.BOARD_DEFAULTS.items() if k != "dim"})
+    for dim, pipe in ((4, 0), (4, 2), (8, 0), (8, 2)):
+        cfg = AcceleratorConfig(dim=dim, pe_pipeline=pipe,
+                                **{k: v for k, v in fpga.BOARD_DEFAULTS.items() if k != "dim"})
         r = fpga.build(cfg, design="tile", out_root=ROOT / "build" / "fpga", progress=progress)
-        tag = f"ecp5 tile dim{dim}"
+        tag = f"ecp5 tile dim{dim} pe_pipeline{pipe}"
         out[f"{tag} synth"] = (r["seconds"]["synth"], "s")
         out[f"{tag} place and route"] = (r["seconds"]["pnr"], "s")
         out[f"{tag} Fmax"] = (round(r["fmax_mhz"], 2), "MHz")
