@@ -8,6 +8,8 @@ the result. With the default 32-bit accumulator, int8 x int8 products never wrap
 """
 import numpy as np
 
+from .numerics import check_int
+
 __all__ = ["wrap", "check_int_matrix", "matmul"]
 
 
@@ -24,21 +26,9 @@ def wrap(x, bits):
 
 
 def check_int_matrix(name, x, bits, ndim=2):
-    """Return ``x`` as an int64 array after checking it is an integer ``ndim``-array of signed ``bits``-bit values.
-
-    Raises ``ValueError`` naming ``name`` and the bad value; floats are rejected, not rounded.
-    """
-    x = np.asarray(x)
-    if x.dtype.kind not in "iu":
-        raise ValueError(f"{name} must be an integer array, not dtype {x.dtype}")
-    if x.ndim != ndim:
-        raise ValueError(f"{name} must be {ndim}-D, not shape {x.shape}")
-    x = x.astype(np.int64)
-    lo, hi = -(1 << (bits - 1)), (1 << (bits - 1)) - 1
-    if x.size and (x.min() < lo or x.max() > hi):
-        bad = x.min() if x.min() < lo else x.max()
-        raise ValueError(f"{name} has value {int(bad)} outside the signed {bits}-bit range {lo}..{hi}")
-    return x
+    """``x`` as int64 after checking it is an integer ``ndim``-array of signed ``bits``-bit values
+    (:func:`golden.numerics.check_int`; floats are rejected, not rounded)."""
+    return check_int(name, x, bits, ndim=ndim)
 
 
 def matmul(a, b, c=None, *, acc_bits=32, a_bits=8, b_bits=8):

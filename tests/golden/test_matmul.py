@@ -27,15 +27,15 @@ def test_16_bit_activations():
     a = np.full((1, 3), -32768)
     b = np.full((3, 1), -128)
     assert matmul(a, b, a_bits=16).tolist() == [[3 * 32768 * 128]]
-    with pytest.raises(ValueError, match="a has value -32768 outside the signed 8-bit range"):
+    with pytest.raises(ValueError, match="a holds -32768, outside the 8-bit signed range"):
         matmul(a, b)
 
 
 @pytest.mark.parametrize("args,kw,needle", [
     ((np.zeros((2, 3)), np.zeros((3, 2), int)), {}, "a must be an integer array, not dtype float64"),
     ((np.zeros((2, 3), int), np.zeros((4, 2), int)), {}, "inner dimensions differ"),
-    ((np.zeros((2, 3), int), np.full((3, 2), 128)), {}, "b has value 128 outside"),
-    ((np.zeros(3, int), np.zeros((3, 2), int)), {}, "a must be 2-D"),
+    ((np.zeros((2, 3), int), np.full((3, 2), 128)), {}, "b holds 128, outside"),
+    ((np.zeros(3, int), np.zeros((3, 2), int)), {}, "a must have 2 dimension(s)"),
     ((np.zeros((2, 3), int), np.zeros((3, 2), int), np.zeros((2, 3), int)), {}, "c has shape (2, 3)"),
     ((np.zeros((2, 3), int), np.zeros((3, 2), int)), {"acc_bits": 1}, "acc_bits must be an int in 2..64, not 1"),
     ((np.zeros((0, 3), int), np.zeros((3, 2), int)), {}, "empty operand"),
