@@ -14,6 +14,7 @@ SECTIONS = {
     "golden": "golden.bench",
     "array": "sim.bench",
     "nonlinear": "sim.nl_bench",
+    "system": "sim.system_bench",
     "synth": "hw.synth_bench",
 }
 
