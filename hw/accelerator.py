@@ -36,6 +36,7 @@ from .scratchpad import Scratchpad
 __all__ = ["Accelerator", "DATA_WIDTH", "N_PERF"]
 
 DATA_WIDTH = 128
+READ_BURST = 8      # beats: fetch and CONFIG reads wait behind at most 8 such DMA bursts (hw.axi.AxiMaster)
 N_PERF = 4
 
 
@@ -71,7 +72,7 @@ class Accelerator(wiring.Component):
         m = Module()
         cfg = self._cfg
         m.submodules.csr = csr = CsrBlock(n_perf=N_PERF)
-        m.submodules.axi = axi = AxiMaster(n_read=3, n_write=1, data_width=DATA_WIDTH)
+        m.submodules.axi = axi = AxiMaster(n_read=3, n_write=1, data_width=DATA_WIDTH, read_burst=READ_BURST)
         m.submodules.ctrl = ctrl = Controller(cfg, data_width=DATA_WIDTH)
         dma = dict(dim=cfg.dim, input_width=cfg.acc_width, elem_bytes=(1, 2, 4), data_width=DATA_WIDTH)
         m.submodules.ldma = ldma = DmaReader(**dma)

@@ -153,14 +153,14 @@ class WritePortSignature(wiring.Signature):
                           "done": In(1)})
 
 
-def burst_beats(addr, remaining, beat_log2):
-    """Beats of the next burst at beat-aligned ``addr`` with ``remaining`` beats left: at most 256 and never
-    across a 4 KB boundary. A combinational expression (Amaranth values) or an int (Python ints)."""
+def burst_beats(addr, remaining, beat_log2, max_burst=MAX_BURST):
+    """Beats of the next burst at beat-aligned ``addr`` with ``remaining`` beats left: at most ``max_burst``
+    (256) and never across a 4 KB boundary. A combinational expression (Amaranth values) or an int (Python ints)."""
     if isinstance(addr, int):
         to_4k = (BOUNDARY - (addr % BOUNDARY)) >> beat_log2
-        return min(remaining, MAX_BURST, to_4k)
+        return min(remaining, max_burst, to_4k)
     to_4k = (C(BOUNDARY, 13) - addr[:12])[beat_log2:]
-    cap = Mux(to_4k > MAX_BURST, MAX_BURST, to_4k)
+    cap = Mux(to_4k > max_burst, max_burst, to_4k)
     return Mux(remaining < cap, remaining, cap)
 
 
@@ -216,6 +216,10 @@ class AxiMaster(wiring.Component):
         Read bursts in flight at once, all requesters together (1..64).
     read_queue : int
         Read requests in flight per requester (1..64).
+    read_burst : int
+        Longest read burst (1..256 beats). Shorter bursts bound how long another requester's burst waits behind
+        the bursts already in flight (at most ``max_outstanding * read_burst`` beats); back-to-back bursts cost
+        no bandwidth.
     write_queue : int
         Write requests in flight, all writers together (a power of two, 2..64).
 
@@ -228,13 +232,15 @@ class AxiMaster(wiring.Component):
     """
 
     def __init__(self, *, n_read=3, n_write=1, addr_width=32, data_width=128, id_width=4, beats_width=20,
-                 max_outstanding=8, read_queue=8, write_queue=8):
+                 max_outstanding=8, read_queue=8, write_queue=8, read_burst=MAX_BURST):
         sig = Axi4Signature(addr_width, data_width, id_width)   # validates the bus parameters
         _check_range("n_read", n_read, 1, 2 ** id_width)
         _check_range("n_write", n_write, 1, 2 ** id_width)
         _check_range("beats_width", beats_width, 1, 32)
         _check_range("max_outstanding", max_outstanding, 1, 64)
         _check_range("read_queue", read_queue, 1, 64)
+        _check_range("read_burst", read_burst, 1, MAX_BURST)
+        self._read_burst = read_burst
         if write_queue not in (2, 4, 8, 16, 32, 64):
             raise ValueError(f"write_queue must be a power of two in 2..64, not {write_queue!r}")
         self._read_queue, self._write_queue = read_queue, write_queue
@@ -282,7 +288,7 @@ class AxiMaster(wiring.Component):
             q = SyncFIFO(width=self._addr_width + bw, depth=self._read_queue)
             m.submodules[f"rxq{i}"] = q
             rxq.append(q)
-            m.d.comb += lens[i].eq(burst_beats(ar_addr[i], ar_rem[i], blog))
+            m.d.comb += lens[i].eq(burst_beats(ar_addr[i], ar_rem[i], blog, self._read_burst))
 
         # AR channel: a register stage, reloaded from the arbiter when empty or being accepted.
         inflight = Signal(range(self._max_outstanding + 1))

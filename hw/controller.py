@@ -26,10 +26,11 @@ from .lanes import ColWriteLayout, LaneConstsLayout
 from .nonlinear import NlCmdLayout
 from .scratchpad import ReadPortSignature as SpadReadPort, SpadWriteLayout
 
-__all__ = ["Controller", "FETCH_INSTRS", "QUEUE_DEPTH"]
+__all__ = ["Controller", "FETCH_INSTRS", "PREFETCH", "QUEUE_DEPTH"]
 
 FETCH_INSTRS = 4
-QUEUE_DEPTH = 8
+PREFETCH = 32       # instructions fetched ahead of decode (several fetch requests in flight behind DMA bursts)
+QUEUE_DEPTH = 16
 DEADLOCK = 8      # error code: every queue waits on tokens no unit can give
 
 
@@ -101,14 +102,14 @@ class Controller(wiring.Component):
         m.d.comb += [self.busy.eq(running), self.error_code.eq(err_code), self.error_info.eq(err_info)]
 
         # ---- fetch: bursts of FETCH_INSTRS instructions into a prefetch FIFO ---------------------------------
-        m.submodules.ififo = ififo = SyncFIFOBuffered(width=_EntryLayout.size, depth=4 * FETCH_INSTRS)
+        m.submodules.ififo = ififo = SyncFIFOBuffered(width=_EntryLayout.size, depth=PREFETCH)
         pc_fetch = Signal(32)
-        in_flight = Signal(range(4 * FETCH_INSTRS + 1))    # instructions requested, not yet in the FIFO
+        in_flight = Signal(range(PREFETCH + 1))    # instructions requested, not yet in the FIFO
         beat = Signal(range(max(bpi, 2)))
         word = Signal(INSTR_BITS)
         pc_word = Signal(32)
         req = self.fetch.req
-        space = ififo.level + in_flight + FETCH_INSTRS <= 4 * FETCH_INSTRS
+        space = ififo.level + in_flight + FETCH_INSTRS <= PREFETCH
         m.d.comb += [req.valid.eq(running & ~stop & space), req.payload.addr.eq(pc_fetch),
                      req.payload.beats.eq(FETCH_INSTRS * bpi)]
         issued = req.valid & req.ready

@@ -74,9 +74,10 @@ class _DmaBase(wiring.Component):
     def max_line_bytes(self):
         return self._dim * max(self._elem_bytes)
 
-    def _plan(self, m, fsm_idle, start):
+    def _plan(self, m, fsm_idle, start, replicate=False):
         """Segment bookkeeping shared by both engines: a contiguous transfer is one segment of ``lines``
-        lines, any other stride ``lines`` segments of one line. Returns a namespace of signals."""
+        lines, any other stride ``lines`` segments of one line; with ``replicate`` (reader) a stride-0 transfer
+        is one segment of one line read once and emitted ``lines`` times (``s.rep``). Returns a namespace."""
         aw, lw = self._addr_width, self._lines_width
         beat = self._data_width // 8
         blog = beat.bit_length() - 1
@@ -87,6 +88,7 @@ class _DmaBase(wiring.Component):
         s.segs, s.seg_lines, s.total = Signal(lw), Signal(lw), Signal(lw)
         s.off = Signal(blog if blog else 1)
         s.beats = Signal(self._beats_width)
+        s.rep = Signal()                       # stride 0 (reader): one line read, emitted seg_lines times
         with m.Switch(s.eb):
             for e in self._elem_bytes:
                 with m.Case(e):
@@ -96,7 +98,7 @@ class _DmaBase(wiring.Component):
         with m.Switch(s.eb):
             for e in self._elem_bytes:
                 with m.Case(e):
-                    m.d.comb += lines_bytes.eq(s.seg_lines * (self._dim * e))
+                    m.d.comb += lines_bytes.eq(Mux(s.rep, 1, s.seg_lines) * (self._dim * e))
         m.d.comb += [s.off.eq(s.addr[:blog] if blog else 0), span.eq(s.off + lines_bytes + (beat - 1)),
                      s.beats.eq(span[blog:])]
         p = self.req.payload
@@ -112,11 +114,12 @@ class _DmaBase(wiring.Component):
                     m.d.comb += L_req.eq(self._dim * e)
         m.d.comb += self.req.ready.eq(fsm_idle)
         contiguous = p.stride == L_req
+        rep = (p.stride == 0) if replicate else C(0, 1)
         s.req_segs = Signal(lw)
-        m.d.comb += s.req_segs.eq(Mux(contiguous, 1, p.lines))
+        m.d.comb += s.req_segs.eq(Mux(contiguous | rep, 1, p.lines))
         with m.If(start):
             m.d.sync += [s.eb.eq(eb), s.addr.eq(p.mem_addr), s.stride.eq(p.stride), s.total.eq(p.lines),
-                         s.segs.eq(s.req_segs), s.seg_lines.eq(Mux(contiguous, p.lines, 1))]
+                         s.segs.eq(s.req_segs), s.seg_lines.eq(Mux(contiguous | rep, p.lines, 1)), s.rep.eq(rep)]
         return s
 
 
@@ -176,7 +179,7 @@ class DmaReader(_DmaBase):
         # unaligned start, steady state holds up to L + beat - 1 bytes, and a lower bound would halve the rate.
         cap = lmax + 2 * beat
         idle, start = Signal(), Signal()
-        s = self._plan(m, idle, start)
+        s = self._plan(m, idle, start, replicate=True)
         m.d.comb += [start.eq(self.req.valid & self.req.ready), self.busy.eq(~idle), idle.eq(s.total == 0)]
 
         # Issuer: one read request per segment, running ahead of the data by up to ``ahead`` segments (their start
@@ -219,7 +222,7 @@ class DmaReader(_DmaBase):
         after = Signal.like(buf)
         n_after = Signal.like(n)
         m.d.comb += [after.eq(buf), n_after.eq(n)]
-        with m.If(out_fire):
+        with m.If(out_fire & ~(s.rep & (seg_left != 1))):     # a replicated line stays until its last copy
             m.d.comb += n_after.eq(n - s.L)
             with m.Switch(s.eb):
                 for e in self._elem_bytes:
