@@ -94,10 +94,14 @@ class LayerEmitter:
         """``acc = bias + A @ W[:, blk0*dim:blk1*dim]`` for token ``tiles``: tile ``t``'s A at row ``a_of(t)``,
         its result block ``j`` at accumulator line ``acc_of(t) + j*rows(t)``."""
         p, d, em = self.plan, self.plan.dim, self.em
+        bias = []
         for t in tiles:
             for cb in range(blk0, blk1):
-                em.emit(Opcode.LOAD, dst=1, local=acc_of(t) + (cb - blk0) * p.rows_of(t), lines=p.rows_of(t),
-                        mem_addr=b_addr + cb * d * 4, stride=0, elem_bytes=4)
+                bias.append(em.emit(Opcode.LOAD, dst=1, local=acc_of(t) + (cb - blk0) * p.rows_of(t),
+                                    lines=p.rows_of(t), mem_addr=b_addr + cb * d * 4, stride=0, elem_bytes=4))
+        # The first MATMUL waits for every bias line of the linear: a bias LOAD still running once the array
+        # writes the accumulator would wait for the array to go idle, and the weight LOADs behind it with it.
+        after = bias[-1:]
         wb = p.wbuf_rows
         if k <= wb:
             g = max(1, min(wb // k, blk1 - blk0))
@@ -111,7 +115,8 @@ class LayerEmitter:
             for t in tiles:
                 rt = p.rows_of(t)
                 em.emit(Opcode.MATMUL, a_addr=a_of(t) + (k0 // d) * rt, b_addr=buf, c_addr=acc_of(t) + (c0 - blk0) * rt,
-                        rows=rt, k=kc, cols=d, accumulate=1, blocks=n, b_stride=kc, c_stride=rt)
+                        rows=rt, k=kc, cols=d, accumulate=1, blocks=n, b_stride=kc, c_stride=rt, after=after)
+                after = ()
 
     def round_trip(self, name, acc, lines, lane_addr):
         """Unfused baseline: STORE ``lines`` accumulator lines as int32, then LOAD them back; the lane CONFIG of
