@@ -105,9 +105,11 @@ class LayerEmitter:
         wb = p.wbuf_rows
         if k <= wb:
             g = max(1, min(wb // k, blk1 - blk0))
-            chunks = [(0, k, c0, min(g, blk1 - c0)) for c0 in range(blk0, blk1, g)]
+            g = -(-(blk1 - blk0) // -(-(blk1 - blk0) // g))     # balanced: a short last chunk would not hide the
+            chunks = [(0, k, c0, min(g, blk1 - c0)) for c0 in range(blk0, blk1, g)]   # next chunk's LOAD
         else:
             kc = wb // d * d
+            kc = -(-k // (-(-k // kc) * d)) * d                 # balanced k chunks (a short one would not hide)
             chunks = [(k0, min(kc, k - k0), cb, 1) for cb in range(blk0, blk1) for k0 in range(0, k, kc)]
         for k0, kc, c0, n in chunks:
             lines = kc * n
