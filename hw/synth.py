@@ -24,7 +24,7 @@ import time
 from .config import AcceleratorConfig
 
 __all__ = ["UNITS", "TARGETS", "AcceleratorTop", "synthesize", "unit_table", "overhead", "format_table",
-           "sweep", "add_arguments", "run"]
+           "sweep", "sweep_report", "add_arguments", "run"]
 
 TOP = "systolica_accel"
 BUILD = pathlib.Path("build/synth")
@@ -312,31 +312,41 @@ def format_table(result):
 def sweep(dims, target="generic", *, base=None, out_dir=BUILD / "sweep", progress=print):
     """Synthesize at each DIM; write ``area_vs_dim.md``/``.json`` and ``area_vs_dim.png`` under ``out_dir``."""
     base = AcceleratorConfig() if base is None else base
-    out_dir = pathlib.Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
     results = []
     for d in dims:
         progress(f"[synth] sweep: dim {d}")
         results.append(synthesize(base.replace(dim=d), target, progress=progress))
-    col = _share_column(target)
-    labels = [label for label, p in UNITS if p is not None]
-    table = {label: [dict(unit_table(r)[0])[label][col] for r in results] for label in labels}
-    totals = [unit_table(r)[1][col] for r in results]
-    md = [f"Area ({col}) per unit vs DIM, target {target}", "",
-          "| unit | " + " | ".join(f"dim {d}" for d in dims) + " |", "| --- |" + " ---: |" * len(dims)]
-    for label in labels:
-        md.append(f"| {label} | " + " | ".join(_fmt(v) for v in table[label]) + " |")
-    md.append("| **total** | " + " | ".join(f"**{_fmt(v)}**" for v in totals) + " |")
-    md.append("| nonlinear share | " + " | ".join(
-        f"{overhead(r)[col] * 100:.1f}%" for r in results) + " |")
-    md.append("| yosys seconds | " + " | ".join(f"{r['seconds']:.1f}" for r in results) + " |")
-    (out_dir / f"area_vs_dim_{target}.md").write_text("\n".join(md) + "\n")
-    (out_dir / f"area_vs_dim_{target}.json").write_text(json.dumps(
-        {"dims": list(dims), "column": col, "units": table, "total": totals}, indent=1))
-    png = out_dir / f"area_vs_dim_{target}.png"
-    _plot(dims, table, totals, col, target, png)
+    md = sweep_report(dims, results, target, out_dir=out_dir)
     progress(f"[synth] sweep: wrote {out_dir}/area_vs_dim_{target}.md/.json/.png")
-    return "\n".join(md) + "\n", results
+    return md, results
+
+
+def sweep_report(dims, results, target, *, out_dir=BUILD / "sweep"):
+    """Markdown tables, JSON and PNG of :func:`synthesize` results at ``dims`` (one result per DIM): the area
+    column (plotted) and, for the generic target, gate cells and flip-flops (without the memories)."""
+    out_dir = pathlib.Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    labels = [label for label, p in UNITS if p is not None]
+    cols = [_share_column(target)] + (["cells", "FFs"] if target == "generic" else [])
+    md, data = [], {"dims": list(dims)}
+    for col in cols:
+        table = {label: [dict(unit_table(r)[0])[label][col] for r in results] for label in labels}
+        totals = [unit_table(r)[1][col] for r in results]
+        md += [f"{col} per unit vs DIM, target {target}", "",
+               "| unit | " + " | ".join(f"dim {d}" for d in dims) + " |", "| --- |" + " ---: |" * len(dims)]
+        for label in labels:
+            md.append(f"| {label} | " + " | ".join(_fmt(v) for v in table[label]) + " |")
+        md.append("| **total** | " + " | ".join(f"**{_fmt(v)}**" for v in totals) + " |")
+        md.append("| normalization + lanes share | " + " | ".join(
+            f"{overhead(r)[col] * 100:.1f}%" for r in results) + " |")
+        md.append("")
+        data[col] = {"units": table, "total": totals}
+        if col == cols[0]:
+            _plot(dims, table, totals, col, target, out_dir / f"area_vs_dim_{target}.png")
+    md.append("yosys seconds: " + ", ".join(f"dim {d} {r['seconds']:.0f} s" for d, r in zip(dims, results)))
+    (out_dir / f"area_vs_dim_{target}.md").write_text("\n".join(md) + "\n")
+    (out_dir / f"area_vs_dim_{target}.json").write_text(json.dumps(data, indent=1))
+    return "\n".join(md) + "\n"
 
 
 def _plot(dims, table, totals, col, target, png):
