@@ -169,15 +169,19 @@ class LayerEmitter:
                 acc_of = lambda t, acc=acc: acc + t * T * kbd  # noqa: E731
                 self.linear(w["w" + name], b["w" + name], p.dims.hidden, h * kbd, (h + 1) * kbd, p.tiles(), a_h, acc_of)
                 lane, cols = c[name]
-                for t in p.tiles():
-                    rt = p.rows_of(t)
-                    if name == "k":
-                        for j in range(kbd):
+                if name == "k":
+                    # column block outer: its 16-entry column table is CONFIGured once for all tiles (a CONFIG
+                    # waits for the NL before it, and the array idles meanwhile)
+                    for j in range(kbd):
+                        for t in p.tiles():
+                            rt = p.rows_of(t)
                             self.config(lane, (cols + (h * dh + j * d) * 16, d))
                             self.nl(nlops.LaneOp.REQUANT, acc_base=acc_of(t) + j * rt, rows=rt, lines=1, row_stride=1,
                                     dst_base=kt + (t * T // d) * dh + j * d, dst_row_stride=dh, dst_line_stride=1,
                                     transpose=1)
-                        continue
+                    continue
+                for t in p.tiles():
+                    rt = p.rows_of(t)
                     self.config(lane, (cols + h * dh * 16, dh))
                     dst = dict(dst_base=q + t * kbd * T, dst_row_stride=1, dst_line_stride=rt) if name == "q" else \
                         dict(dst_base=v + t * T, dst_row_stride=1, dst_line_stride=seq)
