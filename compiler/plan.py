@@ -103,9 +103,12 @@ class Plan:
         return self.spad[name][0]
 
     def acc_slot(self, lines, i):
-        """Accumulator base of the ``i``-th use of ``lines`` lines: alternating halves when they fit."""
+        """Accumulator base of the ``i``-th use of ``lines`` lines: rotating quarters, else alternating halves, when
+        they fit (with four small regions, a linear's bias LOADs need not wait for the two last ops' NLs)."""
         if lines > self.acc_rows:
             raise ValueError(f"{lines} accumulator lines exceed the accumulator's {self.acc_rows}")
+        if lines <= self.acc_rows // 4:
+            return (i % 4) * (self.acc_rows // 4)
         return (i % 2) * (self.acc_rows // 2) if lines <= self.acc_rows // 2 else 0
 
 
