@@ -62,6 +62,7 @@ class LayerEmitter:
         self.table = np.full(4096, -1, dtype=np.int64)
         self.slot = 0
         self.scratch = {}
+        self.pending = []       # LOADs to emit after the first weight chunk (the input's later tiles)
 
     # ---- constants ----------------------------------------------------------------------------------------
     def _consts(self, li, name, lane, cols=None):
@@ -114,6 +115,9 @@ class LayerEmitter:
         for k0, kc, c0, n in chunks:
             lines = kc * n
             buf = self.ws.next(w_addr + (c0 * k + k0) * d, lines)
+            for ld in self.pending:
+                em.emit(Opcode.LOAD, **ld)
+            self.pending = []
             for t in tiles:
                 rt = p.rows_of(t)
                 em.emit(Opcode.MATMUL, a_addr=a_of(t) + (k0 // d) * rt, b_addr=buf, c_addr=acc_of(t) + (c0 - blk0) * rt,

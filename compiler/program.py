@@ -94,8 +94,17 @@ def _build(layers, config, h, options, order, store_every):
         raise ValueError("input hidden states must fit int16")
     inp = img.add("input", lines.astype("<i2").tobytes())
     hrow = plan.row("h")
-    em.emit(Opcode.LOAD, dst=0, local=hrow, lines=len(lines), mem_addr=inp, stride=2 * d, elem_bytes=2)
+    # the input by token tile: tile 0 first, the others after the first linear's first weight chunk (its first
+    # MATMULs start on tile 0 while the rest streams in)
     le = LayerEmitter(em, img, plan, ws, options, config)
+    loads, row = [], 0
+    for t in plan.tiles():
+        n = plan.kb_h * plan.rows_of(t)
+        loads.append(dict(dst=0, local=hrow + row, lines=n, mem_addr=inp + row * 2 * d, stride=2 * d, elem_bytes=2))
+        row += n
+    assert row == len(lines)
+    em.emit(Opcode.LOAD, **loads[0])
+    le.pending = loads[1:]
     outputs = {}
     for i, L in enumerate(layers):
         le.layer(i, L)
