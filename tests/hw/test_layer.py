@@ -22,7 +22,8 @@ def _cfg(enc):
 def test_one_layer_seq32_bit_exact(enc):
     res = run_layers(enc, _cfg(enc), tokens_of_length(enc.model, 32), 1, Options(), print)
     assert res["mac_cycles"] == res["ideal_cycles"]          # every MAC the layer needs, once
-    assert res["cycles"] > res["ideal_cycles"]
+    # the program-level cycle model (golden.program_cycles) predicts the whole layer within 1%
+    assert abs(res["model_cycles"] - res["cycles"]) <= 0.01 * res["cycles"], (res["model_cycles"], res["cycles"])
 
 
 @pytest.mark.slow
