@@ -30,7 +30,7 @@ def run(progress):
                 out[f"{name} {label} area"] = (round(cols["area (kT)"], 1), "kT")
     for dim, pipe in ((4, 0), (4, 2), (8, 0), (8, 2)):
         cfg = AcceleratorConfig(dim=dim, pe_pipeline=pipe,
-                                **{k: v for k, v in fpga.BOARD_DEFAULTS.items() if k != "dim"})
+                                **{k: v for k, v in fpga.BOARD_DEFAULTS.items() if k not in ("dim", "pe_pipeline")})
         r = fpga.build(cfg, design="tile", out_root=ROOT / "build" / "fpga", progress=progress)
         tag = f"ecp5 tile dim{dim} pe_pipeline{pipe}"
         out[f"{tag} synth"] = (r["seconds"]["synth"], "s")
