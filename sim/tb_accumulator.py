@@ -3,42 +3,27 @@
 The model is a dict of rows updated with ``golden.matmul.wrap``; the checker compares every read row and the
 cycle of every ``done`` pulse (write cycle + 1, as the unit's docstring states).
 """
-import random
 
 import numpy as np
-from cocotb.clock import Clock
-from cocotb.triggers import ReadOnly, RisingEdge
+from cocotb.triggers import ReadOnly
 
 from golden.matmul import wrap
 
 from .packing import Packer
+from .tb_base import ClockedTB
 
 __all__ = ["AccumulatorTB"]
 
 
-class AccumulatorTB:
+class AccumulatorTB(ClockedTB):
+    IDLE_INPUTS = ("write__valid", "read_cmd__valid", "read__ready")
+    reset_cycles = 2
+
     def __init__(self, dut, config, *, seed=0, gap=0.0, backpressure=0.0):
-        self.dut, self.cfg, self.pk = dut, config, Packer(config)
-        self.rng = random.Random(seed)
+        super().__init__(dut, seed=seed)
+        self.cfg, self.pk = config, Packer(config)
         self.gap, self.backpressure = gap, backpressure
         self.model = {}
-        self.cycle = 0
-        Clock(dut.clk, 10, unit="ns", impl="gpi").start(start_high=False)
-
-    async def tick(self):
-        await RisingEdge(self.dut.clk)
-        self.cycle += 1
-
-    async def reset(self):
-        d = self.dut
-        d.rst.value = 1
-        d.write__valid.value = 0
-        d.read_cmd__valid.value = 0
-        d.read__ready.value = 0
-        for _ in range(2):
-            await self.tick()
-        d.rst.value = 0
-        await self.tick()
 
     def _apply(self, addr, row, accumulate, cols):
         n, aw = self.cfg.dim, self.cfg.acc_width

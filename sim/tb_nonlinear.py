@@ -4,16 +4,16 @@ Stimulus: accumulator lines and per-column constants with random idle cycles; th
 random backpressure. Every job runs twice on the same accumulator contents: once with backpressure (outputs
 checked against golden/) and once without (outputs and the command's cycles checked against golden.cycles).
 """
-import random
 
 import numpy as np
-from cocotb.clock import Clock
-from cocotb.triggers import ReadOnly, RisingEdge
+from cocotb.triggers import ReadOnly
 
 from hw.accumulator import AccWriteLayout
 from hw.lanes import ColWriteLayout, LaneConstsLayout, LaneOutLayout
 from hw.nonlinear import NlCmdLayout
 from hw.scratchpad import SpadWriteLayout
+
+from .tb_base import ClockedTB
 
 __all__ = ["NonlinearTB"]
 
@@ -22,7 +22,7 @@ def _pack(layout, values):
     return layout.const(values).as_value().value
 
 
-class NonlinearTB:
+class NonlinearTB(ClockedTB):
     """Owns the DUT's clock and streams; one instance per cocotb test.
 
     Parameters
@@ -35,31 +35,17 @@ class NonlinearTB:
         Probability of an idle input cycle / of ``o.ready`` low in a cycle.
     """
 
+    IDLE_INPUTS = ("acc_write__valid", "spad_write__valid", "spad_read__en", "cmd__valid", "col_write__valid",
+                   "o__ready")
+
     def __init__(self, dut, config, n, *, seed=0, gap=0.2, backpressure=0.3, max_cycles=2_000_000):
-        self.dut, self.cfg, self.n = dut, config, n
-        self.rng = random.Random(seed)
+        super().__init__(dut, seed=seed)
+        self.cfg, self.n = config, n
         self.gap, self.backpressure, self.max_cycles = gap, backpressure, max_cycles
-        self.cycle = 0
         self._wl = AccWriteLayout(config)
         self._cl = NlCmdLayout(config)
         self._ol = LaneOutLayout(config, n)
         self._sl = SpadWriteLayout(config)
-        Clock(dut.clk, 10, unit="ns", impl="gpi").start(start_high=False)
-
-    async def tick(self):
-        await RisingEdge(self.dut.clk)
-        self.cycle += 1
-
-    async def reset(self):
-        d = self.dut
-        d.rst.value = 1
-        for name in ("acc_write__valid", "spad_write__valid", "spad_read__en", "cmd__valid", "col_write__valid",
-                     "o__ready"):
-            getattr(d, name).value = 0
-        for _ in range(3):
-            await self.tick()
-        d.rst.value = 0
-        await self.tick()
 
     async def _idle(self, valid):
         while self.gap and self.rng.random() < self.gap:

@@ -5,21 +5,20 @@ until accepted, as valid/ready requires); accumulator reads with random backpres
 every accumulator row with ``golden.matmul`` and every operation's handshake/done cycle and the hardware
 counters with ``golden.cycles``, given the cycles at which commands were presented.
 """
-import random
 import time
 
 import numpy as np
-from cocotb.clock import Clock
-from cocotb.triggers import ReadOnly, RisingEdge
+from cocotb.triggers import ReadOnly
 
 from golden import cycles
 
 from .packing import Packer
+from .tb_base import ClockedTB
 
 __all__ = ["TileTB"]
 
 
-class TileTB:
+class TileTB(ClockedTB):
     """Owns the DUT's clock and streams; one instance per cocotb test.
 
     Parameters
@@ -33,29 +32,13 @@ class TileTB:
         Probability that ``acc_read.ready`` is low in a cycle.
     """
 
+    IDLE_INPUTS = ("spad_write__valid", "cmd__valid", "acc_read_cmd__valid", "acc_read__ready", "counter_clear")
+
     def __init__(self, dut, config, *, seed=0, gap=0.0, backpressure=0.0):
-        self.dut, self.cfg, self.pk = dut, config, Packer(config)
-        self.rng = random.Random(seed)
+        super().__init__(dut, seed=seed)
+        self.cfg, self.pk = config, Packer(config)
         self.gap, self.backpressure = gap, backpressure
-        self.cycle = 0
         self.log = dut._log
-        Clock(dut.clk, 10, unit="ns", impl="gpi").start(start_high=False)
-
-    async def tick(self):
-        """Advance to the next cycle; inputs written after this take effect in it."""
-        await RisingEdge(self.dut.clk)
-        self.cycle += 1
-
-    async def reset(self):
-        d = self.dut
-        d.rst.value = 1
-        for name in ("spad_write__valid", "cmd__valid", "acc_read_cmd__valid", "acc_read__ready",
-                     "counter_clear"):
-            getattr(d, name).value = 0
-        for _ in range(3):
-            await self.tick()
-        d.rst.value = 0
-        await self.tick()
 
     # ---- drivers ----------------------------------------------------------------------------------------
     def _idle(self):
