@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .matmul import matmul
-from .numerics import Dyadic, check_int, int_range, round_shift, saturate
+from .numerics import Dyadic, check_int, int_range, requantize
 
 __all__ = ["ACC_BITS", "linear", "ResidualConstants", "residual_add"]
 
@@ -61,4 +61,5 @@ def residual_add(a, b, k):
     b = check_int("residual operand b", b, 24)
     if a.shape != b.shape:
         raise ValueError(f"residual operands differ in shape: {a.shape} and {b.shape}")
-    return saturate(round_shift(a * k.a.m + b * k.b.m, k.a.shift), k.out_bits)
+    # b * Mb is an offset in a's units of 2**-shift (both dyadics share the shift): one requantization
+    return requantize(a, k.a, k.out_bits, offset=b * k.b.m)
