@@ -29,7 +29,7 @@ from .accumulator import AccWriteLayout
 from .mesh import Mesh
 from .scratchpad import ReadPortSignature
 
-__all__ = ["CmdLayout", "ExecuteUnit"]
+__all__ = ["CmdLayout", "ExecuteSignature", "ExecuteUnit"]
 
 
 def CmdLayout(cfg):
@@ -42,6 +42,20 @@ def CmdLayout(cfg):
         "k": cfg.spad_addr_width + 1,
         "cols": range(cfg.dim + 1),
         "accumulate": 1,
+    })
+
+
+def ExecuteSignature(cfg):
+    """The ports of an execute unit, whatever its dataflow (``ExecuteUnit``, ``hw.execute_os.OSExecuteUnit``):
+    tile commands in, two scratchpad read ports, accumulator writes, ``busy`` and ``mac_active``."""
+    rp = ReadPortSignature(cfg.spad_addr_width, cfg.spad_row_bits)
+    return wiring.Signature({
+        "cmd": In(stream.Signature(CmdLayout(cfg))),
+        "spad_a": Out(rp),
+        "spad_b": Out(rp),
+        "acc_write": Out(stream.Signature(AccWriteLayout(cfg), always_ready=True)),
+        "busy": Out(1),
+        "mac_active": Out(1),
     })
 
 
@@ -76,14 +90,7 @@ class ExecuteUnit(wiring.Component):
 
     def __init__(self, config):
         self._cfg = config
-        super().__init__({
-            "cmd": In(stream.Signature(CmdLayout(config))),
-            "spad_a": Out(ReadPortSignature(config.spad_addr_width, config.spad_row_bits)),
-            "spad_b": Out(ReadPortSignature(config.spad_addr_width, config.spad_row_bits)),
-            "acc_write": Out(stream.Signature(AccWriteLayout(config), always_ready=True)),
-            "busy": Out(1),
-            "mac_active": Out(1),
-        })
+        super().__init__(ExecuteSignature(config))
 
     @property
     def config(self):

@@ -17,13 +17,10 @@ Row i of a block is written ``dim + 2*i + 1`` cycles after its ``last`` issue an
 in command order).
 """
 from amaranth.hdl import Cat, Module, Mux, Signal
-from amaranth.lib import data, stream, wiring
-from amaranth.lib.wiring import In, Out
+from amaranth.lib import data, wiring
 
-from .accumulator import AccWriteLayout
-from .execute import CmdLayout
+from .execute import CmdLayout, ExecuteSignature
 from .mesh_os import OSMesh
-from .scratchpad import ReadPortSignature
 
 __all__ = ["OSExecuteUnit"]
 
@@ -48,14 +45,7 @@ class OSExecuteUnit(wiring.Component):
 
     def __init__(self, config):
         self._cfg = config
-        super().__init__({
-            "cmd": In(stream.Signature(CmdLayout(config))),
-            "spad_a": Out(ReadPortSignature(config.spad_addr_width, config.spad_row_bits)),
-            "spad_b": Out(ReadPortSignature(config.spad_addr_width, config.spad_row_bits)),
-            "acc_write": Out(stream.Signature(AccWriteLayout(config), always_ready=True)),
-            "busy": Out(1),
-            "mac_active": Out(1),
-        })
+        super().__init__(ExecuteSignature(config))
 
     @property
     def config(self):
