@@ -18,7 +18,7 @@ Rules relied on (the hardware must match them; docs/isa.md):
 """
 import numpy as np
 
-from hw.isa import Instr, Opcode, QUEUE_OF, Queue
+from golden.isa import Instr, Opcode, QUEUE_OF, Queue
 
 __all__ = ["Emitter"]
 

@@ -16,8 +16,8 @@ the MATMULs of chunk ``i`` (double buffering). Tokens come from :class:`compiler
 """
 import numpy as np
 
-from hw import nlops
-from hw.isa import Opcode
+from golden import nlops
+from golden.isa import Opcode
 
 from .image import b_layout, bias_lines
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from hw.isa import Opcode, assemble
+from golden.isa import Opcode, assemble
 
 from .emit import Emitter
 from .image import MemoryImage, from_a_layout, to_a_layout
@@ -145,13 +145,13 @@ def compile_layer(int_layer, config, seq=None, options=Options(), h=None):
 def compile_encoder(int_encoder, config, seq, n_layers=None, options=Options()):
     """Compile the first ``n_layers`` layers of a ``golden.encoder.IntEncoder``.
 
-    ``seq``: token ids (1-D integer array), or an int ``n`` for ``golden.bench.tokens_of_length(model, n)``. The
+    ``seq``: token ids (1-D integer array), or an int ``n`` for ``golden.encoder.tokens_of_length(model, n)``. The
     input is the quantized embedding (computed on the host, as golden does). The program's ``output`` holds the
     final hidden states (:meth:`Program.run` / :meth:`Program.read_output`; compare with
     ``int_encoder.forward(prog.ids, n_layers)[-1]``); :meth:`Program.embedding` gives the mean-pooled sentence
     embedding."""
     if isinstance(seq, (int, np.integer)):
-        from golden.bench import tokens_of_length
+        from golden.encoder import tokens_of_length
         ids = tokens_of_length(int_encoder.model, int(seq))
     else:
         ids = np.asarray(seq)

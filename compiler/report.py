@@ -55,7 +55,7 @@ def report(encoder=None, config=None, seqs=(32, 128), layer=0, out=print, latenc
         from golden.encoder import minilm_encoder
         encoder = minilm_encoder()
     if config is None:
-        from hw.config import AcceleratorConfig
+        from golden.config import AcceleratorConfig
         config = AcceleratorConfig(dim=16, input_width=encoder.spec.activation_width)
     L = encoder.layers[layer]
     rows = []

@@ -10,7 +10,7 @@ the tokens.
 """
 import numpy as np
 
-from hw.isa import Opcode, Queue
+from golden.isa import Opcode, Queue
 
 from .emit import Emitter
 

@@ -21,7 +21,7 @@ its block's ``last`` step (see :func:`_schedule_os` and :data:`FORMULA`).
 """
 import dataclasses
 
-from hw.config import AcceleratorConfig
+from .config import AcceleratorConfig
 
 __all__ = ["FORMULA", "TileOp", "OpTiming", "blocks", "op_cycles", "schedule", "utilization", "busy_cycles",
            "mac_cycles"]
@@ -196,7 +196,7 @@ def nonlinear_cycles(op, rows, lines, config, engines=2):
     ``op`` is a ``hw.nlops.LaneOp``; ``rows`` logical rows of ``lines`` accumulator lines. The passes and their
     timing constants are the hardware's (``hw.nlops``); see :data:`NONLINEAR_FORMULA`.
     """
-    from hw.nlops import (DERIVE_CYCLES, LANE_LATENCY, PASSES, READ_TO_LANES, REDUCE_LATENCY, LaneOp,
+    from .nlops import (DERIVE_CYCLES, LANE_LATENCY, PASSES, READ_TO_LANES, REDUCE_LATENCY, LaneOp,
                           NormMode)
 
     _check_config(config)

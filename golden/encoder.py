@@ -38,7 +38,7 @@ from .numerics import Dyadic, int_range, requantize
 from .ops import ACC_BITS, ResidualConstants, linear, residual_add
 from .softmax import OUT_BITS as PROB_BITS, SoftmaxConstants, i_softmax
 
-__all__ = ["QuantSpec", "QuantLinear", "IntLayer", "IntEncoder", "quantize_model", "minilm_encoder",
+__all__ = ["tokens_of_length", "QuantSpec", "QuantLinear", "IntLayer", "IntEncoder", "quantize_model", "minilm_encoder",
            "read_sentences"]
 
 DATA = pathlib.Path(__file__).parent / "data"
@@ -48,6 +48,15 @@ def read_sentences(name):
     """Sentences of ``data/<name>.txt`` (``calibration`` or ``evaluation``), comments skipped."""
     lines = (DATA / f"{name}.txt").read_text().splitlines()
     return [s.strip() for s in lines if s.strip() and not s.startswith("#")]
+
+
+def tokens_of_length(model, n):
+    """``n`` real token ids ([CLS] ... [SEP]) taken from the evaluation sentences run together."""
+    text = " ".join(read_sentences("evaluation"))
+    ids = model.tokenize(text)
+    if len(ids) < n:
+        raise ValueError(f"the evaluation text has only {len(ids)} tokens, not {n}")
+    return np.concatenate([ids[:n - 1], ids[-1:]])
 
 
 @dataclass(frozen=True)

@@ -26,9 +26,9 @@ The timing estimate of a program lives in :mod:`golden.program_cycles` (re-expor
 """
 import numpy as np
 
-from hw import nlops
-from hw.isa import ErrorCode, Opcode, Queue, disassemble
-from hw.nlops import LaneOp
+from . import nlops
+from .isa import ErrorCode, Opcode, Queue, disassemble
+from .nlops import LaneOp
 
 from .gelu import GeluConstants, i_gelu
 from .layernorm import LayerNormConstants, i_layernorm

@@ -25,7 +25,7 @@ queues), STORE traffic on the bus. :class:`Latencies` holds every parameter, cal
 """
 from dataclasses import dataclass, field
 
-from hw.isa import Opcode, Queue, disassemble
+from .isa import Opcode, Queue, disassemble
 
 from .cycles import TileOp, nonlinear_cycles, schedule
 

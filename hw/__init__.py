@@ -1,5 +1,7 @@
-"""Systolica gateware (Amaranth HDL) and the command line.
+"""Systolica gateware (Amaranth HDL): PE, meshes, memories, execute units, nonlinear units, DMA, AXI, CSRs,
+controller and the accelerator top.
 
-Importing this package does not import Amaranth: `hw.config` is plain Python so that golden/ and the cycle
-model can share the one configuration object.
+Gateware only. Its parameters come from ``golden.config.AcceleratorConfig``, its instruction and lane-op
+encodings from ``golden.isa`` and ``golden.nlops``; Verilog is written by ``sim.verilog`` and the flows live
+in ``systolica``.
 """

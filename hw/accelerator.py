@@ -23,9 +23,10 @@ from amaranth.hdl import Module, Mux, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
+from golden.config import AcceleratorConfig
+
 from .accumulator import Accumulator
 from .axi import AxiLiteSignature, AxiMaster, Axi4Signature
-from .config import AcceleratorConfig
 from .controller import Controller
 from .csr import CsrBlock
 from .dma import DmaReader, DmaWriter

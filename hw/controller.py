@@ -17,11 +17,12 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.fifo import SyncFIFOBuffered
 from amaranth.lib.wiring import In, Out
 
+from golden.isa import FIELDS, FIELD_BASE, INSTR_BITS, INSTR_BYTES, ErrorCode, Opcode
+
 from .accumulator import AccReadCmdLayout, AccRowLayout, AccWriteLayout
 from .axi import ReadPortSignature
 from .dma import DmaReqLayout, LineLayout
 from .execute import CmdLayout
-from .isa import FIELDS, FIELD_BASE, INSTR_BITS, INSTR_BYTES, ErrorCode, Opcode
 from .lanes import ColWriteLayout, LaneConstsLayout
 from .nonlinear import NlCmdLayout
 from .scratchpad import ReadPortSignature as SpadReadPort, SpadWriteLayout

@@ -14,7 +14,7 @@ from amaranth.lib.wiring import In, Out
 from golden.softmax import CLAMP_Q
 from golden.numerics import MAX_SHIFT
 
-from .nlops import COL_FIELDS, FIELDS, LANE_LATENCY, SOFTMAX_SHIFT, LaneOp
+from golden.nlops import COL_FIELDS, FIELDS, LANE_LATENCY, SOFTMAX_SHIFT, LaneOp
 
 __all__ = ["LANE_LATENCY", "LaneConstsLayout", "ColConstsLayout", "ColWriteLayout", "LaneInLayout", "LaneOutLayout",
            "ActivationUnit", "round_shift_clamp", "ROW_A_BITS", "ROW_F_BITS", "ROW_K_BITS"]

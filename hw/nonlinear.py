@@ -22,15 +22,16 @@ from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
+from golden.nlops import N_BITS, PASSES, LaneOp, NormMode
+
 from .accumulator import AccReadCmdLayout
 from .lanes import (ROW_A_BITS, ROW_F_BITS, ROW_K_BITS, ActivationUnit, ColWriteLayout, LaneConstsLayout,
                     LaneOutLayout)
-from .nlops import N_BITS, PASSES, LaneOp, NormMode
 from .norm import NormUnit
 from .scratchpad import ReadPortSignature, SpadWriteLayout
 from .writer import SpadWriter
 
-__all__ = ["NlCmdLayout", "NonlinearUnit", "NonlinearTop"]
+__all__ = ["NlCmdLayout", "NonlinearUnit"]
 
 def NlCmdLayout(cfg):
     """An op over accumulator rows (see the module doc); optionally a residual operand read from the scratchpad
@@ -274,56 +275,4 @@ class NonlinearUnit(wiring.Component):
         stats_done = ~out_pass & res.valid & (results == cmd.rows - 1)
         out_done = out_pass & Mux(cmd.to_spad, writer.done, self.o.valid & self.o.ready & self.o.payload.last)
         m.d.comb += pass_done.eq(busy & (stats_done | out_done))
-        return m
-
-
-class NonlinearTop(wiring.Component):
-    """Accumulator + scratchpad + nonlinear unit: what the nonlinear testbench drives.
-
-    ``acc_write`` loads accumulator lines and ``spad_write`` scratchpad rows (residual operands; the testbench
-    has priority over the unit's own writes); ``spad_read`` reads scratchpad rows back (latency 1). ``cmd``,
-    ``consts``, ``col_write``, ``o``, ``done`` and ``error`` are the nonlinear unit's (see ``NonlinearUnit``).
-    """
-
-    def __init__(self, config, *, engines=2):
-        from .accumulator import AccWriteLayout
-        self._cfg = config
-        self._unit = NonlinearUnit(config, engines=engines)
-        super().__init__({
-            "acc_write": In(stream.Signature(AccWriteLayout(config))),
-            "spad_write": In(stream.Signature(SpadWriteLayout(config))),
-            "spad_read": In(ReadPortSignature(config.spad_addr_width, config.spad_row_bits)),
-            "cmd": In(stream.Signature(NlCmdLayout(config))),
-            "consts": In(LaneConstsLayout),
-            "col_write": In(stream.Signature(ColWriteLayout)),
-            "o": Out(stream.Signature(LaneOutLayout(config, self._unit.n))),
-            "done": Out(1), "error": Out(1),
-        })
-
-    @property
-    def n(self):
-        return self._unit.n
-
-    def elaborate(self, platform):
-        from .accumulator import Accumulator
-        from .scratchpad import Scratchpad
-        m = Module()
-        m.submodules.acc = acc = Accumulator(self._cfg)
-        m.submodules.spad = spad = Scratchpad(self._cfg)
-        m.submodules.nl = nl = self._unit
-        m.d.comb += [acc.write.valid.eq(self.acc_write.valid), acc.write.payload.eq(self.acc_write.payload),
-                     self.acc_write.ready.eq(1), self.spad_write.ready.eq(1)]
-        with m.If(self.spad_write.valid):
-            m.d.comb += [spad.write.valid.eq(1), spad.write.payload.eq(self.spad_write.payload)]
-        with m.Else():
-            m.d.comb += [spad.write.valid.eq(nl.spad_write.valid), spad.write.payload.eq(nl.spad_write.payload),
-                         nl.spad_write.ready.eq(1)]
-        wiring.connect(m, nl.spad_read, spad.read_a)
-        wiring.connect(m, wiring.flipped(self.spad_read), spad.read_b)
-        wiring.connect(m, nl.acc_read_cmd, acc.read_cmd)
-        wiring.connect(m, acc.read, nl.acc_read)
-        wiring.connect(m, wiring.flipped(self.cmd), nl.cmd)
-        wiring.connect(m, wiring.flipped(self.col_write), nl.col_write)
-        wiring.connect(m, nl.o, wiring.flipped(self.o))
-        m.d.comb += [nl.consts.eq(self.consts), self.done.eq(nl.done), self.error.eq(nl.error)]
         return m

@@ -23,7 +23,7 @@ from golden.layernorm import RECIP_BITS as LN_RECIP_BITS, XS_BITS
 from golden.softmax import RECIP_BITS as SM_RECIP_BITS
 
 from .lanes import ROW_A_BITS, ROW_F_BITS, ROW_K_BITS
-from .nlops import (DERIVE_CYCLES, DIV_CYCLES, N_BITS, QUOT_BITS, RAD_BITS, RECIP_CYCLES, S_BITS, SQRT_CYCLES,
+from golden.nlops import (DERIVE_CYCLES, DIV_CYCLES, N_BITS, QUOT_BITS, RAD_BITS, RECIP_CYCLES, S_BITS, SQRT_CYCLES,
                     SQRT_ITERS, STEPS, NormMode)
 
 __all__ = ["RowResultLayout", "Reducer", "DeriveEngine", "NormUnit"]
@@ -76,9 +76,16 @@ class Reducer(wiring.Component):
         xs = [Signal(signed(XS_BITS + 1), name=f"xs{j}") for j in range(n)]
         for j in range(n):
             m.d.comb += xs[j].eq(v[j] >> self.var_shift)
-        bmax = v[0]
-        for j in range(1, n):
-            bmax = Mux(v[j] > bmax, v[j], bmax)
+        # The beat's maximum as a balanced tree of comparators, every node a Signal: ceil(log2 n) levels and
+        # n - 1 comparators (a chain of Mux expressions would copy its tree at every step: 2**(n-1) copies).
+        level = [v[j] for j in range(n)]
+        while len(level) > 1:
+            nodes = [Signal(signed(aw), name=f"bmax_{len(level)}_{i}") for i in range(len(level) // 2)]
+            for i, node in enumerate(nodes):
+                a, b = level[2 * i], level[2 * i + 1]
+                m.d.comb += node.eq(Mux(b > a, b, a))
+            level = nodes + level[2 * len(nodes):]
+        bmax = level[0]
         p_valid, p_last = Signal(), Signal()
         p_max = Signal(signed(aw))
         p_s = Signal(signed(aw + 6))

@@ -22,7 +22,7 @@ def vectors_path():
     with open(path.with_suffix(".lock"), "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if not path.exists():
-            from golden.bench import tokens_of_length
+            from golden.encoder import tokens_of_length
             from golden.encoder import minilm_encoder
 
             enc = minilm_encoder()

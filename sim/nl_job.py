@@ -13,8 +13,8 @@ from golden.layernorm import i_layernorm
 from golden.numerics import requantize
 from golden.ops import residual_add
 from golden.softmax import i_softmax
-from hw import nlops
-from hw.nlops import LaneOp
+from golden import nlops
+from golden.nlops import LaneOp
 
 __all__ = ["NlJob", "softmax_job", "layernorm_job", "gelu_job", "requant_job"]
 

@@ -8,7 +8,7 @@ import time
 import numpy as np
 from amaranth.sim import Simulator
 
-from hw.top import TileTop
+from sim.tops import TileTop
 
 from .packing import Packer
 

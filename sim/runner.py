@@ -1,7 +1,7 @@
 """Verilator builds for cocotb 2.x through ``cocotb_tools.runner``, cached per configuration under ``build/``.
 
-A build lives in ``build/<key>/`` where ``key`` is the configuration hash plus a digest of the generator sources
-the design depends on (``rtl_digest``), so a changed generator never reuses a stale simulator. Builds are made
+A build lives in ``build/<key>/`` where ``key`` is the configuration hash plus a digest of every source
+package the Verilog depends on (``rtl_digest``), so a changed generator never reuses a stale simulator. Builds are made
 once per key: a file lock serializes pytest-xdist workers, and a stamp file written last marks a complete build.
 
 How a new unit gets its own cocotb test: write a ``make_verilog() -> (text, ports)`` for it (see
@@ -18,29 +18,25 @@ import shutil
 import sys
 import time
 
-__all__ = ["ROOT", "BUILD_ROOT", "TILE_RTL", "NONLINEAR_RTL", "Design", "tile_top_design", "nonlinear_top_design",
-           "rtl_digest", "verilator_env", "build", "run_test"]
+__all__ = ["ROOT", "BUILD_ROOT", "RTL_SOURCES", "TILE_NAME", "Design", "design_key", "tile_top_design",
+           "nonlinear_top_design", "rtl_digest", "verilator_env", "build", "run_test"]
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 BUILD_ROOT = ROOT / "build"
+TILE_NAME = "systolica_top"
 
 
-# The generator sources the array's Verilog depends on (other hw/ files do not invalidate its builds).
-TILE_RTL = ("config", "pe", "mesh", "mesh_os", "scratchpad", "accumulator", "execute", "execute_os", "counters", "top",
-            "generate")
+# The sources the generated Verilog depends on, hashed whole: the gateware, golden/ (the shared contracts and
+# the constants compiled into the units), and sim's test tops and Verilog writer. Any edit there rebuilds.
+RTL_SOURCES = ("hw", "golden", "sim/tops.py", "sim/verilog.py")
 
 
-# The nonlinear unit's Verilog also depends on golden/ constants (clamps, widths) compiled into it.
-NONLINEAR_RTL = ("config", "accumulator", "scratchpad", "lanes", "nlops", "norm", "nonlinear", "writer", "generate",
-                 "../golden/softmax", "../golden/layernorm", "../golden/numerics", "../golden/gelu")
-
-
-def rtl_digest(modules=TILE_RTL):
-    """Digest of the named hw/ source files (deterministic: every process computes the same key)."""
+def rtl_digest():
+    """Digest of every Python file in :data:`RTL_SOURCES` (deterministic: every process computes the same key)."""
     h = hashlib.sha256()
-    for name in sorted(modules):
-        p = ROOT / "hw" / f"{name}.py"
-        h.update(name.encode())
+    files = sorted(f for s in RTL_SOURCES for f in ((ROOT / s).rglob("*.py") if (ROOT / s).is_dir() else [ROOT / s]))
+    for p in files:
+        h.update(str(p.relative_to(ROOT)).encode())
         h.update(p.read_bytes())
     return h.hexdigest()[:8]
 
@@ -55,17 +51,20 @@ class Design:
     build_args: tuple = ()  # extra Verilator arguments
 
 
-def tile_top_design(config):
-    """The array test top (hw.top.TileTop) for ``config``."""
-    from hw import generate
+def design_key(kind, config):
+    """Build-cache key of a ``kind`` of top for ``config``: the kind, the configuration hash, the sources."""
+    return f"{kind}-{config.config_hash()}-{rtl_digest()}"
 
+
+def tile_top_design(config):
+    """The array test top (sim.tops.TileTop) for ``config``."""
     digest = rtl_digest()
-    return Design(name=generate.TOP_NAME, key=f"{config.config_hash()}-{digest}",
+    return Design(name=TILE_NAME, key=f"tile-{config.config_hash()}-{digest}",
                   make_verilog=lambda: fresh_tile_verilog(config, digest))
 
 
 def fresh_tile_verilog(config, digest):
-    """``hw.generate.convert(config)`` run in a fresh interpreter.
+    """The Verilog of ``sim.tops.TileTop(config)``, generated in a fresh interpreter.
 
     A long-lived process (a pytest-xdist worker) may have imported hw/ before someone edited it; generating
     in-process would then store stale Verilog under the new sources' key. The child imports the files as they
@@ -74,29 +73,29 @@ def fresh_tile_verilog(config, digest):
     import json
     import subprocess
     import tempfile
-    from hw import generate
 
     with tempfile.TemporaryDirectory() as tmp:
-        out = pathlib.Path(tmp) / f"{generate.TOP_NAME}.v"
-        code = ("import json, sys; from hw.config import AcceleratorConfig; from hw.generate import convert; "
-                "from sim.runner import rtl_digest; text, ports = convert(AcceleratorConfig.from_json(sys.argv[1])); "
+        out = pathlib.Path(tmp) / f"{TILE_NAME}.v"
+        code = ("import json, sys; from golden.config import AcceleratorConfig; from sim.tops import TileTop; "
+                "from sim.verilog import convert_component; from sim.runner import rtl_digest; "
+                "text, ports = convert_component(TileTop(AcceleratorConfig.from_json(sys.argv[1])), name=sys.argv[3]); "
                 "open(sys.argv[2], 'w').write(text); print(json.dumps([rtl_digest(), ports]))")
-        r = subprocess.run([sys.executable, "-c", code, config.to_json(), str(out)], cwd=ROOT, check=True,
-                           capture_output=True, text=True)
+        r = subprocess.run([sys.executable, "-c", code, config.to_json(), str(out), TILE_NAME], cwd=ROOT,
+                           check=True, capture_output=True, text=True)
         got, ports = json.loads(r.stdout.strip().splitlines()[-1])
         if got != digest:
-            raise RuntimeError("hw/ sources changed while the Verilog was generated; run again")
+            raise RuntimeError("hw/ or golden/ sources changed while the Verilog was generated; run again")
         return out.read_text(), [tuple(p) for p in ports]
 
 
-def nonlinear_top_design(config, engines=2):
-    """The nonlinear-unit test top (hw.nonlinear.NonlinearTop: accumulator + normalization unit + lanes)."""
-    from hw import generate
-    from hw.nonlinear import NonlinearTop
+def nonlinear_top_design(config):
+    """The nonlinear-unit test top (sim.tops.NonlinearTop: accumulator + normalization unit + lanes)."""
+    from sim.tops import NonlinearTop
+    from sim.verilog import convert_component
 
     name = "systolica_nonlinear"
-    return Design(name=name, key=f"nl{engines}-{config.config_hash()}-{rtl_digest(NONLINEAR_RTL)}",
-                  make_verilog=lambda: generate.convert_component(NonlinearTop(config, engines=engines), name=name))
+    return Design(name=name, key=design_key("nl", config),
+                  make_verilog=lambda: convert_component(NonlinearTop(config), name=name))
 
 
 def verilator_env(timing=False):

@@ -15,9 +15,6 @@ from .tb_axi_harness import harness_design, write_hex
 __all__ = ["accelerator_design", "SystemResult", "run_program", "MEM_BYTES"]
 
 MEM_BYTES = 16 << 20
-ACCEL_RTL = ("config", "accumulator", "scratchpad", "lanes", "nlops", "norm", "nonlinear", "writer", "generate",
-             "pe", "mesh", "execute", "counters", "axi", "dma", "csr", "controller", "accelerator", "isa",
-             "../golden/softmax", "../golden/layernorm", "../golden/numerics", "../golden/gelu")
 
 
 # Trace probes (sim.tb_axi_harness, ``+TRACE``): controller events, bit i of a trace line = PROBES[i].
@@ -36,12 +33,12 @@ def _probes(config):
 
 
 def accelerator_design(config):
-    from hw import generate
     from hw.accelerator import Accelerator
+    from .verilog import convert_component
 
     name = "systolica_accel"
-    key = f"accel-{config.config_hash()}-{runner.rtl_digest(ACCEL_RTL)}"
-    return harness_design(key, lambda: generate.convert_component(Accelerator(config), name=name), dut_name=name,
+    return harness_design(runner.design_key("accel", config), lambda: convert_component(Accelerator(config), name=name),
+                          dut_name=name,
                           mem_bytes=MEM_BYTES, probes=_probes(config))
 
 

@@ -6,13 +6,9 @@ from amaranth.lib.wiring import In, Out
 
 from . import runner
 
-__all__ = ["AXI_RTL", "axi_digest", "random_pauses", "csr_design", "DmaTestTop", "dma_design", "copy_descriptor",
+__all__ = ["axi_digest", "random_pauses", "csr_design", "DmaTestTop", "dma_design", "copy_descriptor",
            "DmaCopyTop",
            "copy_design"]
-
-# The generator sources the AXI/DMA designs depend on (the build key digests them).
-AXI_RTL = ("axi", "csr", "dma", "generate")
-
 
 def random_pauses(rng, p):
     """A cocotbext-axi pause generator: pause (True) with probability ``p`` each cycle."""
@@ -21,15 +17,15 @@ def random_pauses(rng, p):
 
 
 def axi_digest():
-    """Digest of everything the AXI test designs are generated from: hw/ sources and this file (the test tops)."""
+    """Digest of everything the AXI test designs are generated from: the RTL sources and this file (the test tops)."""
     import hashlib
     import pathlib
-    return hashlib.sha256((runner.rtl_digest(AXI_RTL) + pathlib.Path(__file__).read_text()).encode()).hexdigest()[:8]
+    return hashlib.sha256((runner.rtl_digest() + pathlib.Path(__file__).read_text()).encode()).hexdigest()[:8]
 
 
 def _generated(kind, *args):
     """``(verilog, ports)`` of test design ``kind`` (called in a fresh interpreter by :func:`_fresh`)."""
-    from hw.generate import convert_component
+    from .verilog import convert_component
     if kind == "axi_csr":
         from hw.csr import CsrBlock
         return convert_component(CsrBlock(n_perf=args[0]), name=kind)

@@ -7,7 +7,7 @@ import os
 import cocotb
 import numpy as np
 
-from hw.config import AcceleratorConfig
+from golden.config import AcceleratorConfig
 
 from .tb_accumulator import AccumulatorTB
 

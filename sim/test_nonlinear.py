@@ -14,7 +14,7 @@ from golden.gelu import GeluConstants
 from golden.layernorm import MAX_N, LayerNormConstants
 from golden.numerics import Dyadic
 from golden.softmax import SoftmaxConstants
-from hw.config import AcceleratorConfig
+from golden.config import AcceleratorConfig
 
 from .nl_job import gelu_job, layernorm_job, requant_job, softmax_job
 from .tb_nonlinear import NonlinearTB
@@ -180,7 +180,7 @@ def _make_test(name):
         if name == "minilm":
             with open(os.environ["SYSTOLICA_VECTORS"], "rb") as f:
                 vec = pickle.load(f)
-        from hw.nonlinear import NonlinearTop
+        from sim.tops import NonlinearTop
         tb = NonlinearTB(dut, cfg, NonlinearTop(cfg).n, seed=seed)
         await tb.reset()
         measured = []

@@ -9,7 +9,7 @@ import os
 import cocotb
 import numpy as np
 
-from hw.config import AcceleratorConfig
+from golden.config import AcceleratorConfig
 
 from .tb_tile import TileTB
 from .tile_job import Job, MatmulOp, a_region

@@ -7,7 +7,7 @@ the cycle its tokens are visible, as ``golden.program_cycles`` counts.
 """
 from dataclasses import dataclass, field
 
-from hw.isa import Opcode, Queue
+from golden.isa import Opcode, Queue
 
 __all__ = ["Trace", "parse", "instr_times"]
 

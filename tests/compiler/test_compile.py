@@ -5,11 +5,11 @@ import pytest
 from compiler import Options, compile_encoder, compile_layer, make_plan
 from compiler.image import from_a_layout, to_a_layout
 from compiler.plan import LayerDims
-from golden.bench import tokens_of_length
+from golden.encoder import tokens_of_length
 from golden.encoder import minilm_encoder
 from golden.machine import Machine, estimate_cycles
-from hw.config import AcceleratorConfig
-from hw.isa import Opcode, disassemble
+from golden.config import AcceleratorConfig
+from golden.isa import Opcode, disassemble
 
 
 @pytest.fixture(scope="module")
@@ -123,7 +123,7 @@ def test_tokens_order_every_cross_queue_conflict(enc, layer_io, fuse):
 
 def test_race_checker_catches_a_missing_token(enc):
     from compiler.verify import check_races
-    from hw.isa import Instr
+    from golden.isa import Instr
     cfg = cfg16(enc)
     prog = [Instr.make(Opcode.LOAD, local=0, lines=16, mem_addr=0, stride=16, elem_bytes=1),
             Instr.make(Opcode.MATMUL, a_addr=100, b_addr=0, c_addr=0, rows=4, k=16, cols=16, blocks=1)]

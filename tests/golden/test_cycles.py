@@ -2,7 +2,7 @@
 import pytest
 
 from golden import cycles
-from hw.config import AcceleratorConfig
+from golden.config import AcceleratorConfig
 
 
 @pytest.mark.parametrize("dim", [2, 4, 16])

@@ -11,7 +11,7 @@ from golden.layernorm import i_layernorm
 from golden.numerics import requantize
 from golden.ops import residual_add
 from golden.softmax import i_softmax
-from hw.cli import main
+from systolica.cli import main
 
 
 @pytest.fixture(scope="module")

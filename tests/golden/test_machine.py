@@ -13,11 +13,11 @@ from golden.matmul import matmul, wrap
 from golden.numerics import Dyadic, requantize
 from golden.ops import ResidualConstants, residual_add
 from golden.softmax import SoftmaxConstants, i_softmax
-from hw import nlops
-from hw.config import AcceleratorConfig
-from hw.isa import (FIELDS, INSTR_BYTES, Instr, Opcode, Queue, QUEUE_OF, assemble, decode, disassemble, encode,
+from golden import nlops
+from golden.config import AcceleratorConfig
+from golden.isa import (FIELDS, INSTR_BYTES, Instr, Opcode, Queue, QUEUE_OF, assemble, decode, disassemble, encode,
                     format_instr, parse)
-from hw.nlops import LaneOp
+from golden.nlops import LaneOp
 
 CFG = AcceleratorConfig(dim=8, input_width=12, spad_kib=16, acc_kib=8)
 

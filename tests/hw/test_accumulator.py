@@ -6,16 +6,15 @@ component, then :func:`sim.runner.run_test` with the cocotb module.
 """
 import pytest
 
-from hw.config import AcceleratorConfig
+from golden.config import AcceleratorConfig
 from sim import runner
 
 
 def accumulator_design(cfg):
-    from hw import generate
     from hw.accumulator import Accumulator
-    digest = runner.rtl_digest(("config", "accumulator", "generate"))
-    return runner.Design(name="accumulator", key=f"acc-{cfg.config_hash()}-{digest}",
-                         make_verilog=lambda: generate.convert_component(Accumulator(cfg), name="accumulator"))
+    from sim.verilog import convert_component
+    return runner.Design(name="accumulator", key=runner.design_key("acc", cfg),
+                         make_verilog=lambda: convert_component(Accumulator(cfg), name="accumulator"))
 
 
 @pytest.mark.parametrize("cfg", [AcceleratorConfig(dim=4, acc_kib=2, acc_banks=4),

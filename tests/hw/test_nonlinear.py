@@ -8,7 +8,7 @@ import zlib
 
 import pytest
 
-from hw.config import AcceleratorConfig
+from golden.config import AcceleratorConfig
 from sim import runner
 from sim.minilm_vectors import vectors_path
 

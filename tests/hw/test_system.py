@@ -4,9 +4,10 @@ import numpy as np
 import pytest
 
 from golden.numerics import Dyadic, requantize
-from hw import csr, nlops
-from hw.config import AcceleratorConfig
-from hw.isa import ErrorCode, Instr, Opcode, assemble
+from golden import nlops
+from hw import csr
+from golden.config import AcceleratorConfig
+from golden.isa import ErrorCode, Instr, Opcode, assemble
 from sim.system import run_program
 
 CFG = AcceleratorConfig(dim=4, spad_kib=8, acc_kib=4)
@@ -72,7 +73,7 @@ def test_illegal_instruction_halts_with_code(word, code):
 
 def test_out_of_range_and_deadlock_halt():
     bad = Instr.make(Opcode.LOAD, dst=1, local=CFG.acc_rows - 1, lines=2, mem_addr=DATA, stride=16, elem_bytes=4)
-    from hw.isa import encode
+    from golden.isa import encode
     r = run_program(CFG, {PROG: encode(bad).to_bytes(32, "little"), DATA: bytes(64)}, PROG)
     assert r.status == csr.STATUS_ERROR and r.error_code == ErrorCode.ACC_RANGE
     # an execute instruction waiting for a load token that no load will ever give

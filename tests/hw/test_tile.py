@@ -9,7 +9,7 @@ import zlib
 
 import pytest
 
-from hw.config import AcceleratorConfig
+from golden.config import AcceleratorConfig
 from sim import runner
 
 CASES = ["random_shapes", "k_1", "k_4096", "all_min", "all_max", "zeros", "identity",

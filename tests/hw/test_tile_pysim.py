@@ -7,7 +7,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from hw.config import AcceleratorConfig
+from golden.config import AcceleratorConfig
 from sim.pysim import check, run_job
 from sim.tile_job import Job, MatmulOp, a_region
 

@@ -17,11 +17,11 @@ def add_arguments(parser):
 
 
 def run(args):
-    from golden.cli import DEFAULT_SENTENCE, quantized_model
+    from systolica.embeddings import DEFAULT_SENTENCE, quantized_model
     from golden.evaluate import compare
 
-    from . import generate, run as run_cmd
-    from .config import AcceleratorConfig
+    from systolica import generate, run as run_cmd
+    from golden.config import AcceleratorConfig
 
     log = lambda msg: print(f"[demo] {msg}", flush=True)  # noqa: E731
     model, enc = quantized_model(progress=log)

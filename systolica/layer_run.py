@@ -24,10 +24,10 @@ def main(argv=None):
     a = ap.parse_args(argv)
     from compiler import Options, compile_encoder
     from compiler.report import _phases, layer_macs
-    from golden.bench import tokens_of_length
+    from golden.encoder import tokens_of_length
     from golden.encoder import minilm_encoder
     from golden.program_cycles import estimate_cycles
-    from hw.config import AcceleratorConfig
+    from golden.config import AcceleratorConfig
     from sim.system import run_program
 
     enc = minilm_encoder()

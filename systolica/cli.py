@@ -7,13 +7,13 @@ __all__ = ["main"]
 
 # name -> (module, help). Each module provides `add_arguments(parser)` and `run(args) -> int`.
 COMMANDS = {
-    "golden":   ("golden.cli", "integer vs float all-MiniLM-L6-v2 sentence embeddings"),
-    "generate": ("hw.generate", "write the accelerator's Verilog and JSON manifest"),
-    "synth":    ("hw.synth", "Yosys area per unit (generic / ECP5 / iCE40), DIM sweep with a plot"),
-    "build":    ("hw.fpga", "ECP5 bitstream (ULX3S) with nextpnr: Fmax and utilization"),
-    "bench":    ("hw.bench", "run the benchmarks, write JSON + Markdown under build/"),
-    "run":      ("hw.run", "real all-MiniLM-L6-v2 layers on the simulated RTL, checked, with a report"),
-    "demo":     ("hw.demo", "the main job on a built-in default"),
+    "golden":   ("systolica.embeddings", "integer vs float all-MiniLM-L6-v2 sentence embeddings"),
+    "generate": ("systolica.generate", "write the accelerator's Verilog and JSON manifest"),
+    "synth":    ("systolica.synth", "Yosys area per unit (generic / ECP5 / iCE40), DIM sweep with a plot"),
+    "build":    ("systolica.fpga", "ECP5 bitstream (ULX3S) with nextpnr: Fmax and utilization"),
+    "bench":    ("systolica.bench", "run the benchmarks, write JSON + Markdown under build/"),
+    "run":      ("systolica.run", "real all-MiniLM-L6-v2 layers on the simulated RTL, checked, with a report"),
+    "demo":     ("systolica.demo", "the main job on a built-in default"),
 }
 
 

@@ -4,10 +4,10 @@ import numpy as np
 import pytest
 
 from compiler import Options
-from golden.bench import tokens_of_length
+from golden.encoder import tokens_of_length
 from golden.encoder import minilm_encoder
-from hw.config import AcceleratorConfig
-from hw.run import run_layers
+from golden.config import AcceleratorConfig
+from systolica.run import run_layers
 
 
 @pytest.fixture(scope="module")

@@ -5,7 +5,7 @@ import sys
 
 import pytest
 
-from hw import cli
+from systolica import cli
 
 
 def test_generate_writes_verilog_and_manifest(tmp_path, capsys):
@@ -36,7 +36,7 @@ def test_generate_accelerator_by_default(tmp_path):
     (["--name", "1bad"], "--name must be a Verilog identifier"),
 ])
 def test_bad_option_one_line(tmp_path, args, needle):
-    r = subprocess.run([sys.executable, "-m", "hw.cli", "generate", *args, "--out", str(tmp_path)],
+    r = subprocess.run([sys.executable, "-m", "systolica.cli", "generate", *args, "--out", str(tmp_path)],
                        capture_output=True, text=True)
     assert r.returncode == 2
     lines = r.stderr.strip().splitlines()

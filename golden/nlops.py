@@ -18,9 +18,9 @@ and bypasses the stages an op does not use.
 from dataclasses import dataclass
 import enum
 
-from golden.layernorm import MAX_N, XS_BITS, LayerNormConstants
-from golden.numerics import MAX_SHIFT, Dyadic, int_range
-from golden.softmax import CLAMP_Q, EXP_BITS, OUT_BITS as PROB_BITS, RECIP_BITS as SOFTMAX_RECIP_BITS
+from .layernorm import MAX_N, XS_BITS, LayerNormConstants
+from .numerics import MAX_SHIFT, Dyadic, int_range
+from .softmax import CLAMP_Q, EXP_BITS, OUT_BITS as PROB_BITS, RECIP_BITS as SOFTMAX_RECIP_BITS
 
 __all__ = ["LaneOp", "NormMode", "PASSES", "LANE_LATENCY", "REDUCE_LATENCY", "READ_TO_LANES", "DERIVE_CYCLES",
            "FIELDS", "COL_FIELDS", "LaneConsts", "ColConsts", "requant_consts", "gelu_consts",

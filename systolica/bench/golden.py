@@ -3,19 +3,10 @@ import time
 
 import numpy as np
 
-from .encoder import minilm_encoder, read_sentences
-from .evaluate import compare
+from golden.encoder import minilm_encoder, read_sentences, tokens_of_length
+from golden.evaluate import compare
 
-__all__ = ["tokens_of_length", "run"]
-
-
-def tokens_of_length(model, n):
-    """``n`` real token ids ([CLS] ... [SEP]) taken from the evaluation sentences run together."""
-    text = " ".join(read_sentences("evaluation"))
-    ids = model.tokenize(text)
-    if len(ids) < n:
-        raise ValueError(f"the evaluation text has only {len(ids)} tokens, not {n}")
-    return np.concatenate([ids[:n - 1], ids[-1:]])
+__all__ = ["run"]
 
 
 def _best_of(fn, repeat=3):

@@ -17,9 +17,9 @@ import time
 
 import numpy as np
 
-from hw.config import AcceleratorConfig
+from golden.config import AcceleratorConfig
 
-from . import runner
+from sim import runner
 
 __all__ = ["run"]
 
@@ -41,7 +41,7 @@ def run(progress):
     cfg = AcceleratorConfig(dim=16)
     res = {}
     with tempfile.TemporaryDirectory(prefix="systolica-bench-") as tmp:
-        from hw import generate
+        from systolica import generate
         progress("Verilog generation, dim=16 (in this process) ...")
         t0 = time.perf_counter()
         generate.convert(cfg)

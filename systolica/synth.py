@@ -16,12 +16,11 @@ the Yosys version): a second identical run only reads ``stats.json``.
 import hashlib
 import json
 import pathlib
-import re
 import subprocess
 import sys
 import time
 
-from .config import AcceleratorConfig
+from golden.config import AcceleratorConfig
 
 __all__ = ["UNITS", "TARGETS", "AcceleratorTop", "synthesize", "unit_table", "overhead", "format_table",
            "sweep", "sweep_report", "add_arguments", "run"]
@@ -98,23 +97,17 @@ def _classify(target, cell_type, count, module):
 def AcceleratorTop(config):
     """The accelerator as built: :class:`hw.accelerator.Accelerator` (CSRs, controller, DMAs, AXI master,
     scratchpad, array, accumulator, nonlinear unit)."""
-    from .accelerator import Accelerator
+    from hw.accelerator import Accelerator
     return Accelerator(config)
 
 
 # -- Verilog for synthesis ------------------------------------------------------------------------------------
-# All-zero memory initializers: hw.generate's loop form, and the per-word form it leaves (``\\table [0] =
-# 328'h0...;``, ``bank0[0] = 32'd0;``).
-_ZERO_INIT_LOOP = re.compile(r"initial begin : zero_\w+\n    integer i;\n[^\n]*\n  end\n"
-                             r"|initial begin\n(?:\s*\\?[\w$.]+ ?\[\d+\] = \d+'[hd]0+;\n)+\s*end\n")
-
-
 def synth_verilog(config, *, name=TOP):
-    """Verilog of :func:`AcceleratorTop` for synthesis. The all-zero memory initializers are dropped: FPGA
-    block RAMs start at zero anyway, and Yosys spends minutes on one ``$meminit`` cell per word otherwise."""
-    from .generate import convert_component
+    """Verilog of :func:`AcceleratorTop` for synthesis (``sim.verilog``: all-zero memory initializers dropped,
+    so Yosys does not spend minutes on one ``$meminit`` cell per word)."""
+    from sim.verilog import convert_component
     text, _ = convert_component(AcceleratorTop(config), name=name)
-    return _ZERO_INIT_LOOP.sub("", text)
+    return text
 
 
 def yosys_version():

@@ -3,7 +3,7 @@ import json
 
 import pytest
 
-from hw.config import AcceleratorConfig
+from golden.config import AcceleratorConfig
 
 
 def test_defaults_and_sizes():

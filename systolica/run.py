@@ -15,7 +15,7 @@ __all__ = ["add_arguments", "run", "run_layers", "fit_tokens"]
 
 
 def add_arguments(parser):
-    from golden.cli import DEFAULT_SENTENCE
+    from systolica.embeddings import DEFAULT_SENTENCE
     parser.add_argument("sentence", nargs="?", default=DEFAULT_SENTENCE, help="input sentence (default: built in)")
     parser.add_argument("--layers", type=int, default=1, help="encoder layers to run, 1..6 (default: 1)")
     parser.add_argument("--seq", type=int, default=None,
@@ -36,7 +36,7 @@ def fit_tokens(model, sentence, seq):
         raise ValueError(f"seq must be an integer in 2..{model.max_tokens}, not {seq!r}")
     if len(ids) >= seq:
         return np.concatenate([ids[:seq - 1], ids[-1:]])
-    from golden.bench import tokens_of_length
+    from golden.encoder import tokens_of_length
     filler = tokens_of_length(model, seq + 2)[1:-1]
     return np.concatenate([ids[:-1], filler[:seq - len(ids)], ids[-1:]])
 
@@ -88,10 +88,10 @@ def _report(res, log):
 
 def run(args):
     from compiler import Options
-    from golden.cli import quantized_model
+    from systolica.embeddings import quantized_model
     from golden.evaluate import cosine
 
-    from .config import AcceleratorConfig
+    from golden.config import AcceleratorConfig
 
     log = lambda msg: print(f"[run] {msg}", flush=True)  # noqa: E731
     if not 1 <= args.layers <= 6:

@@ -21,7 +21,7 @@ def add_arguments(parser):
 
 def quantized_model(hidden_bits=None, gelu_bits=None, progress=None):
     """The float model and its quantized integer encoder (progress lines go to ``progress``)."""
-    from .encoder import QuantSpec, minilm_encoder
+    from golden.encoder import QuantSpec, minilm_encoder
 
     kw = {k: v for k, v in (("hidden_bits", hidden_bits), ("gelu_bits", gelu_bits)) if v is not None}
     spec = QuantSpec(**kw)
@@ -32,7 +32,7 @@ def quantized_model(hidden_bits=None, gelu_bits=None, progress=None):
 
 
 def run(args):
-    from .evaluate import compare, op_errors
+    from golden.evaluate import compare, op_errors
 
     log = lambda msg: print(f"[golden] {msg}", file=sys.stderr, flush=True)
     model, enc = quantized_model(args.hidden_bits, args.gelu_bits, log)

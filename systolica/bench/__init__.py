@@ -11,11 +11,11 @@ import time
 __all__ = ["SECTIONS", "add_arguments", "run"]
 
 SECTIONS = {
-    "golden": "golden.bench",
-    "array": "sim.bench",
-    "nonlinear": "sim.nl_bench",
-    "system": "sim.system_bench",
-    "synth": "hw.synth_bench",
+    "golden": "systolica.bench.golden",
+    "array": "systolica.bench.array",
+    "nonlinear": "systolica.bench.nonlinear",
+    "system": "systolica.bench.system",
+    "synth": "systolica.bench.synth",
 }
 
 

@@ -21,7 +21,7 @@ import subprocess
 import sys
 import time
 
-from .config import AcceleratorConfig
+from golden.config import AcceleratorConfig
 
 __all__ = ["BOARDS", "BoardTop", "build", "format_report", "add_arguments", "run"]
 
@@ -51,7 +51,7 @@ def BoardTop(inner):
     from amaranth.lib import wiring
     from amaranth.lib.wiring import In, Out
 
-    from .generate import _port_values
+    from sim.verilog import port_values
 
     class _BoardTop(wiring.Component):
         sin: In(1)
@@ -60,7 +60,7 @@ def BoardTop(inner):
         def elaborate(self, platform):
             m = Module()
             m.submodules.dut = inner
-            ports = _port_values(inner)
+            ports = port_values(inner)
             ins = [v for _, mem, v in ports if mem.flow.name == "In"]
             outs = [v for _, mem, v in ports if mem.flow.name == "Out"]
             n_in = sum(len(v) for v in ins)
@@ -91,7 +91,7 @@ def _fold(value, width):
 
 def _inner(design, config):
     if design == "tile":
-        from .top import TileTop
+        from sim.tops import TileTop
         return TileTop(config)
     from .synth import AcceleratorTop
     return AcceleratorTop(config)
@@ -139,12 +139,10 @@ def build(config, *, board="ulx3s", design="tile", freq=100, seed=1, out_root=BU
         raise ValueError(f"freq must be a number of MHz in 1..500, not {freq!r}")
     freq = float(freq)              # 100 and 100.0 are one build
     b = BOARDS[board]
-    from .generate import convert_component
-    from .synth import _ZERO_INIT_LOOP
+    from sim.verilog import convert_component
     t0 = time.perf_counter()
     progress(f"[build] generating Verilog ({design}, dim={config.dim}) ...")
     text, _ = convert_component(BoardTop(_inner(design, config)), name=BOARD_TOP)
-    text = _ZERO_INIT_LOOP.sub("", text)
     t_gen = time.perf_counter() - t0
     flow = dict(board=board, design=design, freq=freq, seed=seed, lpf=lpf(board), versions=_versions())
     digest = hashlib.sha256((text + json.dumps(flow, sort_keys=True)).encode()).hexdigest()[:12]

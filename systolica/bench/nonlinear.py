@@ -10,10 +10,10 @@ import pathlib
 import tempfile
 
 from golden.cycles import nonlinear_cycles
-from hw.config import AcceleratorConfig
-from hw.nlops import LaneOp
+from golden.config import AcceleratorConfig
+from golden.nlops import LaneOp
 
-from . import runner
+from sim import runner
 
 __all__ = ["run", "minilm_layer_nonlinear"]
 

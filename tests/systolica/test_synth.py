@@ -8,7 +8,7 @@ import pathlib
 import pytest
 
 from hw import synth
-from hw.config import AcceleratorConfig
+from golden.config import AcceleratorConfig
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 
@@ -43,7 +43,7 @@ def test_not_built_units_print_as_such(monkeypatch):
     (["build", "--freq", "0"], "freq must be a number of MHz in 1..500, not 0.0"),
 ])
 def test_cli_errors(argv, needle, capsys):
-    from hw.cli import main
+    from systolica.cli import main
     assert main(argv) == 2
     assert needle in capsys.readouterr().err
 

