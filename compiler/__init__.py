@@ -1,4 +1,4 @@
-"""Systolica compiler: integer MiniLM layers -> ISA programs (hw.isa) with their memory images."""
+"""Systolica compiler: integer MiniLM layers -> ISA programs (golden.isa) with their memory images."""
 from .plan import Options, make_plan
 from .program import Program, compile_encoder, compile_layer
 

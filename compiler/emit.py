@@ -18,14 +18,17 @@ Rules relied on (the hardware must match them; docs/isa.md):
 """
 import numpy as np
 
-from golden.isa import Instr, Opcode, QUEUE_OF, Queue
+from golden.isa import CHANNELS, Instr, Opcode, QUEUE_OF, Queue, flag_channel, queue_flags
 
 __all__ = ["Emitter"]
 
-_NEIGHBOURS = {(Queue.LOAD, Queue.EXECUTE): ("push_next", "pop_prev"),
-               (Queue.EXECUTE, Queue.LOAD): ("push_prev", "pop_next"),
-               (Queue.EXECUTE, Queue.STORE): ("push_next", "pop_prev"),
-               (Queue.STORE, Queue.EXECUTE): ("push_prev", "pop_next")}
+
+def _channel_flags(sender, receiver):
+    """(push flag of ``sender``, pop flag of ``receiver``) of the token channel from one to the other."""
+    ch = CHANNELS[(sender, receiver)]
+    push = next(f for f in queue_flags(sender) if f.startswith("push") and flag_channel(sender, f) == ch)
+    pop = next(f for f in queue_flags(receiver) if f.startswith("pop") and flag_channel(receiver, f) == ch)
+    return push, pop
 
 
 class Emitter:
@@ -33,7 +36,7 @@ class Emitter:
 
     Parameters
     ----------
-    config : hw.config.AcceleratorConfig
+    config : golden.config.AcceleratorConfig
     """
 
     def __init__(self, config):
@@ -154,7 +157,7 @@ class Emitter:
         for other in Queue:
             if abs(other - q) != 1 or dep[other] <= vc[other]:
                 continue
-            push, pop = _NEIGHBOURS[(other, q)]
+            push, pop = _channel_flags(other, q)
             g = self.queues[other][dep[other]]
             assert not self.items[g][2].get(push), "token pushes must be added in order"
             self.items[g][2][push] = True
@@ -176,7 +179,7 @@ class Emitter:
         return g
 
     def instrs(self, halt=True):
-        """The program as ``hw.isa.Instr`` (with a final HALT)."""
+        """The program as ``golden.isa.Instr`` (with a final HALT)."""
         out = [Instr.make(op, **fields, **flags) for op, fields, flags in self.items]
         return out + [Instr.make(Opcode.HALT)] if halt else out
 

@@ -10,8 +10,8 @@ biases ``b.<layer>.<name>``
     int32 accumulator lines: line ``cb`` (columns ``cb*dim ...``) at ``addr + cb*dim*4``; a LOAD with stride 0
     replicates it to every row of a column block.
 constants ``lane.*`` / ``cols.*``
-    64-byte lane-constant blocks (``hw.nlops.pack_lane_consts``) and 16-byte column-table entries
-    (``hw.nlops.pack_col_entries``), one per NL op kind and layer.
+    64-byte lane-constant blocks (``golden.nlops.pack_lane_consts``) and 16-byte column-table entries
+    (``golden.nlops.pack_col_entries``), one per NL op kind and layer.
 activations ``input`` / ``output``
     ``seq x hidden`` int16 in the tile-major A layout: tile ``t`` (``T`` rows, the last ``Tt``), K block ``kb``,
     row ``m`` at line ``t*KB*T + kb*Tt + m`` of ``dim`` elements (:func:`a_layout_index`).

@@ -17,6 +17,8 @@ The accumulator is used in two halves (ping-pong) by ops that fit in half of it,
 """
 from dataclasses import dataclass, field
 
+from golden.isa import MAX_ROW
+
 __all__ = ["Options", "LayerDims", "Plan", "make_plan"]
 
 
@@ -148,8 +150,8 @@ def make_plan(dims, config, seq, options=Options()):
     if config.dataflow != "ws":
         raise ValueError(f"the compiler targets the weight-stationary dataflow, not {config.dataflow!r}")
     sb = -(-seq // d)
-    if max(sb, dims.hidden // d) * d > 4096:
-        raise ValueError(f"seq={seq} / hidden={dims.hidden} rows exceed the nonlinear unit's 4096 values")
+    if max(sb, dims.hidden // d) * d > MAX_ROW:
+        raise ValueError(f"seq={seq} / hidden={dims.hidden} rows exceed the nonlinear unit's {MAX_ROW} values")
     if seq * (dims.head_dim // d) > config.acc_rows:
         raise ValueError(f"seq={seq} cannot tile: a head's K/V projection needs {seq * (dims.head_dim // d)} "
                          f"accumulator lines, the accumulator has {config.acc_rows}")

@@ -26,9 +26,9 @@ class Program:
 
     Attributes
     ----------
-    config : hw.config.AcceleratorConfig
+    config : golden.config.AcceleratorConfig
     plan : compiler.plan.Plan
-    instrs : list of hw.isa.Instr (ending with HALT)
+    instrs : list of golden.isa.Instr (ending with HALT)
     image : compiler.image.MemoryImage (input, weights, constants, scratch, output, program)
     prog_addr : int
     outputs : dict name -> byte address of a (seq, hidden) int16 tile-major A-layout tensor

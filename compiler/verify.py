@@ -10,22 +10,19 @@ the tokens.
 """
 import numpy as np
 
-from golden.isa import Opcode, Queue
+from golden.isa import CHANNELS, Opcode, Queue
 
 from .emit import Emitter
 
 __all__ = ["check_races"]
 
-_CH = {(Queue.LOAD, Queue.EXECUTE), (Queue.EXECUTE, Queue.LOAD), (Queue.EXECUTE, Queue.STORE),
-       (Queue.STORE, Queue.EXECUTE)}
-
 
 def _timing(instrs, rng):
     n = len(instrs)
     start, end = np.zeros(n), np.zeros(n)
-    pushes = {ch: [] for ch in _CH}
-    pops = dict.fromkeys(_CH, 0)
-    pop_times = {ch: [] for ch in _CH}
+    pushes = {ch: [] for ch in CHANNELS.values()}
+    pops = dict.fromkeys(CHANNELS.values(), 0)
+    pop_times = {ch: [] for ch in CHANNELS.values()}
     last = {q: (0.0, 0.0) for q in Queue}        # (start, end) of the previous instruction of the queue
     queues = {q: [k for k, i in enumerate(instrs) if i.queue == q] for q in Queue}
     pos = dict.fromkeys(Queue, 0)
@@ -36,10 +33,7 @@ def _timing(instrs, rng):
             while pos[q] < len(queues[q]):
                 k = queues[q][pos[q]]
                 ins = instrs[k]
-                need = []
-                for side, other in (("prev", q - 1), ("next", q + 1)):
-                    if getattr(ins, f"pop_{side}"):
-                        need.append((Queue(other), q))
+                need = ins.pops
                 if any(pops[ch] >= len(pushes[ch]) for ch in need):
                     break
                 t = max([last[q][0] + rng.uniform(0, 3)] + [pushes[ch][pops[ch]] for ch in need])
@@ -49,9 +43,8 @@ def _timing(instrs, rng):
                 start[k] = t
                 end[k] = max(t + rng.exponential(20.0) + 0.01, last[q][1] + 0.01)
                 last[q] = (start[k], end[k])
-                for side, other in (("prev", q - 1), ("next", q + 1)):
-                    if getattr(ins, f"push_{side}"):
-                        pushes[(q, Queue(other))].append(end[k])
+                for ch in ins.pushes:
+                    pushes[ch].append(end[k])
                 pos[q] += 1
                 left -= 1
                 moved = True

@@ -7,9 +7,12 @@ import dataclasses
 import hashlib
 import json
 
-__all__ = ["AcceleratorConfig", "DATAFLOWS"]
+__all__ = ["AcceleratorConfig", "DATAFLOWS", "BUS_WIDTHS"]
 
 DATAFLOWS = ("ws", "os")
+#: AXI4 data widths the accelerator is built for: a beat must divide the 256-bit instruction and the 128-bit
+#: column-table entry (``hw.controller`` assembles both from whole beats).
+BUS_WIDTHS = (32, 64, 128)
 
 
 def _is_pow2(n):
@@ -42,7 +45,14 @@ class AcceleratorConfig:
     acc_banks : int
         Accumulator banks, a power of two; row ``a`` lives in bank ``a % acc_banks``.
     lanes : int
-        Activation lanes reading accumulator rows (used from issue 4 on), 1..64.
+        Activation lanes reading accumulator rows, 1..64 (``min(lanes, dim)`` are built).
+    derive_engines : int
+        Derive engines of the normalization unit (``hw.norm``), 1..16. Each derives one row's LayerNorm or
+        softmax constants in ``golden.nlops.DERIVE_CYCLES`` cycles, round-robin, so rows of ``W`` accumulator
+        lines stream without stalls while ``DERIVE_CYCLES / derive_engines <= W`` (``golden.cycles``).
+    bus_width : int
+        Data width of the accelerator's AXI4 master in bits, one of ``BUS_WIDTHS``. The DMA moves
+        ``bus_width / 8`` bytes per cycle (``golden.program_cycles``).
     pe_pipeline : int
         Extra register stages in each weight-stationary PE, 0..2 (for FPGA Fmax): 1 registers the product
         before the partial-sum adder, 2 also registers the operands (activation, selected weight) before the
@@ -62,6 +72,8 @@ class AcceleratorConfig:
     acc_kib: int = 64
     acc_banks: int = 2
     lanes: int = 16
+    derive_engines: int = 2
+    bus_width: int = 128
     pe_pipeline: int = 0
 
     def __post_init__(self):
@@ -88,6 +100,10 @@ class AcceleratorConfig:
                 raise ValueError(f"{name} must be a power of two in 1..64, not {v!r}")
         if not 1 <= self.lanes <= 64:
             raise ValueError(f"lanes must be in 1..64, not {self.lanes!r}")
+        if not 1 <= self.derive_engines <= 16:
+            raise ValueError(f"derive_engines must be in 1..16, not {self.derive_engines!r}")
+        if self.bus_width not in BUS_WIDTHS:
+            raise ValueError(f"bus_width must be one of {BUS_WIDTHS}, not {self.bus_width!r}")
         if not 0 <= self.pe_pipeline <= 2:
             raise ValueError(f"pe_pipeline must be in 0..2, not {self.pe_pipeline!r}")
         if self.pe_pipeline and self.dataflow != "ws":
@@ -129,6 +145,11 @@ class AcceleratorConfig:
     @property
     def acc_addr_width(self):
         return max(1, (self.acc_rows - 1).bit_length())
+
+    @property
+    def bus_bytes(self):
+        """Bytes per AXI4 beat: what the DMA moves per cycle."""
+        return self.bus_width // 8
 
     @property
     def macs_per_cycle(self):

@@ -190,28 +190,47 @@ NONLINEAR_FORMULA = (
     "softmax's exp-sum pass, LayerNorm's statistics pass, whose U1 forms the residual sum)")
 
 
-def nonlinear_cycles(op, rows, lines, config, engines=2):
+def nonlinear_cycles(op, rows, lines, config, *, to_spad=False, transpose=False):
     """Cycles from a nonlinear command's handshake to its ``done`` pulse, the output never stalled.
 
-    ``op`` is a ``hw.nlops.LaneOp``; ``rows`` logical rows of ``lines`` accumulator lines. The passes and their
-    timing constants are the hardware's (``hw.nlops``); see :data:`NONLINEAR_FORMULA`.
+    ``op`` is a ``golden.nlops.LaneOp``; ``rows`` logical rows of ``lines`` accumulator lines. The passes and their
+    timing constants are the hardware's (``golden.nlops``); see :data:`NONLINEAR_FORMULA`. ``to_spad``: the output
+    goes through the scratchpad writer (``hw.writer``) instead of the output stream, ``transpose`` in
+    ``dim x dim`` blocks (needs ``lines == 1``); the writer's extra cycles are added to the output pass.
     """
     from .nlops import (DERIVE_CYCLES, LANE_LATENCY, PASSES, READ_TO_LANES, REDUCE_LATENCY, LaneOp,
                           NormMode)
 
     _check_config(config)
-    for name, v in (("rows", rows), ("lines", lines), ("engines", engines)):
+    engines = config.derive_engines
+    for name, v in (("rows", rows), ("lines", lines)):
         if not isinstance(v, int) or v < 1:
             raise ValueError(f"{name} must be a positive int, not {v!r}")
     if rows * lines > config.acc_rows:
         raise ValueError(f"{rows} rows of {lines} lines exceed the accumulator's {config.acc_rows} lines")
+    if transpose and not (to_spad and lines == 1):
+        raise ValueError(f"a transposed output goes to the scratchpad in rows of one line, not to_spad={to_spad!r} "
+                         f"lines={lines!r}")
     n = min(config.lanes, config.dim)
     wb = lines * (config.dim // n)
     beats = rows * wb
     p = 0
     for mode, lane_op in PASSES[LaneOp(op)]:
         if mode is None:
-            return p + READ_TO_LANES - 1 + beats + LANE_LATENCY
+            done = p + READ_TO_LANES - 1 + beats + LANE_LATENCY     # the last beat's handshake
+            if not to_spad:
+                return done
+            # hw.writer: a row is assembled from its beats in a register and written the cycle after its last
+            # beat, and ``done`` pulses with the last row's write.
+            if not transpose:
+                return done + 1
+            # Transposed, every dim-row block is taken into the buffer (a cycle after its last beat) and then
+            # drained over dim cycles, column by column; the last block's drain ends with ``done``. While an
+            # earlier block drains, the writer takes the next row's wb beats and then holds ``i.ready`` low until
+            # the drain ends: dim + 1 - wb cycles in which the lanes' pipeline stands still (hw.lanes: one enable
+            # for every stage), so every later beat comes that much later.
+            d = config.dim
+            return done + 1 + d + (-(-rows // d) - 1) * (d + 1 - wb)
         c = READ_TO_LANES + REDUCE_LATENCY + (LANE_LATENCY if lane_op is not None else 0)
         if mode == NormMode.MAX:
             p += c - 1 + beats

@@ -12,13 +12,23 @@ queues in the order load -> execute -> store.
 """
 import dataclasses
 import enum
+import functools
+import operator
 
-__all__ = ["Opcode", "Queue", "ErrorCode", "FIELDS", "FLAGS", "INSTR_BITS", "INSTR_BYTES", "Instr", "encode",
-           "decode", "assemble", "disassemble", "parse", "format_instr", "isa_markdown"]
+from .layernorm import MAX_N
+from .nlops import NL_OPS
+
+__all__ = ["Opcode", "Queue", "ErrorCode", "IsaError", "FIELDS", "FLAGS", "CHANNELS", "MAX_ROW", "INSTR_BITS",
+           "INSTR_BYTES", "Instr", "flag_channel", "queue_flags", "allowed_flags", "decode_checks", "encode", "decode", "assemble",
+           "disassemble", "parse", "format_instr", "isa_markdown"]
 
 INSTR_BITS = 256
 INSTR_BYTES = INSTR_BITS // 8
 FIELD_BASE = 12
+
+#: The longest row a nonlinear instruction takes (``lines * dim`` values), and so the column table's entries:
+#: the integer LayerNorm is proven exact up to this length (``golden.layernorm.MAX_N``).
+MAX_ROW = MAX_N
 
 
 class Opcode(enum.IntEnum):
@@ -47,11 +57,49 @@ class ErrorCode(enum.IntEnum):
     SPAD_RANGE = 3          # a scratchpad row out of range
     ACC_RANGE = 4           # an accumulator line out of range
     BUS = 5                 # SLVERR/DECERR on the AXI master
-    NONLINEAR = 6           # a softmax row's sum of exps too small (see hw.norm)
+    NONLINEAR = 6           # a softmax row's sum of exps too small (golden.softmax.MIN_EXP_SUM)
     TABLE_RANGE = 7         # a column-table entry out of range
+    DEADLOCK = 8            # every queue waits on tokens no unit can give
+
+
+class IsaError(ValueError):
+    """An instruction the hardware would refuse: ``code`` is the ``ErrorCode`` it halts with."""
+
+    def __init__(self, msg, code):
+        super().__init__(msg)
+        self.code = ErrorCode(code)
 
 
 FLAGS = ("pop_prev", "pop_next", "push_prev", "push_next")
+
+#: Token channels between neighbouring queues, ``(from, to) -> name``: the sender pushes, the receiver pops.
+CHANNELS = {(Queue.LOAD, Queue.EXECUTE): "l2e", (Queue.EXECUTE, Queue.LOAD): "e2l",
+            (Queue.EXECUTE, Queue.STORE): "e2s", (Queue.STORE, Queue.EXECUTE): "s2e"}
+
+
+def _neighbour(queue, side):
+    """The queue on ``side`` (``prev``/``next``) of ``queue`` in the order load -> execute -> store, or None."""
+    other = int(queue) + (1 if side == "next" else -1)
+    return Queue(other) if other in set(Queue) else None
+
+
+def queue_flags(queue):
+    """The dependency flags an instruction of ``queue`` may set: those whose neighbouring queue exists."""
+    return tuple(f for f in FLAGS if _neighbour(queue, f.split("_")[1]) is not None)
+
+
+def allowed_flags(op):
+    """The dependency flags an ``op`` instruction may set (none for HALT, which belongs to no queue)."""
+    q = QUEUE_OF.get(Opcode(op))
+    return () if q is None else queue_flags(q)
+
+
+def flag_channel(queue, flag):
+    """The channel a dependency ``flag`` of an instruction in ``queue`` uses: ``pop_prev`` of the execute queue
+    takes an ``l2e`` token, ``push_next`` of the load queue gives one."""
+    kind, side = flag.split("_")
+    other = _neighbour(queue, side)
+    return CHANNELS[(other, queue) if kind == "pop" else (queue, other)]
 
 #: Fields per opcode: (name, width, doc). Widths are fixed; ranges against a configuration are checked by the
 #: assembler (``Instr.check``) and again by the hardware's decoder, which halts with an error code.
@@ -92,7 +140,7 @@ FIELDS = {
         ("c_stride", 16, "accumulator lines between C column blocks"),
     ),
     Opcode.NL: (
-        ("op", 3, "hw.nlops.LaneOp: 0 requant, 1 GELU, 3 softmax, 4 LayerNorm"),
+        ("op", 3, "golden.nlops.LaneOp: 0 requant, 1 GELU, 3 softmax, 4 LayerNorm (golden.nlops.NL_OPS)"),
         ("acc_base", 16, "accumulator line of row 0, line 0"),
         ("rows", 16, "logical rows (>= 1)"),
         ("lines", 13, "lines per row (>= 1); a row holds lines*dim values"),
@@ -147,11 +195,9 @@ class Instr:
                 raise ValueError(f"{op.name}.{name}={v!r} does not fit its {width}-bit field")
             fields.append((name, v))
         flags = dict(pop_prev=pop_prev, pop_next=pop_next, push_prev=push_prev, push_next=push_next)
-        q = QUEUE_OF.get(op)
-        if (q == Queue.LOAD and (pop_prev or push_prev)) or (q == Queue.STORE and (pop_next or push_next)) or \
-                (q is None and any(flags.values())):
-            raise ValueError(f"{op.name} cannot use dependency flags {[k for k, v in flags.items() if v]} "
-                             "(no such neighbouring queue)")
+        bad = [k for k, v in flags.items() if v and k not in allowed_flags(op)]
+        if bad:
+            raise ValueError(f"{op.name} cannot use dependency flags {bad} (no such neighbouring queue)")
         return cls(op, tuple(fields), **{k: bool(v) for k, v in flags.items()})
 
     def __getitem__(self, name):
@@ -161,52 +207,89 @@ class Instr:
     def queue(self):
         return QUEUE_OF.get(self.op)
 
+    @property
+    def pops(self):
+        """Channels this instruction takes a token from before it starts (:data:`CHANNELS` names)."""
+        return [flag_channel(self.queue, f) for f in ("pop_prev", "pop_next") if getattr(self, f)]
+
+    @property
+    def pushes(self):
+        """Channels this instruction gives a token to once it completes."""
+        return [flag_channel(self.queue, f) for f in ("push_prev", "push_next") if getattr(self, f)]
+
     def check(self, config):
-        """Raise ``ValueError`` if the instruction cannot run on ``config`` (the hardware would halt)."""
-        f = dict(self.fields)
-        spad, acc = config.spad_rows, config.acc_rows
-        if self.op in (Opcode.LOAD, Opcode.STORE):
-            local = "dst" if self.op == Opcode.LOAD else "src"
-            cap = acc if f[local] else spad
-            if f["lines"] < 1 or f["local"] + f["lines"] > cap:
-                raise ValueError(f"{self.op.name} lines {f['local']}..{f['local'] + f['lines'] - 1} outside "
-                                 f"the {'accumulator' if f[local] else 'scratchpad'}'s {cap}")
-            want = (4,) if f[local] else (1, 2)
-            if f["elem_bytes"] not in want:
-                raise ValueError(f"{self.op.name} elem_bytes={f['elem_bytes']} must be one of {want}")
-        elif self.op == Opcode.MATMUL:
-            kb = -(-f["k"] // config.dim)
-            if f["rows"] < 1 or f["k"] < 1 or f["blocks"] < 1 or not 1 <= f["cols"] <= config.dim:
-                raise ValueError(f"MATMUL rows={f['rows']} k={f['k']} blocks={f['blocks']} cols={f['cols']} "
-                                 f"out of range (dim {config.dim})")
-            last_b = f["b_addr"] + (f["blocks"] - 1) * f["b_stride"] + f["k"] - 1
-            last_a = f["a_addr"] + kb * f["rows"] - 1
-            last_c = f["c_addr"] + (f["blocks"] - 1) * f["c_stride"] + f["rows"] - 1
-            if max(last_a, last_b) >= spad or last_c >= acc:
-                raise ValueError(f"MATMUL reaches scratchpad row {max(last_a, last_b)} / accumulator line "
-                                 f"{last_c} (capacities {spad} / {acc})")
-        elif self.op == Opcode.NL:
-            if f["rows"] < 1 or f["lines"] < 1:
-                raise ValueError(f"NL rows={f['rows']} lines={f['lines']} must be >= 1")
-            last = lambda base, rs, ls: base + (f["rows"] - 1) * rs + (f["lines"] - 1) * ls  # noqa: E731
-            if last(f["acc_base"], f["row_stride"], f["line_stride"]) >= acc:
-                raise ValueError(f"NL reads accumulator line {last(f['acc_base'], f['row_stride'], f['line_stride'])}"
-                                 f" of {acc}")
-            if f["op"] not in (0, 1, 3, 4) or f["lines"] * config.dim > 4096 or (f["transpose"] and f["lines"] != 1):
-                raise ValueError(f"NL op={f['op']} lines={f['lines']} transpose={f['transpose']} not allowed "
-                                 f"(ops 0, 1, 3, 4; rows of at most 4096 values; transpose needs lines=1)")
-            ends = {"dst": last(f["dst_base"], f["dst_row_stride"], f["dst_line_stride"])}
-            if f["transpose"]:
-                ends["dst"] = (f["dst_base"] + (f["rows"] - 1) // config.dim * f["dst_row_stride"]
-                               + (config.dim - 1) * f["dst_line_stride"])
-            if f["residual"]:
-                ends["res"] = last(f["res_base"], f["res_row_stride"], f["res_line_stride"])
-            for name, end in ends.items():
-                if end >= spad:
-                    raise ValueError(f"NL {name} reaches scratchpad row {end} of {spad}")
-        elif self.op == Opcode.CONFIG:
-            if f["kind"] > 1 or (f["kind"] == 1 and (f["count"] < 1 or f["offset"] + f["count"] > 4096)):
-                raise ValueError(f"CONFIG kind={f['kind']} offset={f['offset']} count={f['count']} out of range")
+        """Raise :class:`IsaError` (a ``ValueError`` with the hardware's error code) if the instruction cannot
+        run on ``config``: the decoder's checks of :func:`decode_checks`, evaluated on this instruction."""
+        values = {**dict(self.fields), "reserved": 0, **{f: int(getattr(self, f)) for f in FLAGS}}
+        for cond, code, what in decode_checks(self.op, values, config, _select):
+            if cond:
+                raise IsaError(f"{format_instr(self)}: {what} ({code.name})", code)
+
+
+def _select(cond, a, b):
+    return a if cond else b
+
+
+def _any(conds):
+    return functools.reduce(operator.or_, conds, False)
+
+
+def decode_checks(op, f, config, select):
+    """The decoder's checks of one instruction, in the order it applies them: ``[(condition, ErrorCode, what)]``;
+    the instruction's error is the first whose condition holds.
+
+    One definition for two evaluators: :meth:`Instr.check` (the assembler and the ISA model) evaluates it on
+    Python ints with ``select = a if c else b``, and ``hw.controller`` on the Amaranth values of the decoded
+    fields with ``select = Mux``, so the two cannot disagree. ``f`` maps every field name of ``op``, the four
+    :data:`FLAGS` and ``reserved`` (the unused instruction bits) to values; conditions use only
+    ``+ - * // == != < <= > >= & |``.
+    """
+    op = Opcode(op)
+    spad, acc, dim = config.spad_rows, config.acc_rows, config.dim
+    fields = _any([f["reserved"] != 0] + [f[flag] != 0 for flag in FLAGS if flag not in allowed_flags(op)])
+    if op == Opcode.HALT:
+        return [(fields, ErrorCode.BAD_FIELD, "reserved bits or dependency flags set")]
+    if op in (Opcode.LOAD, Opcode.STORE):
+        loc = f["dst"] if op == Opcode.LOAD else f["src"]
+        eb, end = f["elem_bytes"], f["local"] + f["lines"]
+        eb_ok = select(loc, eb == 4, (eb == 1) | (eb == 2))
+        return [(fields | (f["lines"] == 0) | (eb_ok == 0), ErrorCode.BAD_FIELD,
+                 "lines must be >= 1, elem_bytes 4 (accumulator) or 1, 2 (scratchpad)"),
+                ((loc == 1) & (end > acc), ErrorCode.ACC_RANGE, f"lines outside the accumulator's {acc}"),
+                ((loc == 0) & (end > spad), ErrorCode.SPAD_RANGE, f"lines outside the scratchpad's {spad}")]
+    if op == Opcode.CONFIG:
+        table = f["kind"] == 1
+        return [(fields | (f["kind"] > 1) | (table & (f["count"] == 0)), ErrorCode.BAD_FIELD,
+                 "kind must be 0 or 1; a column-table write needs count >= 1"),
+                (table & (f["offset"] + f["count"] > MAX_ROW), ErrorCode.TABLE_RANGE,
+                 f"column-table entries beyond the table's {MAX_ROW}")]
+    if op == Opcode.MATMUL:
+        kb = (f["k"] + dim - 1) // dim
+        last_a = f["a_addr"] + kb * f["rows"] - 1
+        last_b = f["b_addr"] + (f["blocks"] - 1) * f["b_stride"] + f["k"] - 1
+        last_c = f["c_addr"] + (f["blocks"] - 1) * f["c_stride"] + f["rows"] - 1
+        return [(fields | (f["rows"] == 0) | (f["k"] == 0) | (f["blocks"] == 0) | (f["cols"] == 0) |
+                 (f["cols"] > dim), ErrorCode.BAD_FIELD, f"rows, k, blocks must be >= 1 and cols in 1..{dim}"),
+                ((last_a >= spad) | (last_b >= spad), ErrorCode.SPAD_RANGE,
+                 f"A or B reaches beyond the scratchpad's {spad} rows"),
+                (last_c >= acc, ErrorCode.ACC_RANGE, f"C reaches beyond the accumulator's {acc} lines")]
+    if op == Opcode.NL:
+        def last(base, rs, ls):
+            return f[base] + (f["rows"] - 1) * f[rs] + (f["lines"] - 1) * f[ls]
+        # a transposed output's rows: dst_base + (r // dim)*dst_row_stride + c*dst_line_stride, c < dim
+        last_t = f["dst_base"] + ((f["rows"] - 1) // dim) * f["dst_row_stride"] + (dim - 1) * f["dst_line_stride"]
+        last_dst = select(f["transpose"], last_t, last("dst_base", "dst_row_stride", "dst_line_stride"))
+        bad_op = functools.reduce(operator.and_, [f["op"] != int(o) for o in NL_OPS])
+        return [(fields | (f["rows"] == 0) | (f["lines"] == 0) | bad_op | (f["lines"] * dim > MAX_ROW) |
+                 ((f["transpose"] == 1) & (f["lines"] != 1)), ErrorCode.BAD_FIELD,
+                 f"rows, lines must be >= 1, op one of {[o.name for o in NL_OPS]}, rows of at most {MAX_ROW} "
+                 "values; transpose needs lines=1"),
+                (last("acc_base", "row_stride", "line_stride") >= acc, ErrorCode.ACC_RANGE,
+                 f"reads beyond the accumulator's {acc} lines"),
+                ((last_dst >= spad) | ((f["residual"] == 1) & (last("res_base", "res_row_stride", "res_line_stride")
+                                                              >= spad)),
+                 ErrorCode.SPAD_RANGE, f"output or residual rows beyond the scratchpad's {spad}")]
+    raise AssertionError(op)
 
 
 def encode(instr):

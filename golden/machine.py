@@ -1,7 +1,7 @@
 """The Systolica ISA's executable specification: a functional machine that runs programs in program order.
 
 :class:`Machine` holds the architectural state of docs/isa.md (memory, scratchpad, accumulator, lane constants,
-column table, token counters) and executes instructions (``hw.isa``) one after another with golden/ semantics.
+column table, token counters) and executes instructions (``golden.isa``) one after another with golden/ semantics.
 The three hardware queues only reorder *timing*: a program whose tokens are placed correctly computes exactly
 what the program-order run computes. A pop that finds its counter at zero in program order raises ``ValueError``
 (the program relies on a later instruction's push: it would wait forever, or its result would depend on timing).
@@ -17,7 +17,7 @@ MATMUL
     (wrapping at ``acc_width``); A is K-block-major, B one scratchpad row per k whose low ``weight_width`` bits
     are the weight (as the mesh reads them); accumulator columns ``>= cols_j`` are left untouched.
 NL
-    The lane ops of ``hw.nlops`` from the current lane constants and column table, built on the golden
+    The lane ops of ``golden.nlops`` from the current lane constants and column table, built on the golden
     kernels (:func:`golden.softmax.i_softmax`, :func:`golden.layernorm.i_layernorm`, :func:`golden.gelu.i_gelu`,
     :func:`golden.numerics.round_shift`): see :func:`lane_op`. Results are truncated to ``input_width`` and
     written straight or transposed (``hw.writer``).
@@ -27,27 +27,21 @@ The timing estimate of a program lives in :mod:`golden.program_cycles` (re-expor
 import numpy as np
 
 from . import nlops
-from .isa import ErrorCode, Opcode, Queue, disassemble
+from .isa import CHANNELS, MAX_ROW, ErrorCode, IsaError, Opcode, disassemble
 from .nlops import LaneOp
 
 from .gelu import GeluConstants, i_gelu
 from .layernorm import LayerNormConstants, i_layernorm
 from .matmul import matmul, wrap
 from .numerics import Dyadic, int_range, round_shift
-from .softmax import EXP_BITS, SoftmaxConstants, i_softmax
+from .softmax import EXP_BITS, MIN_EXP_SUM, SoftmaxConstants, i_softmax
 
-__all__ = ["Machine", "MachineError", "lane_op", "estimate_cycles", "Latencies", "TABLE_ENTRIES"]
+__all__ = ["Machine", "MachineError", "lane_op", "estimate_cycles", "Latencies"]
 
-TABLE_ENTRIES = 4096
-#: Smallest softmax row sum of exps the normalization unit accepts (ErrorCode.NONLINEAR below it).
-MIN_EXP_SUM = 1 << 13
-#: Token channels: (from queue, to queue) -> counter name.
-CHANNELS = {(Queue.LOAD, Queue.EXECUTE): "l2e", (Queue.EXECUTE, Queue.LOAD): "e2l",
-            (Queue.EXECUTE, Queue.STORE): "e2s", (Queue.STORE, Queue.EXECUTE): "s2e"}
 
 
 class MachineError(ValueError):
-    """An error the hardware reports in ``ERROR_CODE`` (``code``: ``hw.isa.ErrorCode``), or a program bug."""
+    """An error the hardware reports in ``ERROR_CODE`` (``code``: ``golden.isa.ErrorCode``), or a program bug."""
 
     def __init__(self, msg, code=ErrorCode.BAD_FIELD):
         super().__init__(msg)
@@ -71,12 +65,12 @@ def lane_op(op, x, y, k, table, var_shift=0):
 
     Parameters
     ----------
-    op : hw.nlops.LaneOp
+    op : golden.nlops.LaneOp
     x : (R, L) int64 array
     y : (R, L) int64 array or None
         The scratchpad operand of U1 (``residual``); zeros when None.
     k : dict
-        Lane constants (``hw.nlops.FIELDS``).
+        Lane constants (``golden.nlops.FIELDS``).
     table : dict of arrays
         Column table ``m1``, ``m3``, ``b``; column ``c`` uses entry ``c``.
     var_shift : int
@@ -84,8 +78,8 @@ def lane_op(op, x, y, k, table, var_shift=0):
     """
     rows, n = x.shape
     cols = np.arange(n)
-    if n > TABLE_ENTRIES:
-        raise MachineError(f"rows of {n} values exceed the column table's {TABLE_ENTRIES}", ErrorCode.TABLE_RANGE)
+    if n > MAX_ROW:
+        raise MachineError(f"rows of {n} values exceed the column table's {MAX_ROW}", ErrorCode.TABLE_RANGE)
     m1, m3c, bc = table["m1"], table["m3"], table["b"]
     yy = np.zeros_like(x) if y is None else y
 
@@ -115,7 +109,7 @@ def lane_op(op, x, y, k, table, var_shift=0):
         # i_layernorm up to z (identity requantization), then this op's U3 (gamma, beta per column).
         lk = LayerNormConstants(n, _signed_width(k["lo1"], k["hi1"]), 63, var_shift, Dyadic(1, 0), (0,) * n)
         return _u3(i_layernorm(g, lk), k, m3c, bc, cols)
-    raise MachineError(f"NL op {int(op)} is not an instruction-level op (REQUANT, GELU, SOFTMAX, LAYERNORM)")
+    raise MachineError(f"NL op {int(op)} is not an instruction-level op {[o.name for o in nlops.NL_OPS]}")
 
 
 class Machine:
@@ -123,14 +117,14 @@ class Machine:
 
     Parameters
     ----------
-    config : hw.config.AcceleratorConfig
+    config : golden.config.AcceleratorConfig
 
     Attributes
     ----------
     memory : bytearray
     spad : (spad_rows, dim) int64 array, values signed ``input_width``-bit
     acc : (acc_rows, dim) int64 array, values signed ``acc_width``-bit
-    lane : hw.nlops.LaneConsts
+    lane : golden.nlops.LaneConsts
     table : dict name -> (4096,) int64 array (``m1``, ``m3``, ``b``)
     tokens : dict channel -> count (``l2e``, ``e2l``, ``e2s``, ``s2e``)
     stats : dict of counters (instructions per opcode, bytes read / written)
@@ -142,7 +136,7 @@ class Machine:
         self.spad = np.zeros((config.spad_rows, config.dim), dtype=np.int64)
         self.acc = np.zeros((config.acc_rows, config.dim), dtype=np.int64)
         self.lane = nlops.LaneConsts.make()
-        self.table = {n: np.zeros(TABLE_ENTRIES, dtype=np.int64) for n in nlops.COL_FIELDS}
+        self.table = {n: np.zeros(MAX_ROW, dtype=np.int64) for n in nlops.COL_FIELDS}
         self.tokens = dict.fromkeys(CHANNELS.values(), 0)
         self.stats = {"bytes_read": 0, "bytes_written": 0}
 
@@ -176,7 +170,7 @@ class Machine:
 
     # ---- execution ----------------------------------------------------------------------------------------
     def run(self, program, memory_image=None, max_instrs=None):
-        """Execute ``program`` (bytes or a list of ``hw.isa.Instr``) in program order until HALT or its end.
+        """Execute ``program`` (bytes or a list of ``golden.isa.Instr``) in program order until HALT or its end.
 
         ``memory_image`` (bytes-like, or dict address -> bytes) replaces the memory first; returns ``self``.
         Every instruction is checked with ``Instr.check(config)``; errors raise ``ValueError`` naming the
@@ -192,7 +186,7 @@ class Machine:
                 if ins.op == Opcode.HALT:
                     break
                 self.step(ins)
-            except MachineError as e:
+            except (MachineError, IsaError) as e:
                 raise MachineError(f"instruction {i} ({ins.op.name}): {e}", e.code) from None
             except ValueError as e:
                 raise ValueError(f"instruction {i} ({ins.op.name}): {e}") from None
@@ -208,21 +202,15 @@ class Machine:
             self.memory = bytearray(image)
 
     def _tokens(self, ins):
-        q = ins.queue
-        nb = {"prev": q - 1, "next": q + 1}
-        for side in ("prev", "next"):
-            if getattr(ins, f"pop_{side}"):
-                ch = CHANNELS[(Queue(nb[side]), q)]
-                if self.tokens[ch] == 0:
-                    raise MachineError(f"pop_{side} finds no {ch} token in program order: the program waits "
-                                       "forever (or depends on queue timing)")
-                self.tokens[ch] -= 1
+        for ch in ins.pops:
+            if self.tokens[ch] == 0:
+                raise MachineError(f"a pop finds no {ch} token in program order: the program waits forever (or "
+                                   "depends on queue timing)", ErrorCode.DEADLOCK)
+            self.tokens[ch] -= 1
 
     def _push(self, ins):
-        q = ins.queue
-        for side, other in (("prev", q - 1), ("next", q + 1)):
-            if getattr(ins, f"push_{side}"):
-                self.tokens[CHANNELS[(q, Queue(other))]] += 1
+        for ch in ins.pushes:
+            self.tokens[ch] += 1
 
     def step(self, ins):
         """Execute one instruction (not HALT)."""

@@ -22,7 +22,7 @@ from .layernorm import MAX_N, XS_BITS, LayerNormConstants
 from .numerics import MAX_SHIFT, Dyadic, int_range
 from .softmax import CLAMP_Q, EXP_BITS, OUT_BITS as PROB_BITS, RECIP_BITS as SOFTMAX_RECIP_BITS
 
-__all__ = ["LaneOp", "NormMode", "PASSES", "LANE_LATENCY", "REDUCE_LATENCY", "READ_TO_LANES", "DERIVE_CYCLES",
+__all__ = ["LaneOp", "NL_OPS", "NormMode", "PASSES", "LANE_LATENCY", "REDUCE_LATENCY", "READ_TO_LANES", "DERIVE_CYCLES",
            "FIELDS", "COL_FIELDS", "LaneConsts", "ColConsts", "requant_consts", "gelu_consts",
            "exp_consts", "softmax_consts", "layernorm_consts", "clip_range", "LANE_BLOCK_BYTES", "COL_ENTRY_BYTES",
            "pack_lane_consts", "unpack_lane_consts", "pack_col_entries", "unpack_col_entries"]
@@ -35,6 +35,10 @@ class LaneOp(enum.IntEnum):
     SOFTMAX = 3     # EXP, then U4 with the row's reciprocal
     LAYERNORM = 4   # U1 (identity or residual add), U2 ((g - mean) * f >> k), U3 (affine: gamma, beta)
     RESIDUAL = 5    # U1 only: the statistics pass of a LayerNorm over a residual sum
+
+
+#: The lane ops an NL instruction may name (EXP and RESIDUAL are passes inside SOFTMAX and LAYERNORM).
+NL_OPS = (LaneOp.REQUANT, LaneOp.GELU, LaneOp.SOFTMAX, LaneOp.LAYERNORM)
 
 
 class NormMode(enum.IntEnum):

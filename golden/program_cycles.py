@@ -5,7 +5,7 @@ have been pushed (the ``k``-th pop of a channel takes the ``k``-th push, at the 
 Instructions are placed in the order of their start times (the queue head that can start first), so a LOAD sees
 the MATMULs that run alongside it.
 
-- LOAD / STORE: ``ceil(bytes / bus_bytes_per_cycle) + burst_overhead`` plus ``line_overhead`` per line after the
+- LOAD / STORE: ``ceil(bytes / config.bus_bytes) + burst_overhead`` plus ``line_overhead`` per line after the
   first when the lines are not contiguous in memory. Stride 0 (a replicated line, hw.dma): one line read, then one
   line per cycle. An accumulator LOAD writes its lines only in cycles the array does not write the accumulator
   (the array has the port): a LOAD still writing when a MATMUL starts finishes after that MATMUL.
@@ -20,12 +20,12 @@ the MATMULs that run alongside it.
 
 Not modelled: instruction fetch and queue capacity (the controller prefetches 32 instructions into 16-deep
 queues), STORE traffic on the bus. :class:`Latencies` holds every parameter, calibrated against the RTL
-(``python -m sim.layer_run SEQ --trace FILE`` compares per instruction): MiniLM layer 0 at seq 32 and 128 within
+(``python -m systolica.layer_run SEQ --trace FILE`` compares per instruction): MiniLM layer 0 at seq 32 and 128 within
 0.1%.
 """
 from dataclasses import dataclass, field
 
-from .isa import Opcode, Queue, disassemble
+from .isa import CHANNELS, Opcode, Queue, disassemble
 
 from .cycles import TileOp, nonlinear_cycles, schedule
 
@@ -35,7 +35,6 @@ __all__ = ["Latencies", "ProgramTiming", "estimate_cycles"]
 @dataclass(frozen=True)
 class Latencies:
     """Per-instruction-class latency parameters of :func:`estimate_cycles` (cycles)."""
-    bus_bytes_per_cycle: int = 16
     burst_overhead: int = 9         # request -> first data of a LOAD/STORE (AXI master + sim/axi_mem.sv round trip)
     line_overhead: int = 1          # each further non-contiguous line
     nl_overhead: int = 2            # NL decode + writer drain
@@ -45,9 +44,10 @@ class Latencies:
     array_write: int = 0            # MATMUL accept -> the array's first accumulator write
     store_overhead: int = 0         # STORE: last beat -> done (BRESP)
 
-    def transfer(self, nbytes, lines=1, contiguous=True):
+    def transfer(self, nbytes, bus_bytes, lines=1, contiguous=True):
+        """Cycles of a LOAD/STORE burst of ``nbytes`` over a bus of ``bus_bytes`` per beat."""
         extra = 0 if contiguous else (lines - 1) * self.line_overhead
-        return -(-nbytes // self.bus_bytes_per_cycle) + self.burst_overhead + extra
+        return -(-nbytes // bus_bytes) + self.burst_overhead + extra
 
 
 @dataclass
@@ -66,16 +66,12 @@ class ProgramTiming:
         return -(-self.macs // config.macs_per_cycle)
 
 
-_CH = {(Queue.LOAD, Queue.EXECUTE): "l2e", (Queue.EXECUTE, Queue.LOAD): "e2l",
-       (Queue.EXECUTE, Queue.STORE): "e2s", (Queue.STORE, Queue.EXECUTE): "s2e"}
-
-
-def estimate_cycles(program, config, bus_bytes_per_cycle=16, latencies=None):
-    """Estimated cycles of ``program`` (bytes or ``hw.isa.Instr`` list) on ``config``: a :class:`ProgramTiming`.
+def estimate_cycles(program, config, latencies=None):
+    """Estimated cycles of ``program`` (bytes or ``golden.isa.Instr`` list) on ``config``: a :class:`ProgramTiming`.
 
     ``ValueError`` if the queues deadlock (a pop whose push never comes).
     """
-    lat = latencies or Latencies(bus_bytes_per_cycle=bus_bytes_per_cycle)
+    lat = latencies or Latencies()
     instrs = disassemble(bytes(program)) if isinstance(program, (bytes, bytearray)) else list(program)
     if any(i.op == Opcode.HALT for i in instrs):
         instrs = instrs[:next(k for k, i in enumerate(instrs) if i.op == Opcode.HALT)]
@@ -83,8 +79,8 @@ def estimate_cycles(program, config, bus_bytes_per_cycle=16, latencies=None):
     queues = {q: [k for k, i in enumerate(instrs) if i.queue == q] for q in Queue}
     pos = dict.fromkeys(Queue, 0)
     free = dict.fromkeys(Queue, 0)
-    pushes = {ch: [] for ch in _CH.values()}
-    pops = dict.fromkeys(_CH.values(), 0)
+    pushes = {ch: [] for ch in CHANNELS.values()}
+    pops = dict.fromkeys(CHANNELS.values(), 0)
     res = ProgramTiming(busy={q.name: 0 for q in Queue}, starts=[None] * len(instrs), ends=[None] * len(instrs))
     run = {"ops": [], "valid": [], "done": 0}
     array = []          # (from, to): the array writing the accumulator (MATMULs), in start order
@@ -105,18 +101,15 @@ def estimate_cycles(program, config, bus_bytes_per_cycle=16, latencies=None):
 
     def token_time(ins):
         t = 0
-        for side, other in (("prev", ins.queue - 1), ("next", ins.queue + 1)):
-            if getattr(ins, f"pop_{side}"):
-                ch = _CH[(Queue(other), ins.queue)]
-                if pops[ch] >= len(pushes[ch]):
-                    return None
-                t = max(t, pushes[ch][pops[ch]])
+        for ch in ins.pops:
+            if pops[ch] >= len(pushes[ch]):
+                return None
+            t = max(t, pushes[ch][pops[ch]])
         return t
 
     def take_tokens(ins):
-        for side, other in (("prev", ins.queue - 1), ("next", ins.queue + 1)):
-            if getattr(ins, f"pop_{side}"):
-                pops[_CH[(Queue(other), ins.queue)]] += 1
+        for ch in ins.pops:
+            pops[ch] += 1
 
     def overlap(spans, a, b):
         return sum(max(0, min(b, y) - max(a, x)) for x, y in spans if x < b and y > a)
@@ -124,7 +117,7 @@ def estimate_cycles(program, config, bus_bytes_per_cycle=16, latencies=None):
     def config_read(t, nbytes):
         """End of a CONFIG read of ``nbytes`` issued at ``t``: behind the load bursts in flight and interleaved
         with the rest of the load's bursts (which it delays by as much)."""
-        beats = -(-nbytes // lat.bus_bytes_per_cycle)
+        beats = -(-nbytes // config.bus_bytes)
         end = t + lat.decode + lat.config_overhead + beats
         if load_data and load_data[-1][0] - lat.burst_overhead <= t < load_data[-1][1]:
             end += lat.bus_queue + beats
@@ -138,10 +131,10 @@ def estimate_cycles(program, config, bus_bytes_per_cycle=16, latencies=None):
         nbytes = f["lines"] * line
         if f["stride"] == 0 and f["lines"] > 1:
             # one read of the line, emitted ``lines`` times
-            end = start + lat.transfer(line) + f["lines"] - 1
+            end = start + lat.transfer(line, config.bus_bytes) + f["lines"] - 1
             moved = line
         else:
-            end = start + lat.transfer(nbytes, f["lines"], f["stride"] == line)
+            end = start + lat.transfer(nbytes, config.bus_bytes, f["lines"], f["stride"] == line)
             moved = nbytes
         if not f["dst"]:
             load_data.append((start + lat.burst_overhead, end))
@@ -215,17 +208,15 @@ def estimate_cycles(program, config, bus_bytes_per_cycle=16, latencies=None):
             else:
                 eb = 4 if f["src"] else f["elem_bytes"]
                 moved = f["lines"] * d * eb
-                end = start + lat.transfer(moved, f["lines"], f["stride"] == d * eb) + lat.store_overhead
+                end = start + lat.transfer(moved, config.bus_bytes, f["lines"], f["stride"] == d * eb) + lat.store_overhead
             res.bytes += moved
             nxt = end
         free[q] = nxt
         res.starts[k], res.ends[k] = start, end
         mine = []
-        for side, other in (("prev", q - 1), ("next", q + 1)):
-            if getattr(ins, f"push_{side}"):
-                ch = _CH[(q, Queue(other))]
-                mine.append((ch, len(pushes[ch])))
-                pushes[ch].append(end)
+        for ch in ins.pushes:
+            mine.append((ch, len(pushes[ch])))
+            pushes[ch].append(end)
         if ins.op == Opcode.LOAD:
             last_load.update(k=k, first=start + lat.burst_overhead, lines=f["lines"], acc=bool(f["dst"]),
                              pushes=mine)

@@ -36,7 +36,7 @@ import numpy as np
 from .isqrt import reciprocal
 from .numerics import MAX_SHIFT, Dyadic, check_int, round_shift, saturate
 
-__all__ = ["EXP_BITS", "EXP_FRAC", "OUT_BITS", "RECIP_BITS", "SoftmaxConstants",
+__all__ = ["EXP_BITS", "EXP_FRAC", "OUT_BITS", "RECIP_BITS", "MIN_EXP_SUM", "SoftmaxConstants",
            "i_exp", "i_softmax", "softmax_float"]
 
 LN2 = 0.6931            # I-BERT's -x0
@@ -49,6 +49,10 @@ EXP_BITS = 16           # e is unsigned 16-bit
 EXP_FRAC = 15           # e's scale is 2**-15 (1.0 -> 32768)
 RECIP_BITS = 32         # f = floor(2**32 / sum)
 OUT_BITS = 8            # p's scale is 2**-8
+#: The smallest row sum of exps the hardware accepts (a row's max alone contributes ~2**15): below it the
+#: reciprocal ``floor(2**32 / sum)`` would overflow the divider's quotient, so the normalization unit halts with
+#: ``ErrorCode.NONLINEAR``, and the ISA model likewise.
+MIN_EXP_SUM = 1 << 13
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ the accumulator's read port when the nonlinear unit is idle.
 Performance counters (CSR ``perf_lo(i)``): 0 cycles the array does useful MACs, 1 cycles the array has tile
 operations in flight, 2 cycles the nonlinear unit is busy, 3 cycles the load DMA is busy.
 """
-from amaranth.hdl import Module, Mux, Signal
+from amaranth.hdl import Module, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
@@ -34,9 +34,8 @@ from .execute import ExecuteUnit
 from .nonlinear import NonlinearUnit
 from .scratchpad import Scratchpad
 
-__all__ = ["Accelerator", "DATA_WIDTH", "N_PERF"]
+__all__ = ["Accelerator", "N_PERF"]
 
-DATA_WIDTH = 128
 READ_BURST = 8      # beats: fetch and CONFIG reads wait behind at most 8 such DMA bursts (hw.axi.AxiMaster)
 N_PERF = 4
 
@@ -47,21 +46,21 @@ class Accelerator(wiring.Component):
     Members
     -------
     s_axil : In(AxiLiteSignature(12, 32))
-    m_axi : Out(Axi4Signature(32, DATA_WIDTH, 4))
+    m_axi : Out(Axi4Signature(32, config.bus_width, 4))
     irq : Out(1)
         STATUS.done | STATUS.error.
     """
 
-    def __init__(self, config=None, *, engines=2):
+    def __init__(self, config=None):
         config = AcceleratorConfig() if config is None else config
         if not isinstance(config, AcceleratorConfig):
             raise ValueError(f"config must be an AcceleratorConfig, not {config!r}")
         if config.dataflow != "ws":
             raise ValueError(f"the accelerator top is built for the weight-stationary array, not {config.dataflow!r}")
-        self._cfg, self._engines = config, engines
+        self._cfg = config
         super().__init__({
             "s_axil": In(AxiLiteSignature(12, 32)),
-            "m_axi": Out(Axi4Signature(32, DATA_WIDTH, 4)),
+            "m_axi": Out(Axi4Signature(32, config.bus_width, 4)),
             "irq": Out(1),
         })
 
@@ -73,15 +72,15 @@ class Accelerator(wiring.Component):
         m = Module()
         cfg = self._cfg
         m.submodules.csr = csr = CsrBlock(n_perf=N_PERF)
-        m.submodules.axi = axi = AxiMaster(n_read=3, n_write=1, data_width=DATA_WIDTH, read_burst=READ_BURST)
-        m.submodules.ctrl = ctrl = Controller(cfg, data_width=DATA_WIDTH)
-        dma = dict(dim=cfg.dim, input_width=cfg.acc_width, elem_bytes=(1, 2, 4), data_width=DATA_WIDTH)
+        m.submodules.axi = axi = AxiMaster(n_read=3, n_write=1, data_width=cfg.bus_width, read_burst=READ_BURST)
+        m.submodules.ctrl = ctrl = Controller(cfg)
+        dma = dict(dim=cfg.dim, input_width=cfg.acc_width, elem_bytes=(1, 2, 4), data_width=cfg.bus_width)
         m.submodules.ldma = ldma = DmaReader(**dma)
         m.submodules.stdma = stdma = DmaWriter(**dma)
         m.submodules.spad = spad = Scratchpad(cfg, read_ports=3)
         m.submodules.acc = acc = Accumulator(cfg)
         m.submodules.exe = exe = ExecuteUnit(cfg)
-        m.submodules.nl = nl = NonlinearUnit(cfg, engines=self._engines)
+        m.submodules.nl = nl = NonlinearUnit(cfg)
 
         wiring.connect(m, wiring.flipped(self.s_axil), csr.axi)
         wiring.connect(m, axi.axi, wiring.flipped(self.m_axi))

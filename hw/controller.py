@@ -1,10 +1,10 @@
 """Controller: instruction fetch and decode, three decoupled queues (load / execute / store), dependency tokens.
 
 Fetch reads the program from ``prog_addr`` in bursts of ``FETCH_INSTRS`` instructions over its AXI read port;
-decode checks each instruction against the configuration (``hw.isa.Instr.check`` in hardware) and sends it to
+decode checks each instruction against the configuration (``golden.isa.Instr.check`` in hardware) and sends it to
 its queue; each unit runs its queue in order, taking and giving tokens as docs/isa.md says. On a decode error,
 a bus error or a nonlinear error the controller stops fetching, lets the units finish what they started and
-reports ``error`` with ``error_code`` (``hw.isa.ErrorCode``) and ``error_info`` (the instruction's address).
+reports ``error`` with ``error_code`` (``golden.isa.ErrorCode``) and ``error_info`` (the instruction's address).
 HALT stops fetching and reports ``done`` once every queue is empty and every unit idle. A program whose queues
 wait on tokens that can never come (no unit busy, fetch stopped or blocked) ends with ``ErrorCode.DEADLOCK``:
 the controller never hangs.
@@ -12,12 +12,13 @@ the controller never hangs.
 Latency: decode takes 1 cycle per instruction after its last beat arrives; an instruction starts at the earliest
 in the cycle after it reaches the head of its queue. Throughput: one instruction decoded per cycle.
 """
-from amaranth.hdl import Cat, Const, Module, Mux, Signal
+from amaranth.hdl import Cat, Module, Mux, Signal
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.fifo import SyncFIFOBuffered
 from amaranth.lib.wiring import In, Out
 
-from golden.isa import FIELDS, FIELD_BASE, INSTR_BITS, INSTR_BYTES, ErrorCode, Opcode
+from golden.isa import (CHANNELS, FIELDS, FIELD_BASE, FLAGS, INSTR_BITS, INSTR_BYTES, QUEUE_OF, ErrorCode, Opcode,
+                        Queue, decode_checks, flag_channel, queue_flags)
 
 from .accumulator import AccReadCmdLayout, AccRowLayout, AccWriteLayout
 from .axi import ReadPortSignature
@@ -32,7 +33,6 @@ __all__ = ["Controller", "FETCH_INSTRS", "PREFETCH", "QUEUE_DEPTH"]
 FETCH_INSTRS = 4
 PREFETCH = 32       # instructions fetched ahead of decode (several fetch requests in flight behind DMA bursts)
 QUEUE_DEPTH = 16
-DEADLOCK = 8      # error code: every queue waits on tokens no unit can give
 
 
 def _instr_layout(op):
@@ -66,11 +66,9 @@ class Controller(wiring.Component):
     bus_error : In(1)
     """
 
-    def __init__(self, config, *, data_width=128):
-        if INSTR_BITS % data_width or data_width > INSTR_BITS:
-            raise ValueError(f"data_width={data_width} must divide the {INSTR_BITS}-bit instruction")
-        self._cfg, self._dw = config, data_width
-        rp = ReadPortSignature(32, data_width, 20)
+    def __init__(self, config):
+        self._cfg, self._dw = config, config.bus_width
+        rp = ReadPortSignature(32, config.bus_width, 20)
         dim, aw = config.dim, config.acc_width
         super().__init__({
             "start": In(1), "prog_addr": In(32), "busy": Out(1), "done": Out(1), "error": Out(1),
@@ -162,28 +160,30 @@ class Controller(wiring.Component):
             m.d.sync += stop.eq(1)
 
         # ---- tokens ----------------------------------------------------------------------------------------
-        names = ("ld2ex", "ex2ld", "ex2st", "st2ex")
+        names = tuple(CHANNELS.values())       # golden.isa: l2e, e2l, e2s, s2e
         tok = {n: Signal(8, name=f"tok_{n}") for n in names}
         inc = {n: Signal(name=f"inc_{n}") for n in names}
         dec = {n: Signal(name=f"dec_{n}") for n in names}
         for n in names:
             m.d.sync += tok[n].eq(tok[n] + inc[n] - dec[n])
 
-        def flags(entry):
-            hw_ = data.View(_EntryLayout, entry).word
-            return {"pop_prev": hw_[8], "pop_next": hw_[9], "push_prev": hw_[10], "push_next": hw_[11]}
+        def gate(entry, queue):
+            """(flags, tokens available) of the instruction at the head of ``queue``: each pop flag the queue
+            may use against its channel's counter. ``take`` decrements those counters when it starts."""
+            word = data.View(_EntryLayout, entry).word
+            f = {flag: word[8 + i] for i, flag in enumerate(FLAGS)}
+            pops = [flag for flag in queue_flags(queue) if flag.startswith("pop")]
+            ok = Cat(*(~f[flag] | (tok[flag_channel(queue, flag)] != 0) for flag in pops)).all()
 
-        def gate(entry, prev, nxt):
-            """(tokens available, take them): pop flags against the counters named for this queue."""
-            f = flags(entry)
-            ok = (~f["pop_prev"] | (tok[prev] != 0) if prev else 1) & (~f["pop_next"] | (tok[nxt] != 0) if nxt else 1)
-            return f, ok
+            def take():
+                return [dec[flag_channel(queue, flag)].eq(f[flag]) for flag in pops]
+            return f, ok, take
 
         # ---- load unit ---------------------------------------------------------------------------------------
         ql = queues["ld"]
         ld_busy, ld_flags = Signal(), Signal(4)
         ld_view = data.View(LAYOUTS[Opcode.LOAD], data.View(_EntryLayout, ql.r_data).word)
-        f, ok = gate(ql.r_data, None, "ex2ld")
+        f, ok, take = gate(ql.r_data, Queue.LOAD)
         flush = Signal()        # stopped on an error: queued instructions are dropped, none starts
         ld_start = ql.r_rdy & ~ld_busy & ok & running & ~flush & self.ld_req.ready
         m.d.comb += [ql.r_en.eq(ld_start), self.ld_req.valid.eq(ld_start),
@@ -192,7 +192,7 @@ class Controller(wiring.Component):
                      self.ld_req.payload.elem_bytes.eq(ld_view.elem_bytes)]
         ld_dst, ld_addr = Signal(), Signal(16)
         with m.If(ld_start):
-            m.d.comb += dec["ex2ld"].eq(f["pop_next"])
+            m.d.comb += take()
             m.d.sync += [ld_busy.eq(1), ld_dst.eq(ld_view.dst), ld_addr.eq(ld_view.local),
                          ld_flags.eq(Cat(f["push_next"]))]
         lines = self.ld_lines
@@ -208,13 +208,13 @@ class Controller(wiring.Component):
             m.d.sync += ld_addr.eq(ld_addr + 1)
             with m.If(lines.payload.last):
                 m.d.sync += ld_busy.eq(0)
-                m.d.comb += inc["ld2ex"].eq(ld_flags[0])
+                m.d.comb += inc[flag_channel(Queue.LOAD, "push_next")].eq(ld_flags[0])
 
         # ---- store unit --------------------------------------------------------------------------------------
         qs = queues["st"]
         st_busy, st_push = Signal(), Signal()
         st_view = data.View(LAYOUTS[Opcode.STORE], data.View(_EntryLayout, qs.r_data).word)
-        f, ok = gate(qs.r_data, "ex2st", None)
+        f, ok, take = gate(qs.r_data, Queue.STORE)
         st_start = qs.r_rdy & ~st_busy & ok & running & ~flush & self.st_req.ready
         m.d.comb += [qs.r_en.eq(st_start), self.st_req.valid.eq(st_start),
                      self.st_req.payload.mem_addr.eq(st_view.mem_addr), self.st_req.payload.lines.eq(st_view.lines),
@@ -222,7 +222,7 @@ class Controller(wiring.Component):
                      self.st_req.payload.elem_bytes.eq(st_view.elem_bytes)]
         st_src, st_addr, st_left, st_pending = Signal(), Signal(16), Signal(17), Signal()
         with m.If(st_start):
-            m.d.comb += dec["ex2st"].eq(f["pop_prev"])
+            m.d.comb += take()
             m.d.sync += [st_busy.eq(1), st_src.eq(st_view.src), st_addr.eq(st_view.local),
                          st_left.eq(st_view.lines), st_push.eq(f["push_prev"])]
         # accumulator source: one read command; scratchpad source: the read port, one row in flight
@@ -251,15 +251,16 @@ class Controller(wiring.Component):
                     m.d.sync += [st_addr.eq(st_addr + 1), st_left.eq(st_left - 1)]
         with m.If(self.st_done & st_busy):
             m.d.sync += [st_busy.eq(0), st_pending.eq(0)]
-            m.d.comb += inc["st2ex"].eq(st_push)
+            m.d.comb += inc[flag_channel(Queue.STORE, "push_prev")].eq(st_push)
 
         # ---- execute unit --------------------------------------------------------------------------------------
         qe = queues["ex"]
         ex_entry = data.View(_EntryLayout, qe.r_data)
         ex_op = ex_entry.word[:8]
-        f, ok = gate(qe.r_data, "ld2ex", "st2ex")
+        f, ok, take = gate(qe.r_data, Queue.EXECUTE)
         ex_busy = Signal()          # a CONFIG or NL in progress, or a MATMUL issuing its blocks
         ex_push = Signal(2)         # (push_prev, push_next) of the CONFIG / NL in progress
+        ex_prev, ex_next = (flag_channel(Queue.EXECUTE, flag) for flag in ("push_prev", "push_next"))
         # MATMULs in flight: their block counts and push flags, completed in order by exe_done
         m.submodules.mm_fifo = mm_fifo = SyncFIFOBuffered(width=16 + 2, depth=4)
         mm_left = Signal(16)        # blocks of the head of mm_fifo not yet done
@@ -280,11 +281,8 @@ class Controller(wiring.Component):
         ex_start = qe.r_rdy & ~ex_busy & ok & ready_op & running & ~flush
         m.d.comb += qe.r_en.eq(ex_start)
         with m.If(ex_start):
-            m.d.comb += [dec["ld2ex"].eq(f["pop_prev"]), dec["st2ex"].eq(f["pop_next"])]
+            m.d.comb += take()
 
-        mmv = data.View(LAYOUTS[Opcode.MATMUL], ex_entry.word)
-        nlv = data.View(LAYOUTS[Opcode.NL], ex_entry.word)
-        cfv = data.View(LAYOUTS[Opcode.CONFIG], ex_entry.word)
         cur = Signal(INSTR_BITS)
         cur_op = cur[:8]
         cmm = data.View(LAYOUTS[Opcode.MATMUL], cur)
@@ -321,7 +319,7 @@ class Controller(wiring.Component):
             m.d.sync += mm_head_valid.eq(0)
         with m.If(self.exe_done & mm_head_valid):
             with m.If(mm_left == 1):
-                m.d.comb += [inc["ex2ld"].eq(mm_flags[0]), inc["ex2st"].eq(mm_flags[1])]
+                m.d.comb += [inc[ex_prev].eq(mm_flags[0]), inc[ex_next].eq(mm_flags[1])]
             with m.If(~(mm_fifo.r_en & mm_fifo.r_rdy)):
                 m.d.sync += mm_left.eq(mm_left - 1)
         # NL: one command, done when the unit says so
@@ -338,7 +336,7 @@ class Controller(wiring.Component):
             m.d.sync += nl_sent.eq(1)
         with m.If(ex_busy & (cur_op == Opcode.NL) & nl_sent & self.nl_done):
             m.d.sync += [ex_busy.eq(0), nl_sent.eq(0)]
-            m.d.comb += [inc["ex2ld"].eq(ex_push[0]), inc["ex2st"].eq(ex_push[1])]
+            m.d.comb += [inc[ex_prev].eq(ex_push[0]), inc[ex_next].eq(ex_push[1])]
         # CONFIG: lane constants (a 512-bit block) or column-table entries (one 128-bit entry per 128 bits)
         creq = self.config_mem.req
         cfg_sent = Signal()
@@ -372,7 +370,7 @@ class Controller(wiring.Component):
             m.d.sync += col_addr.eq(col_addr + 1)
         with m.If(cfg_sent & cresp.valid & cresp.payload.last):
             m.d.sync += [ex_busy.eq(0), cfg_sent.eq(0), col_addr.eq(0)]
-            m.d.comb += [inc["ex2ld"].eq(ex_push[0]), inc["ex2st"].eq(ex_push[1])]
+            m.d.comb += [inc[ex_prev].eq(ex_push[0]), inc[ex_next].eq(ex_push[1])]
 
         # ---- start, completion, errors -------------------------------------------------------------------------
         units_idle = ~ld_busy & ~st_busy & ~ex_busy & mm_idle & ~self.nl_busy
@@ -393,7 +391,7 @@ class Controller(wiring.Component):
             with m.Elif(self.nl_error):
                 m.d.sync += [err_code.eq(ErrorCode.NONLINEAR), stop.eq(1)]
             with m.Elif(blocked):
-                m.d.sync += [err_code.eq(DEADLOCK), stop.eq(1)]
+                m.d.sync += [err_code.eq(ErrorCode.DEADLOCK), stop.eq(1)]
         m.d.comb += flush.eq(stop & running & (err_code != 0))
         with m.If(flush):
             # a controller stopped on an error drops what is still queued; started work finishes
@@ -405,60 +403,22 @@ class Controller(wiring.Component):
         return m
 
     def _decode_checks(self, m, opcode, views, target, code):
-        """``target`` queue and error ``code`` (0: fine) of the instruction word in ``views``."""
-        cfg = self._cfg
-        spad, acc, dim = cfg.spad_rows, cfg.acc_rows, cfg.dim
+        """``target`` queue (0 load, 1 execute, 2 store, 3 halt) and error ``code`` (0: fine) of the instruction
+        word in ``views``: the checks of ``golden.isa.decode_checks``, evaluated on the decoded fields."""
         w = views[Opcode.HALT].as_value()
+        target_of = {Queue.LOAD: 0, Queue.EXECUTE: 1, Queue.STORE: 2}
         with m.Switch(opcode):
-            with m.Case(Opcode.HALT):
-                m.d.comb += [target.eq(3), code.eq(Mux(w[8:] != 0, ErrorCode.BAD_FIELD, 0))]
-            for op in (Opcode.LOAD, Opcode.STORE):
+            for op in Opcode:
                 with m.Case(op):
                     v = views[op]
-                    loc = v.dst if op == Opcode.LOAD else v.src
-                    cap = Mux(loc, acc, spad)
-                    eb_ok = Mux(loc, v.elem_bytes == 4, (v.elem_bytes == 1) | (v.elem_bytes == 2))
-                    bad_flags = (w[8] | w[10]) if op == Opcode.LOAD else (w[9] | w[11])
-                    m.d.comb += target.eq(0 if op == Opcode.LOAD else 2)
-                    with m.If((v.rest != 0) | bad_flags | (v.lines == 0) | ~eb_ok):
-                        m.d.comb += code.eq(ErrorCode.BAD_FIELD)
-                    with m.Elif(v.local + v.lines > cap):
-                        m.d.comb += code.eq(Mux(loc, ErrorCode.ACC_RANGE, ErrorCode.SPAD_RANGE))
-            with m.Case(Opcode.CONFIG):
-                v = views[Opcode.CONFIG]
-                m.d.comb += target.eq(1)
-                with m.If((v.rest != 0) | (v.kind > 1) | ((v.kind == 1) & (v.count == 0))):
-                    m.d.comb += code.eq(ErrorCode.BAD_FIELD)
-                with m.Elif((v.kind == 1) & (v.offset + v.count > 4096)):
-                    m.d.comb += code.eq(ErrorCode.TABLE_RANGE)
-            with m.Case(Opcode.MATMUL):
-                v = views[Opcode.MATMUL]
-                m.d.comb += target.eq(1)
-                kb = (v.k + dim - 1) // dim
-                last_a = v.a_addr + kb * v.rows - 1
-                last_b = v.b_addr + (v.blocks - 1) * v.b_stride + v.k - 1
-                last_c = v.c_addr + (v.blocks - 1) * v.c_stride + v.rows - 1
-                with m.If((v.rest != 0) | (v.rows == 0) | (v.k == 0) | (v.blocks == 0) | (v.cols == 0) |
-                          (v.cols > dim)):
-                    m.d.comb += code.eq(ErrorCode.BAD_FIELD)
-                with m.Elif((last_a >= spad) | (last_b >= spad)):
-                    m.d.comb += code.eq(ErrorCode.SPAD_RANGE)
-                with m.Elif(last_c >= acc):
-                    m.d.comb += code.eq(ErrorCode.ACC_RANGE)
-            with m.Case(Opcode.NL):
-                v = views[Opcode.NL]
-                m.d.comb += target.eq(1)
-                last = lambda base, rs, ls: base + (v.rows - 1) * rs + (v.lines - 1) * ls  # noqa: E731
-                valid_op = (v.op == 0) | (v.op == 1) | (v.op == 3) | (v.op == 4)
-                with m.If((v.rest != 0) | (v.rows == 0) | (v.lines == 0) | ~valid_op |
-                          (v.lines * dim > 4096) | (v.transpose & (v.lines != 1))):
-                    m.d.comb += code.eq(ErrorCode.BAD_FIELD)
-                with m.Elif(last(v.acc_base, v.row_stride, v.line_stride) >= acc):
-                    m.d.comb += code.eq(ErrorCode.ACC_RANGE)
-                # a transposed output's rows: base + (r // dim)*row_stride + c*line_stride, c < dim
-                last_t = v.dst_base + ((v.rows - 1) // dim) * v.dst_row_stride + (dim - 1) * v.dst_line_stride
-                with m.Elif((Mux(v.transpose, last_t, last(v.dst_base, v.dst_row_stride, v.dst_line_stride)) >= spad) |
-                            (v.residual & (last(v.res_base, v.res_row_stride, v.res_line_stride) >= spad))):
-                    m.d.comb += code.eq(ErrorCode.SPAD_RANGE)
+                    f = {name: getattr(v, name) for name, _, _ in FIELDS[op]}
+                    f.update({flag: w[8 + i] for i, flag in enumerate(FLAGS)}, reserved=v.rest)
+                    m.d.comb += target.eq(target_of.get(QUEUE_OF.get(op), 3))
+                    checks = decode_checks(op, f, self._cfg, Mux)
+                    with m.If(checks[0][0]):
+                        m.d.comb += code.eq(checks[0][1])
+                    for cond, err, _ in checks[1:]:
+                        with m.Elif(cond):
+                            m.d.comb += code.eq(err)
             with m.Default():
                 m.d.comb += [target.eq(3), code.eq(ErrorCode.ILLEGAL_OPCODE)]

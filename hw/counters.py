@@ -3,7 +3,7 @@
 Utilization = ``mac_cycles / busy_cycles``: each MAC cycle is one A row entering the array, i.e. ``dim**2``
 multiply-accumulates. Counters wrap at their width (48 bits: 2.8e14 cycles, days at any clock).
 """
-from amaranth.hdl import Module, Signal
+from amaranth.hdl import Module
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 

@@ -1,5 +1,5 @@
 """Control/status registers of the accelerator behind an AXI4-Lite slave (map in docs/axi.md)."""
-from amaranth import Cat, Const, Module, Signal
+from amaranth import Cat, Module, Signal
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 

@@ -8,7 +8,7 @@ request, split by the master into long bursts, 1 bus beat per cycle. Any other s
 line; requests run ahead of the data, so strided lines still stream (bursts of one or two beats, though: on a
 real memory the per-burst overhead is the cost of striding).
 """
-from amaranth import C, Cat, Const, Module, Mux, Signal, signed
+from amaranth import C, Cat, Module, Mux, Signal, signed
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.fifo import SyncFIFO
 from amaranth.lib.wiring import In, Out
@@ -173,7 +173,6 @@ class DmaReader(_DmaBase):
     def elaborate(self, platform):
         m = Module()
         beat = self._data_width // 8
-        blog = beat.bit_length() - 1
         lmax = self.max_line_bytes
         # A beat is taken while at most lmax + beat - 1 bytes are held (no look at this cycle's output): with an
         # unaligned start, steady state holds up to L + beat - 1 bytes, and a lower bound would halve the rate.

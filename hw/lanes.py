@@ -1,6 +1,6 @@
 """Activation lanes: integer requantization, i-GELU, i-exp, softmax normalization and LayerNorm, pipelined.
 
-Each lane takes one element per cycle through a fixed 10-stage pipeline (see ``hw.nlops`` for the four
+Each lane takes one element per cycle through a fixed 10-stage pipeline (see ``golden.nlops`` for the four
 arithmetic steps U1..U4 and golden/ for their meaning). ``ActivationUnit`` holds ``n = min(lanes, dim)``
 lanes; an accumulator line of ``dim`` elements enters in ``dim / n`` beats.
 
@@ -11,10 +11,10 @@ from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from golden.softmax import CLAMP_Q
-from golden.numerics import MAX_SHIFT
-
+from golden.isa import MAX_ROW
 from golden.nlops import COL_FIELDS, FIELDS, LANE_LATENCY, SOFTMAX_SHIFT, LaneOp
+from golden.numerics import MAX_SHIFT
+from golden.softmax import CLAMP_Q
 
 __all__ = ["LANE_LATENCY", "LaneConstsLayout", "ColConstsLayout", "ColWriteLayout", "LaneInLayout", "LaneOutLayout",
            "ActivationUnit", "round_shift_clamp", "ROW_A_BITS", "ROW_F_BITS", "ROW_K_BITS"]
@@ -32,9 +32,8 @@ def _layout(fields):
 
 LaneConstsLayout = _layout(FIELDS)
 ColConstsLayout = _layout(COL_FIELDS)
-MAX_COLS = 4096
 #: A per-column table write: column ``addr`` gets ``value``.
-ColWriteLayout = data.StructLayout({"addr": range(MAX_COLS), "value": ColConstsLayout})
+ColWriteLayout = data.StructLayout({"addr": range(MAX_ROW), "value": ColConstsLayout})
 
 
 def LaneInLayout(cfg, n):
@@ -43,7 +42,7 @@ def LaneInLayout(cfg, n):
     return data.StructLayout({
         "data": data.ArrayLayout(signed(cfg.acc_width), n),
         "res": data.ArrayLayout(signed(cfg.input_width), n),
-        "col": range(MAX_COLS),
+        "col": range(MAX_ROW),
         "a": signed(ROW_A_BITS), "f": unsigned(ROW_F_BITS), "k": unsigned(ROW_K_BITS),
         "last": 1,
     })
@@ -176,7 +175,7 @@ class ActivationUnit(wiring.Component):
     o : Out(stream(LaneOutLayout))
     """
 
-    def __init__(self, config, *, max_cols=MAX_COLS):
+    def __init__(self, config, *, max_cols=MAX_ROW):
         if config.lanes < config.dim and config.dim % config.lanes:
             raise ValueError(f"dim={config.dim} must be a multiple of lanes={config.lanes} when lanes < dim")
         self._cfg = config

@@ -16,13 +16,13 @@ passes (softmax is fused with the matmul that produced them). Per-row results li
 
 Latency and throughput: see ``golden.cycles.nonlinear_cycles``, the exact model. In steady state a pass moves
 one beat of ``n = min(lanes, dim)`` values per cycle; statistics passes may be bound by the derive engines when
-rows are short (``DERIVE_CYCLES / engines > lines``).
+rows are short (``DERIVE_CYCLES / config.derive_engines > lines``).
 """
-from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed, unsigned
+from amaranth.hdl import Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from golden.nlops import N_BITS, PASSES, LaneOp, NormMode
+from golden.nlops import N_BITS, PASSES, NormMode
 
 from .accumulator import AccReadCmdLayout
 from .lanes import (ROW_A_BITS, ROW_F_BITS, ROW_K_BITS, ActivationUnit, ColWriteLayout, LaneConstsLayout,
@@ -75,11 +75,10 @@ class NonlinearUnit(wiring.Component):
         ``error`` is sticky until the next command: a softmax row's sum of exps was too small.
     """
 
-    def __init__(self, config, *, engines=2):
+    def __init__(self, config):
         self._cfg = config
         self._acts = ActivationUnit(config)
         self._n = self._acts.n
-        self._engines = engines
         n = self._n
         super().__init__({
             "cmd": In(stream.Signature(NlCmdLayout(config))),
@@ -103,7 +102,7 @@ class NonlinearUnit(wiring.Component):
         cfg, n = self._cfg, self._n
         beats_per_line = cfg.dim // n
         m.submodules.acts = acts = self._acts
-        m.submodules.norm = norm = NormUnit(cfg, n, engines=self._engines)
+        m.submodules.norm = norm = NormUnit(cfg, n)
         m.submodules.writer = writer = SpadWriter(cfg, n)
         wiring.connect(m, wiring.flipped(self.col_write), acts.col_write)
 

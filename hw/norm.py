@@ -12,24 +12,22 @@ statistics; for softmax's sum pass ``S`` is the sum of exps), and at the row's e
   contributes ~2**15, and a smaller sum raises ``error``).
 
 Latency and throughput: a row's record leaves the reducer ``REDUCE_LATENCY`` (3) cycles after its last beat; an
-engine takes ``DERIVE_CYCLES[mode]`` (26 for LayerNorm, 11 for softmax; ``hw.nlops``) cycles per row; ``engines`` engines take rows round-robin, so rows of
-``W`` beats stream without stalls while ``DERIVE_CYCLES / engines <= W``.
+engine takes ``DERIVE_CYCLES[mode]`` (26 for LayerNorm, 11 for softmax; ``golden.nlops``) cycles per row;
+``config.derive_engines`` engines take rows round-robin, so rows of ``W`` beats stream without stalls while
+``DERIVE_CYCLES / derive_engines <= W``.
 """
 from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from golden.layernorm import RECIP_BITS as LN_RECIP_BITS, XS_BITS
-from golden.softmax import RECIP_BITS as SM_RECIP_BITS
+from golden.softmax import MIN_EXP_SUM, RECIP_BITS as SM_RECIP_BITS
 
 from .lanes import ROW_A_BITS, ROW_F_BITS, ROW_K_BITS
 from golden.nlops import (DERIVE_CYCLES, DIV_CYCLES, N_BITS, QUOT_BITS, RAD_BITS, RECIP_CYCLES, S_BITS, SQRT_CYCLES,
                     SQRT_ITERS, STEPS, NormMode)
 
 __all__ = ["RowResultLayout", "Reducer", "DeriveEngine", "NormUnit"]
-
-
-MIN_EXP_SUM = 1 << 13
 
 RowResultLayout = data.StructLayout({
     "row": 16, "a": signed(ROW_A_BITS), "f": unsigned(ROW_F_BITS), "k": unsigned(ROW_K_BITS),
@@ -257,7 +255,7 @@ class DeriveEngine(wiring.Component):
 
 
 class NormUnit(wiring.Component):
-    """Reducer + ``engines`` derive engines (round-robin) -> a stream of per-row results.
+    """Reducer + ``config.derive_engines`` derive engines (round-robin) -> a stream of per-row results.
 
     In ``MAX`` mode a row's result is its (pre-shifted) max in ``a``; in ``SUM`` mode ``f``; in ``STATS`` mode
     ``a`` (mean), ``f`` and ``k``. Results come in row order, at most one per cycle, always accepted.
@@ -273,10 +271,8 @@ class NormUnit(wiring.Component):
         Sticky: a softmax row's sum of exps was below 2**13.
     """
 
-    def __init__(self, config, n, *, engines=2):
-        if not isinstance(engines, int) or not 1 <= engines <= 16:
-            raise ValueError(f"derive engines must be an int in 1..16, not {engines!r}")
-        self._cfg, self._n, self._engines = config, n, engines
+    def __init__(self, config, n):
+        self._cfg, self._n, self._engines = config, n, config.derive_engines
         super().__init__({
             "i": In(stream.Signature(data.StructLayout({
                 "data": data.ArrayLayout(signed(config.acc_width), n), "row_last": 1}))),

@@ -39,7 +39,7 @@ class Scratchpad(wiring.Component):
 
     Parameters
     ----------
-    config : hw.config.AcceleratorConfig
+    config : golden.config.AcceleratorConfig
     """
 
     def __init__(self, config, *, read_ports=2):

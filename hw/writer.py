@@ -7,7 +7,7 @@ Output element ``(r, c)`` of an op with ``rows`` rows (``c`` = column, ``j = c /
   (a ``dim x dim`` block of rows becomes ``dim`` rows of columns: how ``K`` becomes the B operand ``K^T``).
   Transposed ops have one line per row; a last partial block writes zeros in the lanes beyond ``rows``.
 
-Elements are truncated to ``input_width`` bits: the op's clip range (``hw.nlops``) must fit it, which the
+Elements are truncated to ``input_width`` bits: the op's clip range (``golden.nlops``) must fit it, which the
 compiler guarantees.
 
 Latency: a row is written the cycle after its last beat arrives (straight); a transposed block is written

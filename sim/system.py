@@ -62,17 +62,16 @@ class SystemResult:
 def run_program(config, segments, prog_addr, reads=(), *, progress=print, max_ns=10**10, trace=None):
     """Run the program at ``prog_addr`` in the memory image ``segments``; read back ``reads`` [(addr, nbytes)].
     ``trace``: a file to write the event trace to (``PROBES``; parse it with ``sim.trace.parse``)."""
-    from hw.accelerator import DATA_WIDTH
-
     design = accelerator_design(config)
     with tempfile.TemporaryDirectory(prefix="systolica-run-") as tmp:
         tmp = pathlib.Path(tmp)
-        write_hex(tmp / "mem.hex", segments, DATA_WIDTH)
+        write_hex(tmp / "mem.hex", segments, config.bus_width)
         out = tmp / "result.json"
         env = {"SYSTOLICA_SYSTEM": json.dumps({"prog_addr": prog_addr, "reads": [list(r) for r in reads],
-                                               "dump": str(tmp / "dump.hex"), "max_ns": max_ns}),
+                                               "dump": str(tmp / "dump.hex"), "max_ns": max_ns,
+                                               "bus_width": config.bus_width}),
                "SYSTOLICA_RESULT": str(out)}
-        runner.run_test(design, "sim.test_system", testcase="test_program", extra_env=env, progress=progress,
+        runner.run_test(design, "sim.cocotb_system", testcase="test_program", extra_env=env, progress=progress,
                         plusargs=[f"+MEM_INIT={tmp / 'mem.hex'}", f"+MEM_DUMP={tmp / 'dump.hex'}"] +
                         ([f"+TRACE={pathlib.Path(trace).resolve()}"] if trace else []),
                         results_name=f"program-{tmp.name}")

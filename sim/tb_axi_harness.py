@@ -2,7 +2,7 @@
 SystemVerilog command master, the clock generated in SystemVerilog (``--timing``), and only a few control
 signals visible to cocotb. Python wakes up per CSR access and on ``irq``, never per cycle.
 
-Usage (see sim/test_axi_harness.py)::
+Usage (see sim/cocotb_axi_harness.py)::
 
     design = harness_design("copy16", copy_verilog, data_width=128)      # cached Verilator build
     write_hex(path, {0x1000: program_bytes, 0x10000: data}, 128)        # memory image
@@ -43,7 +43,7 @@ HARNESS_PORTS = [("rst", "input", 1), ("csr_req", "input", 1), ("csr_we", "input
 
 def harness_sv(dut_name, dut_ports, *, axi="m_axi", axil="s_axil", irq="irq", mem_bytes=16 << 20, probes=()):
     """SystemVerilog text of the wrapper module ``axi_harness`` around ``dut_name`` (ports as from
-    ``hw.generate.convert_component``). DUT inputs other than clk/rst/AXI/AXI-Lite are tied to 0.
+    ``sim.verilog.convert_component``). DUT inputs other than clk/rst/AXI/AXI-Lite are tied to 0.
 
     Trace (observation only, the design is unchanged): with plusarg ``+TRACE=<file>`` the wrapper writes one line
     ``<cycle> <hex mask>`` for every cycle in which one of ``probes`` (SystemVerilog 1-bit expressions, bit i of

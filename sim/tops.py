@@ -100,9 +100,9 @@ class NonlinearTop(wiring.Component):
     ``consts``, ``col_write``, ``o``, ``done`` and ``error`` are the nonlinear unit's (see ``NonlinearUnit``).
     """
 
-    def __init__(self, config, *, engines=2):
+    def __init__(self, config):
         self._cfg = config
-        self._unit = NonlinearUnit(config, engines=engines)
+        self._unit = NonlinearUnit(config)
         super().__init__({
             "acc_write": In(stream.Signature(AccWriteLayout(config))),
             "spad_write": In(stream.Signature(SpadWriteLayout(config))),

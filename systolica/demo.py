@@ -8,24 +8,26 @@
 """
 import argparse
 
+from . import generate, run as run_cmd
+
 __all__ = ["add_arguments", "run"]
 
 
 def add_arguments(parser):
     parser.add_argument("--out", default="build/demo", help="output directory (default: %(default)s)")
     parser.add_argument("--seq", type=int, default=32, help="tokens (default: %(default)s)")
+    run_cmd.add_model_config_arguments(parser)
 
 
 def run(args):
-    from systolica.embeddings import DEFAULT_SENTENCE, quantized_model
     from golden.evaluate import compare
 
-    from systolica import generate, run as run_cmd
-    from golden.config import AcceleratorConfig
+    from .embeddings import DEFAULT_SENTENCE, quantized_model
+    from .options import config_from_args
 
     log = lambda msg: print(f"[demo] {msg}", flush=True)  # noqa: E731
     model, enc = quantized_model(progress=log)
-    cfg = AcceleratorConfig(dim=16, input_width=enc.spec.activation_width)
+    cfg = config_from_args(args)
     log("stage 1/3: Verilog of the accelerator")
     generate.write(cfg, args.out, top="accelerator", progress=log)
 
@@ -36,7 +38,7 @@ def run(args):
     log(f"  sentence embedding cosine(int, float) = {r['cosine']:.6f}")
 
     log(f"stage 3/3: one real layer on the RTL, {args.seq} tokens")
-    rc = run_cmd.run(argparse.Namespace(sentence=DEFAULT_SENTENCE, layers=1, seq=args.seq, dim=16, compare=True,
-                                        json=None))
+    rc = run_cmd.run(argparse.Namespace(**{**vars(args), "sentence": DEFAULT_SENTENCE, "layers": 1, "compare": True,
+                                           "json": None}))
     log(f"done: Verilog and manifest in {args.out}")
     return rc

@@ -21,7 +21,7 @@ import subprocess
 import sys
 import time
 
-from golden.config import AcceleratorConfig
+from .options import add_config_arguments, config_from_args
 
 __all__ = ["BOARDS", "BoardTop", "build", "format_report", "add_arguments", "run"]
 
@@ -266,25 +266,17 @@ def format_report(r):
 
 
 def add_arguments(parser):
-    d = AcceleratorConfig()
+    add_config_arguments(parser, **BOARD_DEFAULTS)
     parser.add_argument("--board", default="ulx3s", choices=sorted(BOARDS), help="(default: %(default)s)")
     parser.add_argument("--design", default="tile", choices=DESIGNS,
                         help="tile = array + memories (TileTop, default); accelerator = hw.accelerator (fits at DIM 4)")
-    parser.add_argument("--dim", type=int, default=BOARD_DEFAULTS["dim"], help="array side (default: %(default)s)")
-    parser.add_argument("--input-width", type=int, default=d.input_width)
-    parser.add_argument("--lanes", type=int, default=d.lanes)
-    parser.add_argument("--spad-kib", type=int, default=BOARD_DEFAULTS["spad_kib"])
-    parser.add_argument("--acc-kib", type=int, default=BOARD_DEFAULTS["acc_kib"])
-    parser.add_argument("--pe-pipeline", type=int, default=BOARD_DEFAULTS["pe_pipeline"],
-                        help="PE register stages 0..2 (registered products, for Fmax; default: %(default)s)")
     parser.add_argument("--freq", type=float, default=100, help="target clock in MHz (default: %(default)s)")
     parser.add_argument("--seed", type=int, default=1, help="nextpnr placement seed")
     parser.add_argument("--json", help="also write the result to this file")
 
 
 def run(args):
-    config = AcceleratorConfig(dim=args.dim, input_width=args.input_width, lanes=args.lanes,
-                               spad_kib=args.spad_kib, acc_kib=args.acc_kib, pe_pipeline=args.pe_pipeline)
+    config = config_from_args(args)
     r = build(config, board=args.board, design=args.design, freq=args.freq, seed=args.seed)
     print(format_report(r))
     if args.json:

@@ -7,8 +7,9 @@ import pathlib
 import re
 import time
 
-from golden.config import AcceleratorConfig
 from sim.verilog import convert_component
+
+from .options import add_config_arguments, config_from_args
 
 __all__ = ["TOP_NAME", "TOPS", "convert", "write", "add_arguments", "run"]
 
@@ -59,34 +60,12 @@ def write(config, out_dir, *, name=TOP_NAME, top="array", progress=print):
 
 
 def add_arguments(parser):
-    d = AcceleratorConfig()
-    parser.add_argument("--dim", type=int, default=d.dim, help="array side (default: %(default)s)")
-    parser.add_argument("--dataflow", default=d.dataflow, help="ws (default: %(default)s)")
-    parser.add_argument("--input-width", type=int, default=d.input_width, help="activation bits, 8..16")
-    parser.add_argument("--acc-width", type=int, default=d.acc_width, help="accumulator bits")
-    parser.add_argument("--spad-kib", type=int, default=d.spad_kib)
-    parser.add_argument("--spad-banks", type=int, default=d.spad_banks)
-    parser.add_argument("--acc-kib", type=int, default=d.acc_kib)
-    parser.add_argument("--acc-banks", type=int, default=d.acc_banks)
-    parser.add_argument("--lanes", type=int, default=d.lanes)
-    parser.add_argument("--config", help="JSON configuration file (overrides the options above)")
+    add_config_arguments(parser)
     parser.add_argument("--name", default=TOP_NAME, help="top module name (default: %(default)s)")
     parser.add_argument("--top", choices=TOPS, default="accelerator",
                         help="accelerator (AXI4-Lite + AXI4 master) or array (the tile engine's streams) "
                              "(default: %(default)s)")
     parser.add_argument("--out", required=True, help="output directory")
-
-
-def config_from_args(args):
-    if args.config:
-        try:
-            text = pathlib.Path(args.config).read_text()
-        except OSError as e:
-            raise ValueError(f"cannot read --config {args.config!r}: {e.strerror}") from None
-        return AcceleratorConfig.from_json(text)
-    return AcceleratorConfig(dim=args.dim, dataflow=args.dataflow, input_width=args.input_width,
-                             acc_width=args.acc_width, spad_kib=args.spad_kib, spad_banks=args.spad_banks,
-                             acc_kib=args.acc_kib, acc_banks=args.acc_banks, lanes=args.lanes)
 
 
 def run(args):

@@ -1,6 +1,6 @@
 """One compiled MiniLM layer on the RTL (fast harness), against the golden model and the cycle model.
 
-    python -m sim.layer_run [SEQ] [--unfuse-qk] [--fuse-ffn] [--trace FILE]
+    python -m systolica.layer_run [SEQ] [--unfuse-qk] [--fuse-ffn] [--trace FILE]
 
 Prints the RTL cycles (CYCLES CSR), the model's estimate (golden.program_cycles.estimate_cycles), the ideal
 MAC-bound cycles, the MHA / FFN phase latencies of both (phases as in compiler.report) and whether the RTL

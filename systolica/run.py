@@ -11,7 +11,9 @@ import time
 
 import numpy as np
 
-__all__ = ["add_arguments", "run", "run_layers", "fit_tokens"]
+from .options import add_config_arguments, config_from_args
+
+__all__ = ["add_arguments", "add_model_config_arguments", "run", "run_layers", "fit_tokens"]
 
 
 def add_arguments(parser):
@@ -20,10 +22,17 @@ def add_arguments(parser):
     parser.add_argument("--layers", type=int, default=1, help="encoder layers to run, 1..6 (default: 1)")
     parser.add_argument("--seq", type=int, default=None,
                         help="tokens (the sentence's tokens, truncated, or extended with built-in text)")
-    parser.add_argument("--dim", type=int, default=16, help="array side (default: 16)")
     parser.add_argument("--compare", action="store_true",
                         help="also run the unfused schedules and print the fused vs unfused comparison")
     parser.add_argument("--json", metavar="FILE", help="write the report as JSON")
+    add_model_config_arguments(parser)
+
+
+def add_model_config_arguments(parser):
+    """The configuration options, with the array's A operand as wide as the model's activations by default
+    (``golden.encoder.QuantSpec.activation_width``, 12 bits)."""
+    from golden.encoder import QuantSpec
+    add_config_arguments(parser, input_width=QuantSpec().activation_width)
 
 
 def fit_tokens(model, sentence, seq):
@@ -91,14 +100,12 @@ def run(args):
     from systolica.embeddings import quantized_model
     from golden.evaluate import cosine
 
-    from golden.config import AcceleratorConfig
-
     log = lambda msg: print(f"[run] {msg}", flush=True)  # noqa: E731
     if not 1 <= args.layers <= 6:
         raise ValueError(f"--layers must be in 1..6, not {args.layers}")
     model, enc = quantized_model(progress=log)
     ids = fit_tokens(model, args.sentence, args.seq)
-    cfg = AcceleratorConfig(dim=args.dim, input_width=enc.spec.activation_width)
+    cfg = config_from_args(args)
     log(f"{len(ids)} tokens, {args.layers} layer(s), configuration {cfg.to_json()}")
     variants = [("fused QK^T+softmax, unfused FFN2+LN (default)", Options())]
     if args.compare:

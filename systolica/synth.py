@@ -22,6 +22,8 @@ import time
 
 from golden.config import AcceleratorConfig
 
+from .options import add_config_arguments, config_from_args
+
 __all__ = ["UNITS", "TARGETS", "AcceleratorTop", "synthesize", "unit_table", "overhead", "format_table",
            "sweep", "sweep_report", "add_arguments", "run"]
 
@@ -366,29 +368,11 @@ def _plot(dims, table, totals, col, target, png):
 
 # -- CLI ------------------------------------------------------------------------------------------------------
 def add_arguments(parser):
-    d = AcceleratorConfig()
-    parser.add_argument("--dim", type=int, default=d.dim, help="array side (default: %(default)s)")
+    add_config_arguments(parser)
     parser.add_argument("--target", default="generic", choices=sorted(TARGETS),
                         help="cell library (default: %(default)s)")
-    parser.add_argument("--input-width", type=int, default=d.input_width,
-                        help="activation bits (MiniLM: 12; default: %(default)s)")
-    parser.add_argument("--lanes", type=int, default=d.lanes)
-    parser.add_argument("--spad-kib", type=int, default=d.spad_kib)
-    parser.add_argument("--acc-kib", type=int, default=d.acc_kib)
-    parser.add_argument("--pe-pipeline", type=int, default=d.pe_pipeline, help="PE register stages 0..2")
-    parser.add_argument("--config", help="JSON configuration file (overrides the options above)")
     parser.add_argument("--sweep", help="comma-separated DIMs, e.g. 2,4,8,16: table + plot of area vs DIM")
     parser.add_argument("--json", help="also write the result (per module and per unit) to this file")
-
-
-def config_from_args(args):
-    if args.config:
-        try:
-            return AcceleratorConfig.from_json(pathlib.Path(args.config).read_text())
-        except OSError as e:
-            raise ValueError(f"cannot read --config {args.config!r}: {e.strerror}") from None
-    return AcceleratorConfig(dim=args.dim, input_width=args.input_width, lanes=args.lanes,
-                             spad_kib=args.spad_kib, acc_kib=args.acc_kib, pe_pipeline=args.pe_pipeline)
 
 
 def run(args):

@@ -1,6 +1,6 @@
 """Bench section "synth": Yosys area and times, ECP5 place-and-route time, Fmax and utilization.
 
-Runs are cached by the digest of their Verilog (``hw.synth``, ``hw.fpga``): an unchanged design reports the
+Runs are cached by the digest of their Verilog (``systolica.synth``, ``systolica.fpga``): an unchanged design reports the
 times recorded when it was built, a changed one is rebuilt, so area and Fmax follow every change.
 """
 import pathlib

@@ -283,7 +283,7 @@ def test_estimate_single_ops_and_deadlock():
     assert estimate_cycles(two, cfg).cycles < 2 * t.cycles      # back to back blocks overlap
     load = Instr.make(Opcode.LOAD, lines=64, stride=8, elem_bytes=1, push_next=True)
     dep = Instr.make(Opcode.MATMUL, rows=20, k=24, cols=8, blocks=1, pop_prev=True)
-    t2 = estimate_cycles([load, dep], cfg, bus_bytes_per_cycle=8)
+    t2 = estimate_cycles([load, dep], cfg.replace(bus_width=64))
     assert t2.starts[1] >= t2.ends[0]
     with pytest.raises(ValueError, match="deadlock"):
         estimate_cycles([Instr.make(Opcode.LOAD, lines=1, elem_bytes=1, pop_next=True)], cfg)

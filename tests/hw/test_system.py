@@ -7,7 +7,7 @@ from golden.numerics import Dyadic, requantize
 from golden import nlops
 from hw import csr
 from golden.config import AcceleratorConfig
-from golden.isa import ErrorCode, Instr, Opcode, assemble
+from golden.isa import MAX_ROW, ErrorCode, Instr, IsaError, Opcode, assemble, encode
 from sim.system import run_program
 
 CFG = AcceleratorConfig(dim=4, spad_kib=8, acc_kib=4)
@@ -52,9 +52,10 @@ def matmul_requant_program(cfg, rng, rows=6, k=8, n=8):
     return seg, want
 
 
-def test_matmul_requant_store():
-    seg, want = matmul_requant_program(CFG, np.random.default_rng(1))
-    r = run_program(CFG, seg, PROG, [(OUT, want.size)])
+@pytest.mark.parametrize("cfg", [CFG, CFG.replace(bus_width=64)], ids=["bus128", "bus64"])
+def test_matmul_requant_store(cfg):
+    seg, want = matmul_requant_program(cfg, np.random.default_rng(1))
+    r = run_program(cfg, seg, PROG, [(OUT, want.size)])
     assert r.done, (hex(r.status), r.error_code)
     got = np.frombuffer(r.reads[OUT], dtype=np.int8).reshape(want.shape)
     assert np.array_equal(got, want)
@@ -71,12 +72,40 @@ def test_illegal_instruction_halts_with_code(word, code):
     assert r.status == csr.STATUS_ERROR and r.error_code == code and r.error_info == PROG + 32
 
 
-def test_out_of_range_and_deadlock_halt():
-    bad = Instr.make(Opcode.LOAD, dst=1, local=CFG.acc_rows - 1, lines=2, mem_addr=DATA, stride=16, elem_bytes=4)
-    from golden.isa import encode
-    r = run_program(CFG, {PROG: encode(bad).to_bytes(32, "little"), DATA: bytes(64)}, PROG)
-    assert r.status == csr.STATUS_ERROR and r.error_code == ErrorCode.ACC_RANGE
+# One instruction per decode check of golden.isa.decode_checks (its bad field in the name). The hardware must halt
+# with the code the ISA's own check gives, at that instruction.
+S, A = CFG.spad_rows, CFG.acc_rows
+BAD = {
+    "load-lines0": Instr.make(Opcode.LOAD, dst=0, lines=0, elem_bytes=1),
+    "load-eb4-spad": Instr.make(Opcode.LOAD, dst=0, lines=1, elem_bytes=4),
+    "load-acc-range": Instr.make(Opcode.LOAD, dst=1, local=A - 1, lines=2, elem_bytes=4),
+    "store-spad-range": Instr.make(Opcode.STORE, src=0, local=S - 1, lines=2, elem_bytes=1),
+    "config-kind2": Instr.make(Opcode.CONFIG, kind=2),
+    "config-table-range": Instr.make(Opcode.CONFIG, kind=1, offset=MAX_ROW - 96, count=97),
+    "matmul-cols": Instr.make(Opcode.MATMUL, rows=1, k=1, blocks=1, cols=CFG.dim + 1),
+    "matmul-spad-range": Instr.make(Opcode.MATMUL, b_addr=S - 2, rows=1, k=4, blocks=1, cols=1),
+    "matmul-acc-range": Instr.make(Opcode.MATMUL, c_addr=A - 1, rows=2, k=1, blocks=1, cols=1),
+    "nl-op2": Instr.make(Opcode.NL, op=2, rows=1, lines=1),
+    "nl-row-too-long": Instr.make(Opcode.NL, rows=1, lines=MAX_ROW // CFG.dim + 1),
+    "nl-transpose-lines": Instr.make(Opcode.NL, rows=1, lines=2, transpose=1),
+    "nl-acc-range": Instr.make(Opcode.NL, acc_base=A - 1, rows=2, lines=1, row_stride=1),
+    "nl-spad-range": Instr.make(Opcode.NL, rows=2, lines=1, dst_base=S - 1, dst_row_stride=1),
+    "nl-transposed-spad-range": Instr.make(Opcode.NL, rows=1, lines=1, transpose=1, dst_base=S - CFG.dim + 1,
+                                           dst_line_stride=1),
+}
+
+
+@pytest.mark.parametrize("name", list(BAD))
+def test_decode_check_halts_with_the_isa_code(name):
+    with pytest.raises(IsaError) as e:
+        BAD[name].check(CFG)
+    load = assemble([Instr.make(Opcode.LOAD, dst=0, local=0, lines=1, mem_addr=DATA, stride=4, elem_bytes=1)])
+    r = run_program(CFG, {PROG: load + encode(BAD[name]).to_bytes(32, "little"), DATA: bytes(16)}, PROG)
+    assert (r.status, r.error_code, r.error_info) == (csr.STATUS_ERROR, e.value.code, PROG + 32)
+
+
+def test_deadlock_halt():
     # an execute instruction waiting for a load token that no load will ever give
     stuck = assemble([Instr.make(Opcode.CONFIG, kind=0, mem_addr=DATA, pop_prev=True), Instr.make(Opcode.HALT)])
     r = run_program(CFG, {PROG: stuck, DATA: bytes(64)}, PROG)
-    assert r.status == csr.STATUS_ERROR and r.error_code == 8
+    assert r.status == csr.STATUS_ERROR and r.error_code == ErrorCode.DEADLOCK

@@ -1,6 +1,6 @@
 """cocotb test of the whole accelerator on the fast harness (driven by sim.system.run_program).
 
-Environment: ``SYSTOLICA_SYSTEM`` (JSON: prog_addr, reads [[addr, nbytes]], dump path, max_ns),
+Environment: ``SYSTOLICA_SYSTEM`` (JSON: prog_addr, reads [[addr, nbytes]], dump path, max_ns, bus_width),
 ``SYSTOLICA_RESULT`` (JSON output, see sim.system.SystemResult).
 """
 import json
@@ -19,7 +19,7 @@ from .tb_axi_harness import HarnessTB
 async def test_program(dut):
     """Start the program through the CSRs, wait for irq, report status, counters and memory regions."""
     args = json.loads(os.environ["SYSTOLICA_SYSTEM"])
-    tb = HarnessTB(dut)
+    tb = HarnessTB(dut, data_width=args["bus_width"])
     await tb.reset()
     await tb.csr_write(csr.PROG_ADDR, args["prog_addr"])
     c0, t0 = tb.cycles(), time.perf_counter()
