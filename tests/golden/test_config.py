@@ -11,6 +11,7 @@ def test_defaults_and_sizes():
     assert (c.dim, c.input_width, c.weight_width, c.acc_width, c.dataflow, c.lanes) == (16, 8, 8, 32, "ws", 16)
     assert c.spad_rows == 256 * 1024 // 16 and c.acc_rows == 64 * 1024 // (16 * 4)
     assert c.spad_addr_width == 14 and c.acc_addr_width == 10
+    assert (c.derive_engines, c.bus_width, c.bus_bytes, c.pe_pipeline) == (2, 128, 16, 0)
 
 
 def test_capacity_is_an_upper_bound():
@@ -45,6 +46,10 @@ def test_json_round_trip_and_hash():
     ({"dim": True}, "dim must be int, not True"),
     ({"pe_pipeline": 3}, "pe_pipeline must be in 0..2, not 3"),
     ({"pe_pipeline": 1, "dataflow": "os"}, "pe_pipeline=1 is built for the weight-stationary array only"),
+    ({"derive_engines": 0}, "derive_engines must be in 1..16, not 0"),
+    ({"derive_engines": 17}, "not 17"),
+    ({"bus_width": 256}, "bus_width must be one of (32, 64, 128), not 256"),
+    ({"bus_width": 100}, "not 100"),
 ])
 def test_bad_values_are_named(kw, needle):
     with pytest.raises(ValueError, match=None) as e:
