@@ -7,7 +7,7 @@ import pathlib
 
 import pytest
 
-from hw import synth
+from systolica import synth
 from golden.config import AcceleratorConfig
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
@@ -78,7 +78,7 @@ def test_synth_dim4_generic():
 @pytest.mark.synth
 @pytest.mark.parametrize("design", ["tile", "accelerator"])
 def test_build_ulx3s_dim4(design):
-    from hw import fpga
+    from systolica import fpga
     cfg = AcceleratorConfig(dim=4, spad_kib=16, acc_kib=16)
     r = fpga.build(cfg, design=design, out_root=ROOT / "build" / "fpga", progress=lambda _: None)
     assert pathlib.Path(r["bitstream"]).stat().st_size > 100_000
