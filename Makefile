@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 JOBS   ?= 2
 
-.PHONY: all venv demo test test-all bench synth fpga crosscheck clean distclean
+.PHONY: all venv demo test test-all mutation bench synth fpga crosscheck clean distclean
 
 all: test
 
@@ -27,6 +27,10 @@ test: $(STAMP)
 
 test-all: $(STAMP)
 	$(PY) -m pytest -n $(JOBS) -m "not crosscheck"
+
+# Deliberate faults in the sources, each of which the tests must catch: prints "K/N mutants killed".
+mutation: $(STAMP)
+	$(PY) tests/mutation.py
 
 bench: $(STAMP)
 	$(VENV)/bin/systolica bench --out build/bench

@@ -1,13 +1,14 @@
 """Real all-MiniLM-L6-v2 tensors for the hardware tests: layer 0's integer dump on a 32-token input, pickled.
 
-Quantizing the model takes seconds, so the file is made once (``build/vectors/``) and read by the cocotb tests.
+Quantizing the model takes seconds, so the file is made once (``build/vectors/``) and read by the cocotb tests
+(``sim.nl_job``'s ``minilm`` case).
 """
 import fcntl
 import pickle
 
 from .runner import BUILD_ROOT
 
-__all__ = ["SEQ", "vectors_path"]
+__all__ = ["SEQ", "vectors_path", "load"]
 
 SEQ = 32
 _KEYS = ("input", "acc_q", "q", "scores", "probs", "residual1", "ln1", "ffn1", "gelu_in", "gelu", "constants")
@@ -34,3 +35,8 @@ def vectors_path():
             tmp.write_bytes(pickle.dumps(vec))
             tmp.rename(path)
     return path
+
+
+def load():
+    """The pickled dict: ``dump`` (layer 0's tensors and ``constants``), ``gelu_in_bits``, ``qkv_bits``."""
+    return pickle.loads(vectors_path().read_bytes())

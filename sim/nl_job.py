@@ -2,21 +2,25 @@
 
 A job is built from golden/ constants by :func:`softmax_job`, :func:`layernorm_job`, :func:`gelu_job` and
 :func:`requant_job`; the expected output is the golden kernel's, the expected cycles ``golden.cycles``'s.
+
+:data:`CASES` is the one list of nonlinear-unit test cases: ``sim.cocotb_nonlinear`` makes a cocotb test of each
+and ``tests/hw/test_nonlinear.py`` a pytest case of each, importing this module without a simulator.
 """
 import dataclasses
 
 import numpy as np
 
-from golden import cycles
-from golden.gelu import i_gelu
-from golden.layernorm import i_layernorm
-from golden.numerics import requantize
-from golden.ops import residual_add
-from golden.softmax import i_softmax
-from golden import nlops
+from golden import cycles, nlops
+from golden.gelu import GeluConstants, i_gelu
+from golden.layernorm import MAX_N, LayerNormConstants, i_layernorm
 from golden.nlops import LaneOp
+from golden.numerics import Dyadic, requantize
+from golden.ops import ResidualConstants, residual_add
+from golden.softmax import SoftmaxConstants, i_softmax
 
-__all__ = ["NlJob", "softmax_job", "layernorm_job", "gelu_job", "requant_job"]
+from . import minilm_vectors
+
+__all__ = ["NlJob", "softmax_job", "layernorm_job", "gelu_job", "requant_job", "CASES"]
 
 
 @dataclasses.dataclass
@@ -31,7 +35,6 @@ class NlJob:
     expected: np.ndarray
     var_shift: int = 0
     layout: str = "row"
-    engines: int = 2
     res: np.ndarray = None      # residual operand (rows x L, input_width), placed in the scratchpad like x
     res_base: int = 0
     dst: str = None             # None: output stream; "spad": straight rows; "spad_t": transposed
@@ -108,7 +111,8 @@ class NlJob:
                     transpose=int(self.dst == "spad_t"))
 
     def model_cycles(self):
-        return cycles.nonlinear_cycles(self.op, self.rows, self.lines, self.cfg, self.engines)
+        return cycles.nonlinear_cycles(self.op, self.rows, self.lines, self.cfg, to_spad=self.dst is not None,
+                                       transpose=self.dst == "spad_t")
 
 
 def softmax_job(cfg, scores, k, **kw):
@@ -135,3 +139,157 @@ def requant_job(cfg, acc, d, bits, *, relu=False, **kw):
     lane, cols = nlops.requant_consts(d, acc.shape[1], bits, relu=relu)
     want = requantize(acc, d, bits)
     return NlJob(cfg, LaneOp.REQUANT, acc, lane, cols, np.maximum(want, 0) if relu else want, **kw)
+
+
+# ---- the cases: name -> ``(config, numpy Generator) -> [NlJob]`` -------------------------------------------------
+CASES = {}
+
+
+def _case(fn):
+    CASES[fn.__name__] = fn
+    return fn
+
+
+def _fit_rows(cfg, length, want):
+    """Rows of ``length`` that fit the accumulator (at most ``want``)."""
+    return max(1, min(want, cfg.acc_rows // (length // cfg.dim)))
+
+
+def _ln_consts(rng, length, out_bits=12):
+    g, b = rng.normal(1, 0.3, length), rng.normal(0, 0.5, length)
+    return LayerNormConstants.from_params(g, b, 0.01, 22, out_bits)
+
+
+def _gelu(rng, cfg, acc):
+    k = GeluConstants.from_scales(10 / 32767, 10 / 2047, 16, 12)
+    return gelu_job(cfg, acc, Dyadic.from_ratio(rng.uniform(1e-4, 3e-3, acc.shape[1])), 16, k)
+
+
+@_case
+def softmax_random(cfg, rng):
+    s = 3e-3
+    length = 4 * cfg.dim
+    x = rng.integers(-int(8 / s), int(8 / s), (_fit_rows(cfg, length, 6), length))
+    return [softmax_job(cfg, x, SoftmaxConstants.from_scale(s)),
+            softmax_job(cfg, x, SoftmaxConstants.from_scale(s), layout="col")]
+
+
+@_case
+def softmax_edges(cfg, rng):
+    """All-equal rows, one-hot rows (256 saturates to 255), int32 extremes, L = dim, coarse and fine scales."""
+    d = cfg.dim
+    x = np.full((6, 2 * d), 77)
+    x[1] = -2**31
+    x[2] = -2**31
+    x[2, 3] = 2**31 - 1
+    x[3] = rng.integers(-2**31, 2**31, 2 * d)
+    x[4, ::2] = 2**31 - 1
+    x[5] = -128
+    return [softmax_job(cfg, x, SoftmaxConstants.from_scale(s)) for s in (1e-3, 1e-7, 2.0)] + \
+        [softmax_job(cfg, rng.integers(-5000, 5000, (8, d)), SoftmaxConstants.from_scale(1e-3))]
+
+
+@_case
+def softmax_longest(cfg, rng):
+    length = MAX_N
+    x = rng.integers(-30000, 30000, (_fit_rows(cfg, length, 2), length))
+    return [softmax_job(cfg, x, SoftmaxConstants.from_scale(1e-3))]
+
+
+@_case
+def layernorm_random(cfg, rng):
+    length = 6 * cfg.dim
+    x = rng.integers(-2**21, 2**21, (_fit_rows(cfg, length, 6), length))
+    x[:, 1] = 2**21 - 1     # an outlier channel, as in BERT's residual stream
+    k = _ln_consts(rng, length)
+    return [layernorm_job(cfg, x, k), layernorm_job(cfg, x, k, layout="col")]
+
+
+@_case
+def layernorm_edges(cfg, rng):
+    """Zero variance (several levels, incl. the 22-bit extremes), one extreme element, L = dim, 16-bit output."""
+    d = cfg.dim
+    x = np.zeros((6, 2 * d), dtype=np.int64)
+    x[1] = -2**21
+    x[2] = 2**21 - 1
+    x[3] = -2**21
+    x[3, 0] = 2**21 - 1
+    x[4] = rng.integers(-3, 4, 2 * d)
+    x[5] = 12345
+    return [layernorm_job(cfg, x, _ln_consts(rng, 2 * d)), layernorm_job(cfg, x, _ln_consts(rng, 2 * d, 16)),
+            layernorm_job(cfg, rng.integers(-2**21, 2**21, (5, d)), _ln_consts(rng, d))]
+
+
+@_case
+def layernorm_longest(cfg, rng):
+    length = MAX_N
+    x = rng.integers(-2**21, 2**21, (_fit_rows(cfg, length, 2), length))
+    return [layernorm_job(cfg, x, _ln_consts(rng, length))]
+
+
+@_case
+def gelu_requant(cfg, rng):
+    """GELU and requantization at full throughput: random, saturating and int32-extreme accumulators."""
+    length = 8 * cfg.dim
+    rows = _fit_rows(cfg, length, 8)
+    acc = rng.integers(-2**24, 2**24, (rows, length))
+    acc[0] = 2**31 - 1
+    acc[1] = -2**31
+    acc[2, ::2] = -128
+    d = Dyadic.from_ratio(rng.uniform(1e-6, 1e-4, length))
+    return [_gelu(rng, cfg, acc), requant_job(cfg, acc, d, 8), requant_job(cfg, acc, d, 12, relu=True),
+            requant_job(cfg, acc, Dyadic(1, 0), cfg.acc_width)]
+
+
+@_case
+def minilm(cfg, rng):
+    """Rows of the real all-MiniLM-L6-v2 layer 0 (sim.minilm_vectors): scores, residual sums, FFN1 accumulators."""
+    v = minilm_vectors.load()
+    d = v["dump"]
+    c = d["constants"]
+    heads = d["scores"]
+    ffn1 = d["ffn1"][:_fit_rows(cfg, d["ffn1"].shape[1], 8)]
+    q = d["acc_q"][:_fit_rows(cfg, d["acc_q"].shape[1], 8)]
+    jobs = [softmax_job(cfg, heads[h], c["softmax"]) for h in (0, 5)]
+    jobs.append(layernorm_job(cfg, d["residual1"][:_fit_rows(cfg, d["residual1"].shape[1], 32)], c["ln1"]))
+    jobs.append(gelu_job(cfg, ffn1, c["gelu_in"], v["gelu_in_bits"], c["gelu"]))
+    jobs.append(requant_job(cfg, q, c["q"], v["qkv_bits"]))
+    # the encoder's own outputs, not only the kernels': the unit reproduces the dump bit for bit
+    for job, want in zip(jobs, (d["probs"][0], d["probs"][5], d["ln1"], d["gelu"], d["q"])):
+        assert np.array_equal(job.expected, want[:job.rows]), job.op.name
+    return jobs
+
+
+@_case
+def residual_and_spad(cfg, rng):
+    """LayerNorm of a residual sum (scratchpad operand added in U1), and outputs written to the scratchpad:
+    straight rows and transposed blocks (three, the last one partial: the writer stalls the lanes while a block
+    drains)."""
+    length = 4 * cfg.dim
+    rows = _fit_rows(cfg, length, 6)
+    ib = cfg.input_width
+    x = rng.integers(-2**26, 2**26, (rows, length))
+    y = rng.integers(-2**(ib - 1), 2**(ib - 1), (rows, length))
+    rk = ResidualConstants.from_scales(rng.uniform(1e-5, 1e-4, length) * 0.02, 0.03, 25.0 / 2**21, 22)
+    k = _ln_consts(rng, length, out_bits=ib)
+    s = 3e-3
+    q = rng.integers(-int(8 / s), int(8 / s), (2 * cfg.dim + 3, cfg.dim))
+    d = Dyadic.from_ratio(rng.uniform(1e-6, 1e-4, length))
+    acc = rng.integers(-2**24, 2**24, (rows, length))
+    return [layernorm_job(cfg, x, k, residual=(y, rk), res_base=5),
+            # the output region starts after the residual's (an overlap would overwrite operands still to be read)
+            layernorm_job(cfg, x, k, residual=(y, rk), res_base=3, layout="col", dst="spad",
+                          dst_base=3 + rows * 4 + 2),
+            requant_job(cfg, acc, d, 8, dst="spad", dst_base=1),
+            requant_job(cfg, q, Dyadic.from_ratio(np.full(cfg.dim, 1e-3)), 8, dst="spad_t", dst_base=2),
+            softmax_job(cfg, q, SoftmaxConstants.from_scale(s), dst="spad", dst_base=11)]
+
+
+@_case
+def minilm_shapes(cfg, rng):
+    """Long streams in MiniLM's shapes (bench): GELU over a full accumulator, softmax rows of 128, LN rows of 384."""
+    rows = cfg.acc_rows // (128 // cfg.dim)
+    s = 2e-3
+    return [_gelu(rng, cfg, rng.integers(-2**22, 2**22, (cfg.acc_rows // 16, 16 * cfg.dim))),
+            softmax_job(cfg, rng.integers(-int(8 / s), int(8 / s), (rows, 128)), SoftmaxConstants.from_scale(s)),
+            layernorm_job(cfg, rng.integers(-2**21, 2**21, (_fit_rows(cfg, 384, 128), 384)), _ln_consts(rng, 384))]

@@ -56,7 +56,11 @@ class AccumulatorTB(ClockedTB):
         assert seen_done == expect_done, f"done pulses at {seen_done}, expected {expect_done}"
 
     async def read(self, addr, count):
+        """Read ``count`` rows from ``addr`` (random idle cycles before the command, random backpressure on the
+        rows) and compare them with the model."""
         d = self.dut
+        while self.gap and self.rng.random() < self.gap:
+            await self.tick()
         d.read_cmd__valid.value = 1
         d.read_cmd__payload.value = self.pk.acc_read_cmd(addr, count)
         got, pending = [], True

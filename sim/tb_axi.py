@@ -131,7 +131,7 @@ class DmaCopyTop(wiring.Component):
                           "irq": Out(1)})
 
     def elaborate(self, platform):
-        from amaranth import Cat, Signal
+        from amaranth import Signal
         from hw.axi import AxiMaster
         from hw.csr import CsrBlock
         from hw.dma import DmaReader, DmaWriter

@@ -50,7 +50,6 @@ def harness_sv(dut_name, dut_ports, *, axi="m_axi", axil="s_axil", irq="irq", me
     the mask = probe i; hierarchical references into ``dut`` allowed) is high, and ``R <cycle> <id> <addr> <len>``
     per AXI read request, ``W <cycle> <addr> <len>`` per write request. ``<cycle>`` counts from reset."""
     widths = {n: w for n, _, w in dut_ports}
-    dirs = {n: d for n, d, _ in dut_ports}
     for s in _AXI:
         if f"{axi}__{s}" not in widths:
             raise ValueError(f"DUT {dut_name!r} has no port {axi}__{s}")

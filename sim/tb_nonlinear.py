@@ -1,8 +1,9 @@
 """cocotb testbench for the nonlinear unit (hw.nonlinear.NonlinearTop): clock, reset, drivers, monitor, checker.
 
-Stimulus: accumulator lines and per-column constants with random idle cycles; the command; the output stream with
-random backpressure. Every job runs twice on the same accumulator contents: once with backpressure (outputs
-checked against golden/) and once without (outputs and the command's cycles checked against golden.cycles).
+Stimulus: accumulator lines, scratchpad rows, per-column constants and the command with random idle cycles; the
+output stream with random backpressure. Every job runs twice on the same accumulator contents: once with
+backpressure (outputs checked against golden/) and once without (outputs and the command's cycles checked against
+golden.cycles), whether the output leaves on the stream or is written to the scratchpad.
 """
 
 import numpy as np
@@ -86,6 +87,7 @@ class NonlinearTB(ClockedTB):
         """Issue the job's command; collect the output. Returns (rows x L output, handshake-to-done cycles)."""
         d = self.dut
         aw, n = self.cfg.acc_width, self.n
+        await self._idle(d.cmd__valid)
         d.cmd__valid.value = 1
         d.cmd__payload.value = _pack(self._cl, job.command())
         out, accepted, done = [], None, None
@@ -130,10 +132,27 @@ class NonlinearTB(ClockedTB):
             await self.tick()
         return got
 
+    async def poison_spad(self, rows):
+        """Overwrite the scratchpad rows named in ``rows`` with random values (with random gaps)."""
+        d, iw = self.dut, self.cfg.input_width
+        for addr in rows:
+            await self._idle(d.spad_write__valid)
+            d.spad_write__valid.value = 1
+            d.spad_write__payload.value = _pack(self._sl, {"addr": addr, "data": self.rng.getrandbits(
+                iw * self.cfg.dim)})
+            await self.tick()
+        d.spad_write__valid.value = 0
+
     # ---- checker ----------------------------------------------------------------------------------------
     async def check(self, job):
+        """Load ``job`` and run it twice: with random backpressure (outputs against golden/), then without
+        (outputs, and the cycles from handshake to ``done`` against ``job.model_cycles()``). A job writing the
+        scratchpad has its destination rows overwritten with random values before each run, so a run that
+        writes nothing cannot pass on the previous run's rows. Returns the second run's cycles."""
         await self.load(job)
         for bp in (self.backpressure, 0.0):
+            if job.dst is not None:
+                await self.poison_spad(job.expected_spad())
             got, cycles = await self.run(job, backpressure=bp)
             if job.dst is not None:
                 want = job.expected_spad()
@@ -141,14 +160,16 @@ class NonlinearTB(ClockedTB):
                 if bad_rows:
                     a = bad_rows[0]
                     raise AssertionError(f"{job.op.name} -> {job.dst}: {len(bad_rows)} of {len(want)} scratchpad "
-                                         f"rows differ; row {a}: got {got[a].tolist()} want {want[a].tolist()}")
-                continue
-            bad = np.argwhere(got != job.expected)
-            if len(bad):
-                r, c = bad[0]
-                raise AssertionError(f"{job.op.name}: {len(bad)} of {got.size} outputs differ from golden; first at "
-                                     f"row {r} col {c}: got {got[r, c]}, want {job.expected[r, c]} "
-                                     f"(backpressure {bp})")
+                                         f"rows differ; row {a}: got {got[a].tolist()} want {want[a].tolist()} "
+                                         f"(backpressure {bp})")
+            else:
+                bad = np.argwhere(got != job.expected)
+                if len(bad):
+                    r, c = bad[0]
+                    raise AssertionError(f"{job.op.name}: {len(bad)} of {got.size} outputs differ from golden; "
+                                         f"first at row {r} col {c}: got {got[r, c]}, want {job.expected[r, c]} "
+                                         f"(backpressure {bp})")
             if not bp and cycles != job.model_cycles():
-                raise AssertionError(f"{job.op.name}: {cycles} cycles, model says {job.model_cycles()}")
+                raise AssertionError(f"{job.op.name} -> {job.dst or 'stream'}: {cycles} cycles, model says "
+                                     f"{job.model_cycles()}")
         return cycles

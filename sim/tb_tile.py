@@ -1,9 +1,10 @@
 """cocotb testbench for the tile engine (hw.top.TileTop): clock, reset, drivers, monitors, model, checker.
 
-Stimulus: scratchpad rows and commands with random idle cycles between transfers (a presented transfer is held
-until accepted, as valid/ready requires); accumulator reads with random backpressure. The checker compares
-every accumulator row with ``golden.matmul`` and every operation's handshake/done cycle and the hardware
-counters with ``golden.cycles``, given the cycles at which commands were presented.
+Stimulus: scratchpad rows, commands and accumulator read commands with random idle cycles between transfers (a
+presented transfer is held until accepted, as valid/ready requires); accumulator rows read with random
+backpressure. The checker compares every accumulator row with ``golden.matmul`` and every operation's
+handshake/done cycle and the hardware counters with ``golden.cycles``, given the cycles at which commands were
+presented.
 """
 import time
 
@@ -27,7 +28,7 @@ class TileTB(ClockedTB):
     config : hw.config.AcceleratorConfig
     seed : int
     gap : float
-        Probability of an idle cycle before each scratchpad row / command.
+        Probability of an idle cycle before each scratchpad row / command / accumulator read command.
     backpressure : float
         Probability that ``acc_read.ready`` is low in a cycle.
     """
@@ -96,10 +97,13 @@ class TileTB(ClockedTB):
         return rel(valid_at), rel(accepts), rel(dones), wall, self.cycle - c0
 
     async def read_acc(self, ranges):
-        """Read accumulator rows ``[(addr, count)]`` with random backpressure; return ``{addr: row}``."""
+        """Read accumulator rows ``[(addr, count)]`` (random idle cycles before each read command, random
+        backpressure on the rows); return ``{addr: row}``."""
         d = self.dut
         out = {}
         for addr, count in ranges:
+            while self._idle():
+                await self.tick()
             d.acc_read_cmd__valid.value = 1
             d.acc_read_cmd__payload.value = self.pk.acc_read_cmd(addr, count)
             got, cmd_pending = 0, True

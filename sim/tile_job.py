@@ -1,17 +1,22 @@
 """Simulator-independent description of a tile-engine job: memory images, commands and the expected result.
 
-A job places A (K-block-major for "ws", transposed per row block for "os"), B and C regions in the scratchpad/accumulator as ``hw.execute`` documents,
-and computes the expected accumulator rows with ``golden.matmul`` and the expected timing with
-``golden.cycles``. The cocotb TB and the Amaranth-simulator bench both consume it.
+A job places A (K-block-major for "ws", transposed per row block for "os"), B and C regions in the
+scratchpad/accumulator as ``hw.execute`` documents, and computes the expected accumulator rows with
+``golden.matmul`` and the expected timing with ``golden.cycles``. The cocotb TB and the Amaranth-simulator
+bench both consume it.
+
+:data:`CASES` is the one list of tile-engine test cases: ``sim.cocotb_tile`` makes a cocotb test of each and
+``tests/hw/test_tile.py`` a pytest case of each, importing this module without a simulator.
 """
 import dataclasses
+import os
 
 import numpy as np
 
 from golden import cycles
 from golden.matmul import check_int_matrix, matmul
 
-__all__ = ["MatmulOp", "Job", "a_rows", "a_rows_os", "a_region", "b_rows"]
+__all__ = ["MatmulOp", "Job", "a_rows", "a_rows_os", "a_region", "b_rows", "CASES"]
 
 
 @dataclasses.dataclass
@@ -133,3 +138,101 @@ class Job:
             else:
                 ranges.append([a, 1])
         return [tuple(r) for r in ranges]
+
+
+# ---- the cases: name -> ``(config, numpy Generator) -> [MatmulOp]`` ----------------------------------------------
+CASES = {}
+
+
+def _case(fn):
+    CASES[fn.__name__] = fn
+    return fn
+
+
+def _place(cfg, shapes_and_data, *, c_addrs=None, accumulate=None):
+    """Lay out operands one after another in the scratchpad; C tiles at ``c_addrs`` (default: stacked)."""
+    ops, sp, cp = [], 0, 0
+    for i, (a, b) in enumerate(shapes_and_data):
+        size = a_region(a.shape[0], a.shape[1], cfg)
+        c_addr = c_addrs[i] if c_addrs else cp
+        acc = accumulate[i] if accumulate else False
+        ops.append(MatmulOp(a=a, b=b, a_addr=sp, b_addr=sp + size, c_addr=c_addr, accumulate=acc))
+        sp += size + a.shape[1]
+        cp += a.shape[0]
+    return ops
+
+
+def _rand(rng, cfg, m, k, n):
+    ia = 1 << (cfg.input_width - 1)
+    return rng.integers(-ia, ia, (m, k)), rng.integers(-128, 128, (k, n))
+
+
+@_case
+def random_shapes(cfg, rng):
+    """Random M, K, N (mostly not multiples of dim: padding), random overwrite/accumulate onto shared C."""
+    n = cfg.dim
+    pairs, caddrs, accs = [], [], []
+    for _ in range(6):
+        m, k, c = int(rng.integers(1, 2 * n + 1)), int(rng.integers(1, 3 * n + 2)), int(rng.integers(1, n + 1))
+        pairs.append(_rand(rng, cfg, m, k, c))
+        caddrs.append(int(rng.integers(0, n)))
+        accs.append(bool(rng.integers(0, 2)))
+    return _place(cfg, pairs, c_addrs=caddrs, accumulate=accs)
+
+
+@_case
+def k_1(cfg, rng):
+    return _place(cfg, [_rand(rng, cfg, cfg.dim, 1, cfg.dim)])
+
+
+@_case
+def k_4096(cfg, rng):
+    return _place(cfg, [_rand(rng, cfg, cfg.dim, 4096, cfg.dim)])
+
+
+@_case
+def all_min(cfg, rng):
+    """All -128 (and the activation minimum): the largest positive accumulations."""
+    n, lo = cfg.dim, -(1 << (cfg.input_width - 1))
+    k = 4 * n + 3
+    return _place(cfg, [(np.full((n, k), lo), np.full((k, n), -128))])
+
+
+@_case
+def all_max(cfg, rng):
+    n, hi = cfg.dim, (1 << (cfg.input_width - 1)) - 1
+    k = 4 * n + 1
+    return _place(cfg, [(np.full((n, k), hi), np.full((k, n), 127)), (np.full((n, k), hi), np.full((k, n), -128))])
+
+
+@_case
+def zeros(cfg, rng):
+    n = cfg.dim
+    a, b = _rand(rng, cfg, n, 2 * n, n)
+    # First fill C with something, then overwrite with a zero product: zeros must really be written.
+    return _place(cfg, [(a, b), (np.zeros((n, 2 * n), np.int64), np.zeros((2 * n, n), np.int64))],
+                  c_addrs=[0, 0], accumulate=[False, False])
+
+
+@_case
+def identity(cfg, rng):
+    n = cfg.dim
+    a, _ = _rand(rng, cfg, 2 * n + 1, n, n)
+    return _place(cfg, [(a, np.eye(n, dtype=np.int64))])
+
+
+@_case
+def accumulate_vs_overwrite(cfg, rng):
+    n = cfg.dim
+    p = [_rand(rng, cfg, n + 1, 2 * n - 1, n) for _ in range(4)]
+    return _place(cfg, p, c_addrs=[2, 2, 2, 2], accumulate=[True, True, False, True])
+
+
+@_case
+def back_to_back(cfg, rng):
+    """Back-to-back dim x dim tiles with K = 384 (the utilization target), reusing A and B; ``SYSTOLICA_TILES``
+    tiles (default 8; the bench sets more)."""
+    n = cfg.dim
+    a, b = _rand(rng, cfg, n, 384, n)
+    return [MatmulOp(a=a, b=b, a_addr=0, b_addr=a_region(n, 384, cfg), c_addr=i * n, accumulate=False)
+            for i in range(int(os.environ.get("SYSTOLICA_TILES", "8")))]

@@ -58,7 +58,7 @@ def dump_failure(design, test_module, testcase, extra_env, *, wave_from=None, wa
     wave_from = int(os.environ.get("SYSTOLICA_WAVE_FROM", 0)) if wave_from is None else wave_from
     wave_to = int(os.environ.get("SYSTOLICA_WAVE_TO", 5000)) if wave_to is None else wave_to
     wd = waves_design(design)
-    tag = f"{testcase}-waves"
+    tag = testcase.replace("/", "-") + "-waves"     # a parametrized cocotb test is named "test/param=value"
     try:
         runner.run_test(wd, test_module, testcase=testcase, extra_env=extra_env, waves=True, results_name=tag,
                         plusargs=[f"+wave_from={wave_from}", f"+wave_to={wave_to}"])

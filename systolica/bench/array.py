@@ -28,7 +28,7 @@ def _cocotb_job(design, cfg, root, tiles, progress, *, build_root=True):
     out = pathlib.Path(root) / f"b2b-{tiles}.json"
     env = {"SYSTOLICA_CONFIG": cfg.to_json(), "SYSTOLICA_GAP": "0", "SYSTOLICA_BACKPRESSURE": "0",
            "SYSTOLICA_TILES": str(tiles), "SYSTOLICA_RESULT": str(out), "SYSTOLICA_SEED": "7"}
-    runner.run_test(design, "sim.test_tile", testcase="test_back_to_back", extra_env=env,
+    runner.run_test(design, "sim.cocotb_tile", testcase="test_tile/case=back_to_back", extra_env=env,
                     root=root if build_root else None, progress=progress, results_name=f"bench-{tiles}")
     return json.loads(out.read_text())
 
@@ -67,7 +67,7 @@ def run(progress):
         res["cocotb_verilator_speed"] = (cocotb_speed, "cycles/s")
         progress("cocotb + Verilator, free running: one K=4096 operation, Python waits for op_done ...")
         out = pathlib.Path(tmp) / "free.json"
-        runner.run_test(design, "sim.test_tile", testcase="test_free_running", root=tmp, progress=progress,
+        runner.run_test(design, "sim.cocotb_tile", testcase="test_free_running", root=tmp, progress=progress,
                         extra_env={"SYSTOLICA_CONFIG": cfg.to_json(), "SYSTOLICA_RESULT": str(out)},
                         results_name="bench-free")
         free = json.loads(out.read_text())

@@ -47,7 +47,7 @@ def run(progress):
     with tempfile.TemporaryDirectory(prefix="systolica-nlbench-") as tmp:
         out = pathlib.Path(tmp) / "shapes.json"
         progress("cocotb + Verilator: GELU stream, softmax rows of 128, LayerNorm rows of 384 (dim 16) ...")
-        runner.run_test(runner.nonlinear_top_design(cfg), "sim.test_nonlinear", testcase="test_minilm_shapes",
+        runner.run_test(runner.nonlinear_top_design(cfg), "sim.cocotb_nonlinear", testcase="test_nonlinear/case=minilm_shapes",
                         extra_env={"SYSTOLICA_CONFIG": cfg.to_json(), "SYSTOLICA_RESULT": str(out)},
                         progress=progress, results_name="bench")
         gelu, sm, ln = json.loads(out.read_text())

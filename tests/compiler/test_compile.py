@@ -1,4 +1,5 @@
-"""The compiler on the real MiniLM: compiled layers run on the ISA machine reproduce golden bit for bit."""
+"""The compiler on the real MiniLM: compiled layers run on the ISA machine reproduce golden bit for bit, and do
+the work their shapes call for (MACs, weight traffic, nonlinear values, cycles near the MAC bound)."""
 import numpy as np
 import pytest
 
@@ -10,6 +11,7 @@ from golden.encoder import minilm_encoder
 from golden.machine import Machine, estimate_cycles
 from golden.config import AcceleratorConfig
 from golden.isa import Opcode, disassemble
+from golden.nlops import LaneOp
 
 
 @pytest.fixture(scope="module")
@@ -30,6 +32,23 @@ def cfg16(enc, **kw):
     return AcceleratorConfig(dim=16, input_width=enc.spec.activation_width, **kw)
 
 
+def program_figures(instrs, dim):
+    """Work of a program summed over its instructions: MACs of its MATMULs, bytes of int8 weight LOADs, values
+    per NL op, bytes STOREd."""
+    fig = {"macs": 0, "weight_bytes": 0, "nl_values": {}, "stored_bytes": 0}
+    for i in instrs:
+        if i.op == Opcode.MATMUL:
+            fig["macs"] += i["rows"] * i["k"] * ((i["blocks"] - 1) * dim + i["cols"])
+        elif i.op == Opcode.LOAD and not i["dst"] and i["elem_bytes"] == 1:
+            fig["weight_bytes"] += i["lines"] * dim
+        elif i.op == Opcode.NL:
+            op = LaneOp(i["op"])
+            fig["nl_values"][op] = fig["nl_values"].get(op, 0) + i["rows"] * i["lines"] * dim
+        elif i.op == Opcode.STORE:
+            fig["stored_bytes"] += i["lines"] * dim * i["elem_bytes"]
+    return fig
+
+
 @pytest.mark.parametrize("fuse_qk", [True, False])
 @pytest.mark.parametrize("fuse_ln", [True, False])
 def test_layer_bit_exact_all_fusion_options(enc, layer_io, fuse_qk, fuse_ln):
@@ -45,7 +64,21 @@ def test_layer_bit_exact_all_fusion_options(enc, layer_io, fuse_qk, fuse_ln):
     assert disassemble(prog.image.data[a:a + n]) == prog.instrs
     counts = prog.counts()
     assert counts["STORE"] == 1 + (0 if fuse_qk else 12) + (0 if fuse_ln else 1)
-    assert estimate_cycles(prog.instrs, cfg).cycles > 0
+    # What the program does follows from the shapes alone, whatever the schedule (seq 32 is one token tile).
+    seq, hid, heads, ffn, d = 32, 384, 12, 1536, cfg.dim
+    fig = program_figures(prog.instrs, d)
+    macs = 4 * seq * hid * hid + 2 * seq * hid * ffn + 2 * seq * seq * hid
+    assert fig["macs"] == macs
+    assert fig["weight_bytes"] == 4 * hid * hid + 2 * hid * ffn             # every weight loaded once
+    assert fig["nl_values"] == {LaneOp.REQUANT: 4 * seq * hid,               # Q, K, V, context
+                                LaneOp.SOFTMAX: heads * seq * seq, LaneOp.LAYERNORM: 2 * seq * hid,
+                                LaneOp.GELU: seq * ffn}
+    assert fig["stored_bytes"] == 2 * seq * hid + (0 if fuse_qk else 4 * heads * seq * seq) + (
+        0 if fuse_ln else 4 * seq * hid)
+    # The estimate: never below the MAC bound, and near it (docs: ~1.15x the ideal on the RTL).
+    t = estimate_cycles(prog.instrs, cfg)
+    ideal = -(-macs // d**2)
+    assert t.macs == macs and ideal <= t.cycles <= 1.25 * ideal
 
 
 @pytest.mark.parametrize("seq", [32, 20])

@@ -1,9 +1,49 @@
+import math
+
 import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
 from hypothesis.extra.numpy import arrays
 
 from golden.softmax import SoftmaxConstants, i_exp, i_softmax, softmax_float
+
+# I-BERT's i-exp: x0 = -ln 2 / s and exp(r) ~ A * (r**2 + B r + C) on (-ln 2, 0], spelled here, not imported: a
+# changed constant in golden.softmax must show.
+IBERT_LN2, IBERT_A = 0.6931, 0.35815147
+IBERT_B, IBERT_C = 0.96963238 / IBERT_A, 1.0 / IBERT_A
+SCALES = [1e-7, 1e-4, 3e-4, 0.01, 0.9, 30.0]
+
+
+def ref_i_exp(d, k):
+    """The module docstring's exp pass for one Python int ``d <= 0``: clamp, range reduction, polynomial, and
+    ``z * M / 2**(shift + q)`` rounded half up (shift capped at 47) and clipped to 16 bits unsigned."""
+    d = max(d, 30 * k.x0)
+    q = d // k.x0
+    r = d - k.x0 * q
+    z = (r + k.b_int) * r + k.c_int
+    sh = min(k.exp.shift + q, 47)
+    return min(max((z * k.exp.multiplier + (1 << sh >> 1)) >> sh, 0), 2**16 - 1)
+
+
+@pytest.mark.parametrize("s", SCALES)
+def test_constants_follow_the_documented_formulas(s):
+    k = SoftmaxConstants.from_scale(s)
+    s2 = s * 2.0**k.pre_shift
+    assert (k.x0, k.b_int, k.c_int) == (math.floor(-IBERT_LN2 / s2), math.floor(IBERT_B / s2),
+                                        math.floor(IBERT_C / s2**2))
+    ratio = IBERT_A * s2**2 * 2**15
+    assert abs(float(k.exp.ratio()) - ratio) <= ratio * 2.0**-14
+
+
+@pytest.mark.parametrize("s", SCALES)
+def test_i_exp_matches_the_reference_and_exp(s):
+    k = SoftmaxConstants.from_scale(s)
+    d = range(32 * k.x0, 1, 7)
+    e = i_exp(np.array(d), k)
+    assert e.tolist() == [ref_i_exp(v, k) for v in d]
+    # I-BERT's polynomial is within 0.002 of exp on (-ln 2, 0]; 2**-q scales the error down.
+    s2 = s * 2.0**k.pre_shift
+    assert np.abs(e / 2**15 - np.exp(np.array(d) * s2)).max() < 0.0025
 
 
 @given(st.floats(1e-6, 1.0))

@@ -1,4 +1,4 @@
-"""Accumulator unit under cocotb + Verilator (sim/test_accumulator.py): RMW forwarding, banks, partial columns,
+"""Accumulator unit under cocotb + Verilator (sim/cocotb_accumulator.py): RMW forwarding, banks, partial columns,
 wrap-around, row read stream with backpressure and ``last``.
 
 This is also the pattern for a new unit's test: a :class:`sim.runner.Design` whose ``make_verilog`` converts the
@@ -21,5 +21,5 @@ def accumulator_design(cfg):
                                  AcceleratorConfig(dim=8, acc_width=20, acc_kib=1, acc_banks=1)],
                          ids=["dim4-4banks", "dim8-acc20-1bank"])
 def test_accumulator(cfg):
-    runner.run_test(accumulator_design(cfg), "sim.test_accumulator",
+    runner.run_test(accumulator_design(cfg), "sim.cocotb_accumulator",
                     extra_env={"SYSTOLICA_CONFIG": cfg.to_json(), "SYSTOLICA_SEED": "5"})

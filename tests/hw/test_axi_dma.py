@@ -16,5 +16,5 @@ TESTS = ["test_raw", "test_dma_read", "test_dma_write", "test_parallel_writers"]
 def test_axi_dma(cname, test):
     dim, iw, dw = CONFIGS[cname]
     env = {"SYSTOLICA_DMA": f"{dim},{iw},{dw}", "SYSTOLICA_SEED": str(sum(map(ord, cname + test)))}
-    runner.run_test(dma_design(dim, iw, dw), "sim.test_axi_dma", testcase=test, extra_env=env,
+    runner.run_test(dma_design(dim, iw, dw), "sim.cocotb_axi_dma", testcase=test, extra_env=env,
                     results_name=f"{test}-{os.getpid()}")

@@ -9,7 +9,7 @@ import pytest
 from sim import runner
 from sim.tb_axi import copy_design
 from sim.tb_axi_harness import harness_design, write_hex
-from sim.test_axi_harness import copy_case
+from sim.cocotb_axi_harness import copy_case
 
 
 def copy_harness_design():
@@ -22,7 +22,7 @@ def _run_fast(tmp_path, args, name, latency=0):
     write_hex(init, copy_case(**args), 128)
     env = {"SYSTOLICA_COPY": json.dumps(args), "SYSTOLICA_DUMP": str(dump), "SYSTOLICA_INIT": str(init),
            "SYSTOLICA_RESULT": str(result)}
-    runner.run_test(copy_harness_design(), "sim.test_axi_harness", testcase="test_copy", extra_env=env,
+    runner.run_test(copy_harness_design(), "sim.cocotb_axi_harness", testcase="test_copy", extra_env=env,
                     plusargs=[f"+MEM_INIT={init}", f"+MEM_DUMP={dump}", f"+MEM_LATENCY={latency}"],
                     results_name=f"{name}-{os.getpid()}")
     return json.loads(result.read_text())
@@ -47,7 +47,7 @@ def test_harness_speed(tmp_path):
     report["fast_strided32"] = dict(r, cycles_per_s=r["cycles"] / r["seconds"], lines_per_cycle=30_000 / r["cycles"])
     args = {"seed": 1, "lines": 6000}
     result = tmp_path / "plain.json"
-    runner.run_test(copy_design(), "sim.test_axi_harness", testcase="test_copy_plain",
+    runner.run_test(copy_design(), "sim.cocotb_axi_harness", testcase="test_copy_plain",
                     extra_env={"SYSTOLICA_COPY": json.dumps(args), "SYSTOLICA_RESULT": str(result)},
                     results_name=f"plain-{os.getpid()}")
     r = json.loads(result.read_text())

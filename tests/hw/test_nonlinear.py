@@ -1,32 +1,45 @@
 """Nonlinear unit (normalization unit + activation lanes) under cocotb + Verilator: bit-exact and cycle-exact.
 
-Each (configuration, case) runs ``sim.test_nonlinear.test_<case>``: every job twice, with random output
-backpressure and input gaps (outputs vs golden/) and without (outputs, and cycles vs golden.cycles).
+Each (configuration, case of ``sim.nl_job.CASES``) runs the cocotb test ``sim.cocotb_nonlinear.test_nonlinear/
+case=<case>``, one simulator run per pytest case: every job twice, with random output backpressure and input gaps
+(outputs vs golden/) and without (outputs, and cycles vs golden.cycles, for the output stream and the scratchpad
+writer alike). Set ``SYSTOLICA_WAVES=1`` to rerun a failing case with an FST dump (see sim.waves).
 """
 import os
 import zlib
 
+import numpy as np
 import pytest
 
 from golden.config import AcceleratorConfig
 from sim import runner
-from sim.minilm_vectors import vectors_path
+from sim.nl_job import CASES
 
-CASES = ["softmax_random", "softmax_edges", "softmax_longest", "layernorm_random", "layernorm_edges",
-         "layernorm_longest", "gelu_requant", "minilm", "residual_and_spad", "minilm_shapes"]
+MODULE = "sim.cocotb_nonlinear"
+
 CONFIGS = {
     "dim4": AcceleratorConfig(dim=4),
     "dim8": AcceleratorConfig(dim=8),
     "dim16": AcceleratorConfig(dim=16),
     "dim8-lanes4": AcceleratorConfig(dim=8, lanes=4),
+    # One and three derive engines (the default is two): see ENGINE_CASES.
+    "dim4-engines1": AcceleratorConfig(dim=4, derive_engines=1),
+    "dim4-engines3": AcceleratorConfig(dim=4, derive_engines=3),
 }
+ENGINE_CONFIGS = {"dim4-engines1", "dim4-engines3"}
+# Short rows, where the derive engines are the bottleneck: the RTL's cycles follow the engine count, and so must
+# the model's (test_engine_cases_are_derive_bound keeps these cases that way).
+ENGINE_CASES = {"softmax_random", "softmax_edges", "layernorm_random", "layernorm_edges", "residual_and_spad"}
 # dim 8 sits between dim 4 and dim 16 and shares its datapath with dim8-lanes4: test-all only (one build less)
 SLOW = {(c, "minilm_shapes") for c in CONFIGS if c != "dim16"} | {("dim8", c) for c in CASES}
+assert ENGINE_CASES <= set(CASES), "a case named here is not in sim.nl_job.CASES"
 
 
 def _params():
     for cname in CONFIGS:
         for case in CASES:
+            if cname in ENGINE_CONFIGS and case not in ENGINE_CASES:
+                continue
             marks = [pytest.mark.slow] if (cname, case) in SLOW else []
             yield pytest.param(cname, case, id=f"{cname}-{case}", marks=marks)
 
@@ -35,15 +48,23 @@ def _params():
 def test_nonlinear(cname, case):
     cfg = CONFIGS[cname]
     env = {"SYSTOLICA_CONFIG": cfg.to_json(), "SYSTOLICA_SEED": str(zlib.crc32(f"{cname}-{case}".encode()) % 10_000)}
-    if case == "minilm":
-        env["SYSTOLICA_VECTORS"] = str(vectors_path())
     design = runner.nonlinear_top_design(cfg)
+    testcase = f"test_nonlinear/case={case}"
     try:
-        runner.run_test(design, "sim.test_nonlinear", testcase=f"test_{case}", extra_env=env,
-                        results_name=f"{case}-{os.getpid()}")
+        runner.run_test(design, MODULE, testcase=testcase, extra_env=env, results_name=f"{case}-{os.getpid()}")
     except BaseException:
         if os.environ.get("SYSTOLICA_WAVES"):
             from sim import waves
-            path = waves.dump_failure(design, "sim.test_nonlinear", f"test_{case}", env)
+            path = waves.dump_failure(design, MODULE, testcase, env)
             print(f"waveform of the failing case: {path}")
         raise
+
+
+@pytest.mark.parametrize("case", sorted(ENGINE_CASES))
+def test_engine_cases_are_derive_bound(case):
+    """The model's cycles of each ENGINE_CASES case fall from one to two to three engines on the dim-4 array,
+    so the engine configurations above check a real dependence (no simulator)."""
+    totals = [sum(job.model_cycles() for job in CASES[case](AcceleratorConfig(dim=4, derive_engines=e),
+                                                               np.random.default_rng(0)))
+              for e in (1, 2, 3)]
+    assert totals[0] > totals[1] > totals[2], totals

@@ -1,8 +1,9 @@
-"""Tile engine under cocotb + Verilator: every case of sim/test_tile.py, bit-exact and cycle-exact.
+"""Tile engine under cocotb + Verilator: every case of ``sim.tile_job.CASES``, bit-exact and cycle-exact.
 
-Each (configuration, case) runs the cocotb test ``sim.test_tile.test_<case>`` against a cached Verilator
-build (sim.runner). Random idle cycles on the inputs and backpressure on the accumulator read are on by default.
-Set ``SYSTOLICA_WAVES=1`` to rerun a failing case with an FST dump (see sim.waves).
+Each (configuration, case) runs the cocotb test ``sim.cocotb_tile.test_tile/case=<case>`` against a cached
+Verilator build (sim.runner), one simulator run per pytest case (so pytest-xdist spreads them). Random idle
+cycles on the inputs and backpressure on the accumulator read are on by default. Set ``SYSTOLICA_WAVES=1`` to
+rerun a failing case with an FST dump (see sim.waves).
 """
 import os
 import zlib
@@ -11,9 +12,9 @@ import pytest
 
 from golden.config import AcceleratorConfig
 from sim import runner
+from sim.tile_job import CASES
 
-CASES = ["random_shapes", "k_1", "k_4096", "all_min", "all_max", "zeros", "identity",
-         "accumulate_vs_overwrite", "back_to_back"]
+MODULE = "sim.cocotb_tile"
 
 CONFIGS = {
     "dim4": AcceleratorConfig(dim=4),
@@ -30,6 +31,7 @@ DATAFLOWS = ["ws", "os"]
 SLOW = {("dim8", "k_4096"), ("dim16", "k_4096"), ("dim4-in16", "k_4096"), ("dim8-pipe2", "k_4096")}
 # The 16-bit-activation build checks the cases where the operand width matters.
 IN16_CASES = {"random_shapes", "all_min", "all_max", "k_4096", "accumulate_vs_overwrite"}
+assert {c for _, c in SLOW} | IN16_CASES <= set(CASES), "a case named here is not in sim.tile_job.CASES"
 
 
 def _params():
@@ -53,12 +55,13 @@ def test_tile(cname, dataflow, case):
     env = {"SYSTOLICA_CONFIG": cfg.to_json(),
            "SYSTOLICA_SEED": str(zlib.crc32(f"{cname}-{dataflow}-{case}".encode()) % 10_000)}
     design = runner.tile_top_design(cfg)
+    testcase = f"test_tile/case={case}"
     try:
-        runner.run_test(design, "sim.test_tile", testcase=f"test_{case}", extra_env=env,
+        runner.run_test(design, MODULE, testcase=testcase, extra_env=env,
                         results_name=f"{dataflow}-{case}-{os.getpid()}")
     except BaseException:
         if os.environ.get("SYSTOLICA_WAVES"):
             from sim import waves
-            path = waves.dump_failure(design, "sim.test_tile", f"test_{case}", env)
+            path = waves.dump_failure(design, MODULE, testcase, env)
             print(f"waveform of the failing case: {path}")
         raise
