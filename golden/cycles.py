@@ -187,7 +187,9 @@ NONLINEAR_FORMULA = (
     "max pass: next P = P + READ_TO_LANES + REDUCE_LATENCY - 1 + N; sum / statistics pass: row r's record is "
     "ready at t_r = P + c - 1 + (r+1)*W*B + stall, engine start s_r = max(t_r, s_(r-E) + DERIVE), "
     "stall += s_r - t_r, next P = s_last + DERIVE (c adds LANE_LATENCY when the pass goes through the lanes: "
-    "softmax's exp-sum pass, LayerNorm's statistics pass, whose U1 forms the residual sum)")
+    "softmax's exp-sum pass, LayerNorm's statistics pass, whose U1 forms the residual sum); through the "
+    "scratchpad writer the output pass ends 1 cycle later (the row register), transposed 1 + dim + "
+    "(ceil(rows/dim) - 1)*(dim + 1 - W*B) later (each earlier block's drain holds the lanes)")
 
 
 def nonlinear_cycles(op, rows, lines, config, *, to_spad=False, transpose=False):

@@ -37,7 +37,7 @@ class Latencies:
     """Per-instruction-class latency parameters of :func:`estimate_cycles` (cycles)."""
     burst_overhead: int = 9         # request -> first data of a LOAD/STORE (AXI master + sim/axi_mem.sv round trip)
     line_overhead: int = 1          # each further non-contiguous line
-    nl_overhead: int = 2            # NL decode + writer drain
+    nl_overhead: int = 1            # NL: the controller's command register (the writer is in nonlinear_cycles)
     decode: int = 1                 # fetch/decode of an execute instruction
     config_overhead: int = 4        # CONFIG: request -> first beat
     bus_queue: int = 44             # a CONFIG read behind the load bursts in flight (hw.accelerator.READ_BURST)
@@ -171,9 +171,9 @@ def estimate_cycles(program, config, latencies=None):
             return first.accept, end, tm[-1].accept
         if ins.op == Opcode.NL:
             start = max(t0, run["done"])
-            end = start + lat.decode + nonlinear_cycles(f["op"], f["rows"], f["lines"], config) + lat.nl_overhead
-            if f["transpose"]:
-                end += f["rows"]        # the transposing writer drains after the lanes
+            # the controller sends every NL to the scratchpad writer (straight or transposed)
+            end = start + lat.decode + lat.nl_overhead + nonlinear_cycles(
+                f["op"], f["rows"], f["lines"], config, to_spad=True, transpose=bool(f["transpose"]))
             run.update(ops=[], valid=[], done=0)
             return start, end, end
         n = 64 if f["kind"] == 0 else 16 * f["count"]
