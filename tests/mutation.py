@@ -114,6 +114,11 @@ MUTANTS = (
     Mutant("machine-bus-error-code", "a LOAD beyond memory reports a bad field instead of a bus error",
            "golden/machine.py", '"memory", ErrorCode.BUS)', '"memory", ErrorCode.BAD_FIELD)',
            ("tests/golden/test_machine_errors.py",)),
+    # ---- the decoder's checks (golden.isa.decode_checks: the assembler, the ISA model and the RTL decoder) ----
+    Mutant("isa-acc-range", "a LOAD may write one accumulator line past the end", "golden/isa.py",
+           "((loc == 1) & (end > acc)", "((loc == 1) & (end > acc + 1)", ("tests/golden/test_isa_checks.py",)),
+    Mutant("isa-nl-row-length", "an NL row of exactly MAX_ROW values is refused", "golden/isa.py",
+           '(f["lines"] * dim > MAX_ROW)', '(f["lines"] * dim >= MAX_ROW)', ("tests/golden/test_isa_checks.py",)),
     # ---- compiler ----
     Mutant("compiler-tile-rows", "the last token tile is planned one row too long", "compiler/plan.py",
            "return min(self.tile, self.seq - t * self.tile)", "return min(self.tile, self.seq - t * self.tile + 1)",
