@@ -19,8 +19,8 @@ from .layernorm import MAX_N
 from .nlops import NL_OPS
 
 __all__ = ["Opcode", "Queue", "ErrorCode", "IsaError", "FIELDS", "FLAGS", "CHANNELS", "MAX_ROW", "INSTR_BITS",
-           "INSTR_BYTES", "Instr", "flag_channel", "queue_flags", "allowed_flags", "decode_checks", "encode", "decode", "assemble",
-           "disassemble", "parse", "format_instr", "isa_markdown"]
+           "INSTR_BYTES", "Instr", "flag_channel", "queue_flags", "allowed_flags", "decode_checks", "encode",
+           "decode", "assemble", "disassemble", "parse", "format_instr", "isa_markdown"]
 
 INSTR_BITS = 256
 INSTR_BYTES = INSTR_BITS // 8
@@ -100,6 +100,7 @@ def flag_channel(queue, flag):
     kind, side = flag.split("_")
     other = _neighbour(queue, side)
     return CHANNELS[(other, queue) if kind == "pop" else (queue, other)]
+
 
 #: Fields per opcode: (name, width, doc). Widths are fixed; ranges against a configuration are checked by the
 #: assembler (``Instr.check``) and again by the hardware's decoder, which halts with an error code.

@@ -208,7 +208,8 @@ def estimate_cycles(program, config, latencies=None):
             else:
                 eb = 4 if f["src"] else f["elem_bytes"]
                 moved = f["lines"] * d * eb
-                end = start + lat.transfer(moved, config.bus_bytes, f["lines"], f["stride"] == d * eb) + lat.store_overhead
+                end = (start + lat.transfer(moved, config.bus_bytes, f["lines"], f["stride"] == d * eb)
+                       + lat.store_overhead)
             res.bytes += moved
             nxt = end
         free[q] = nxt
