@@ -1,6 +1,7 @@
 """`systolica generate`: write the accelerator's Verilog and its JSON manifest, print the port list.
 
-Also the library entry point other tools use (the simulation runner, the benchmarks): :func:`convert`.
+The Verilog itself comes from ``sim.verilog.convert_component``, which every flow shares (simulation builds,
+synthesis, board builds); :func:`convert` is the array test top's, for the benchmarks.
 """
 import json
 import pathlib
@@ -14,6 +15,7 @@ from .options import add_config_arguments, config_from_args
 __all__ = ["TOP_NAME", "TOPS", "convert", "write", "add_arguments", "run"]
 
 TOP_NAME = "systolica_top"
+
 
 def convert(config, *, name=TOP_NAME):
     """Verilog text of ``sim.tops.TileTop(config)`` with top module ``name``, and its port list."""
