@@ -31,7 +31,9 @@ ENGINE_CONFIGS = {"dim4-engines1", "dim4-engines3"}
 # the model's (test_engine_cases_are_derive_bound keeps these cases that way).
 ENGINE_CASES = {"softmax_random", "softmax_edges", "layernorm_random", "layernorm_edges", "residual_and_spad"}
 # dim 8 sits between dim 4 and dim 16 and shares its datapath with dim8-lanes4: test-all only (one build less)
-SLOW = {(c, "minilm_shapes") for c in CONFIGS if c != "dim16"} | {("dim8", c) for c in CASES}
+# dim4-engines3 checks the same model terms as dim4-engines1 with one engine more: test-all only (one build less)
+SLOW = ({(c, "minilm_shapes") for c in CONFIGS if c != "dim16"} | {("dim8", c) for c in CASES}
+        | {("dim4-engines3", c) for c in CASES})
 assert ENGINE_CASES <= set(CASES), "a case named here is not in sim.nl_job.CASES"
 
 
