@@ -130,9 +130,12 @@ def _schedule_os(ops, config, valid_at):
     """Output-stationary timing (hw/execute_os.py): one k step issued per cycle from ``T + 1``; a block whose
     ``last`` step is issued at s sends row i out of the mesh at s + 1 + dim + 2*i; the ``last`` step waits while
     one of those cycles is taken by an earlier block's row, and an operation's final block also waits while its
-    final row would commit before the previous operation's; row i commits at s + dim + 2*i + 2."""
+    final row would commit before a row written by an earlier block (of this operation or an earlier one: with
+    K < 2*dim - 1 a short final block can overtake its own operation's earlier blocks); row i commits at
+    s + dim + 2*i + 2."""
     n = config.dim
-    out, prev_last, e_prev, prev_done = [], None, None, None
+    out, prev_last, e_prev = [], None, None
+    pending = None          # the latest commit of a row written so far
     taken = set()
     for j, op in enumerate(ops):
         t = valid_at[j] if e_prev is None else max(valid_at[j], e_prev)
@@ -141,16 +144,17 @@ def _schedule_os(ops, config, valid_at):
         i_last = op.rows - 1 - (rb - 1) * n
         for b in range(rb):
             last = issue + op.k - 1
-            # A slot taken by an earlier block's row, or (final block) op_done before the previous op's: wait.
+            # A slot taken by an earlier block's row, or (final block) op_done before an earlier row's commit: wait.
             while (any(last + 1 + n + 2 * i in taken for i in range(n))
-                   or (b == rb - 1 and prev_done is not None and last + n + 2 * i_last + 2 < prev_done)):
+                   or (b == rb - 1 and pending is not None and last + n + 2 * i_last + 2 < pending)):
                 last += 1
             taken.difference_update([x for x in taken if x <= last])
             taken.update(last + 1 + n + 2 * i for i in range(n))
+            commit = last + n + 2 * (min(n, op.rows - b * n) - 1) + 2
+            pending = commit if pending is None else max(pending, commit)
             prev_last, issue = last, last + 1
         e_prev = prev_last
-        prev_done = prev_last + n + 2 * i_last + 2
-        out.append(OpTiming(accept=t, done=prev_done))
+        out.append(OpTiming(accept=t, done=prev_last + n + 2 * i_last + 2))
     return out
 
 

@@ -13,8 +13,9 @@ operations back to back, except that the ``last`` (k = K - 1) element of a block
 would reach the mesh's up-chain output in the same cycle as a row of an earlier block (``last`` issues an even
 number ``<= 2*dim - 2`` of cycles apart collide, see ``hw/mesh_os.py``); this only happens when K < 2*dim - 1.
 Row i of a block is written ``dim + 2*i + 1`` cycles after its ``last`` issue and committed one cycle later
-(``op_done`` for the operation's final row; an operation's final block also waits so that ``op_done`` pulses
-in command order).
+(``op_done`` for the operation's final row; an operation's final block also waits until its final row commits
+after every row written before it, so that ``op_done`` means the operation's rows are all written and pulses in
+command order).
 """
 from amaranth.hdl import Cat, Module, Mux, Signal
 from amaranth.lib import data, wiring
@@ -75,10 +76,11 @@ class OSExecuteUnit(wiring.Component):
         # A block's sums may only enter the up-chain where no earlier block's sums are (see hw/mesh_os.py):
         # its rows would occupy wheel slots n + 2*i after this cycle, i.e. wheel[n + 2*i + 1] now.
         conflict = Cat(*(wheel[n + 2 * i + 1].busy for i in range(n))).any()
-        # op_done must come in command order: an operation's final row may not commit before the previous
-        # operation's (a later block with fewer rows can otherwise overtake it).
+        # op_done comes after every row written before it: an operation's final row may not commit before a row
+        # of an earlier block, of this operation or an earlier one (a final block with fewer rows overtakes them
+        # when K < 2*dim - 1).
         final_slot = n + 2 * (rows_left - 1) + 1
-        overtakes = Cat(*(wheel[x].last & (x > final_slot) for x in range(length))).any()
+        overtakes = Cat(*(wheel[x].valid & (x > final_slot) for x in range(length))).any()
         issue = have & ~(is_last & (conflict | ((rows_left <= n) & overtakes)))
         block_end = issue & is_last
         final_block = rows_left <= n

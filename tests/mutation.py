@@ -84,6 +84,10 @@ MUTANTS = (
     Mutant("os-cycles-output-slot", "the output-stationary model books result slots one cycle late",
            "golden/cycles.py", "taken.update(last + 1 + n + 2 * i for i in range(n))",
            "taken.update(last + 2 + n + 2 * i for i in range(n))", ("tests/golden/test_cycles.py",)),
+    Mutant("os-final-block-overtakes", "an output-stationary op_done waits only for the previous operation's "
+           "final row, not for its own earlier blocks' rows", "hw/execute_os.py",
+           "Cat(*(wheel[x].valid & (x > final_slot)", "Cat(*(wheel[x].last & (x > final_slot)",
+           ("tests/hw/test_tile_pysim.py::test_cycle_model_is_exact_for_any_shapes",)),
     Mutant("spad-write-bank", "a scratchpad write goes to the mirrored bank", "hw/scratchpad.py",
            "(wa[:bank_bits] == i)", "(wa[:bank_bits] == nb - 1 - i)", (TILE_PYSIM,)),
     Mutant("acc-rmw-bank", "the accumulator's read-modify-write adds the other bank's old row",
