@@ -201,17 +201,28 @@ def run_test(design, test_module, *, testcase=None, extra_env=None, waves=False,
     env = verilator_env()
     env.update(extra_env or {})
     env.setdefault("PYTHONPATH", str(ROOT))
+    # The simulator's own output goes to a log in the run directory, not to the user's terminal; a failure
+    # quotes its end.
+    log = test_dir / "sim.log"
+    test_dir.mkdir(parents=True, exist_ok=True)
     with _patched_environ(env):
         try:
             xml = runner.test(test_module=test_module, hdl_toplevel=design.name, hdl_toplevel_lang="verilog",
                               testcase=testcase, build_dir=bdir / "sim", test_dir=test_dir,
                               extra_env=extra_env or {}, waves=False, seed=seed, plusargs=list(plusargs),
-                              results_xml=str(test_dir / "results.xml"))
-        except SystemExit as e:  # the runner exits when it runs under pytest and a test failed
-            raise AssertionError(f"cocotb {test_module}.{testcase or '*'} failed (exit {e.code}); "
-                                 f"run directory {test_dir}") from None
+                              results_xml=str(test_dir / "results.xml"), log_file=log)
+        except (SystemExit, RuntimeError) as e:  # SystemExit: under pytest; RuntimeError: the simulator failed
+            raise AssertionError(f"cocotb {test_module}.{testcase or '*'} failed ({e}); run directory "
+                                 f"{test_dir}\n{_tail(log)}") from None
     ntests, failed = get_results(pathlib.Path(xml))
     if failed or not ntests:
         raise AssertionError(f"cocotb {test_module}.{testcase or '*'}: {failed} of {ntests} tests failed; "
-                             f"run directory {test_dir}")
+                             f"run directory {test_dir}\n{_tail(log)}")
     return xml
+
+
+def _tail(path, lines=40):
+    try:
+        return "\n".join(pathlib.Path(path).read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return f"(no log at {path})"
