@@ -18,17 +18,9 @@ Rules relied on (the hardware must match them; docs/isa.md):
 """
 import numpy as np
 
-from golden.isa import CHANNELS, Instr, Opcode, QUEUE_OF, Queue, flag_channel, queue_flags
+from golden.isa import Instr, Opcode, QUEUE_OF, Queue, channel_flags
 
 __all__ = ["Emitter"]
-
-
-def _channel_flags(sender, receiver):
-    """(push flag of ``sender``, pop flag of ``receiver``) of the token channel from one to the other."""
-    ch = CHANNELS[(sender, receiver)]
-    push = next(f for f in queue_flags(sender) if f.startswith("push") and flag_channel(sender, f) == ch)
-    pop = next(f for f in queue_flags(receiver) if f.startswith("pop") and flag_channel(receiver, f) == ch)
-    return push, pop
 
 
 class Emitter:
@@ -157,7 +149,7 @@ class Emitter:
         for other in Queue:
             if abs(other - q) != 1 or dep[other] <= vc[other]:
                 continue
-            push, pop = _channel_flags(other, q)
+            push, pop = channel_flags(other, q)
             g = self.queues[other][dep[other]]
             assert not self.items[g][2].get(push), "token pushes must be added in order"
             self.items[g][2][push] = True

@@ -19,8 +19,8 @@ from .layernorm import MAX_N
 from .nlops import NL_OPS
 
 __all__ = ["Opcode", "Queue", "ErrorCode", "IsaError", "FIELDS", "FLAGS", "CHANNELS", "MAX_ROW", "INSTR_BITS",
-           "INSTR_BYTES", "Instr", "flag_channel", "queue_flags", "allowed_flags", "decode_checks", "encode",
-           "decode", "assemble", "disassemble", "parse", "format_instr", "isa_markdown"]
+           "INSTR_BYTES", "Instr", "flag_channel", "channel_flags", "queue_flags", "allowed_flags", "decode_checks",
+           "encode", "decode", "assemble", "disassemble", "parse", "format_instr", "isa_markdown"]
 
 INSTR_BITS = 256
 INSTR_BYTES = INSTR_BITS // 8
@@ -92,6 +92,15 @@ def allowed_flags(op):
     """The dependency flags an ``op`` instruction may set (none for HALT, which belongs to no queue)."""
     q = QUEUE_OF.get(Opcode(op))
     return () if q is None else queue_flags(q)
+
+
+def channel_flags(sender, receiver):
+    """``(push flag of sender, pop flag of receiver)`` of the channel between two neighbouring queues: the inverse
+    of :func:`flag_channel` (load -> execute: ``push_next`` of the load, ``pop_prev`` of the execute)."""
+    if (sender, receiver) not in CHANNELS:
+        raise ValueError(f"no token channel from {Queue(sender).name} to {Queue(receiver).name}")
+    side = "next" if receiver > sender else "prev"
+    return f"push_{side}", f"pop_{'prev' if side == 'next' else 'next'}"
 
 
 def flag_channel(queue, flag):

@@ -39,7 +39,6 @@ from .softmax import EXP_BITS, MIN_EXP_SUM, SoftmaxConstants, i_softmax
 __all__ = ["Machine", "MachineError", "lane_op", "estimate_cycles", "Latencies"]
 
 
-
 class MachineError(ValueError):
     """An error the hardware reports in ``ERROR_CODE`` (``code``: ``golden.isa.ErrorCode``), or a program bug."""
 
@@ -125,7 +124,7 @@ class Machine:
     spad : (spad_rows, dim) int64 array, values signed ``input_width``-bit
     acc : (acc_rows, dim) int64 array, values signed ``acc_width``-bit
     lane : golden.nlops.LaneConsts
-    table : dict name -> (4096,) int64 array (``m1``, ``m3``, ``b``)
+    table : dict name -> (MAX_ROW,) int64 array (``m1``, ``m3``, ``b``)
     tokens : dict channel -> count (``l2e``, ``e2l``, ``e2s``, ``s2e``)
     stats : dict of counters (instructions per opcode, bytes read / written)
     """

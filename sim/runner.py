@@ -51,15 +51,16 @@ class Design:
     build_args: tuple = ()  # extra Verilator arguments
 
 
-def design_key(kind, config):
-    """Build-cache key of a ``kind`` of top for ``config``: the kind, the configuration hash, the sources."""
-    return f"{kind}-{config.config_hash()}-{rtl_digest()}"
+def design_key(kind, config, digest=None):
+    """Build-cache key of a ``kind`` of top for ``config``: the kind, the configuration hash, the sources'
+    :func:`rtl_digest` (``digest``, when the caller already has it)."""
+    return f"{kind}-{config.config_hash()}-{digest or rtl_digest()}"
 
 
 def tile_top_design(config):
     """The array test top (sim.tops.TileTop) for ``config``."""
     digest = rtl_digest()
-    return Design(name=TILE_NAME, key=f"tile-{config.config_hash()}-{digest}",
+    return Design(name=TILE_NAME, key=design_key("tile", config, digest),
                   make_verilog=lambda: fresh_tile_verilog(config, digest))
 
 

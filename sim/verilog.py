@@ -43,7 +43,7 @@ def zero_meminit_cells(rtlil_text):
 
 def _select(module, cell):
     """A Yosys selection of one cell: ``module/cell``, names without RTLIL's ``\\`` (``$`` names keep it)."""
-    return f"{module.removeprefix(chr(92))}/{cell.removeprefix(chr(92))}"
+    return module.removeprefix("\\") + "/" + cell.removeprefix("\\")
 
 
 def port_values(component):

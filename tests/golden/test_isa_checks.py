@@ -3,14 +3,16 @@ code the hardware halts with (tests/hw/test_system.py runs the failing ones on t
 import pytest
 
 from golden.config import AcceleratorConfig
-from golden.isa import MAX_ROW, ErrorCode, Instr, IsaError, Opcode
+from golden.isa import (CHANNELS, MAX_ROW, ErrorCode, Instr, IsaError, Opcode, Queue, channel_flags,
+                        flag_channel)
 
 CFG = AcceleratorConfig(dim=4, spad_kib=8, acc_kib=4)
 S, A, D = CFG.spad_rows, CFG.acc_rows, CFG.dim
 
 # name -> (make(n) -> Instr, the largest legal n, the code for n + 1)
 BOUNDS = {
-    "load-spad": (lambda n: Instr.make(Opcode.LOAD, dst=0, local=n, lines=1, elem_bytes=1), S - 1, ErrorCode.SPAD_RANGE),
+    "load-spad": (lambda n: Instr.make(Opcode.LOAD, dst=0, local=n, lines=1, elem_bytes=1), S - 1,
+                  ErrorCode.SPAD_RANGE),
     "load-acc": (lambda n: Instr.make(Opcode.LOAD, dst=1, local=n, lines=1, elem_bytes=4), A - 1, ErrorCode.ACC_RANGE),
     "store-lines": (lambda n: Instr.make(Opcode.STORE, src=0, local=0, lines=n, elem_bytes=1), S, ErrorCode.SPAD_RANGE),
     "config-table": (lambda n: Instr.make(Opcode.CONFIG, kind=1, offset=100, count=n), MAX_ROW - 100,
@@ -63,3 +65,11 @@ def test_first_failing_check_wins():
     with pytest.raises(IsaError) as e:
         Instr.make(Opcode.MATMUL, a_addr=S, rows=0, k=1, blocks=1, cols=1).check(CFG)
     assert e.value.code == ErrorCode.BAD_FIELD
+
+
+def test_channel_flags_invert_flag_channel():
+    for (sender, receiver), name in CHANNELS.items():
+        push, pop = channel_flags(sender, receiver)
+        assert flag_channel(sender, push) == name and flag_channel(receiver, pop) == name
+    with pytest.raises(ValueError, match="no token channel from LOAD to STORE"):
+        channel_flags(Queue.LOAD, Queue.STORE)
