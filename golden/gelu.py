@@ -16,13 +16,19 @@ I-BERT shifts by a fixed ``2**14`` to avoid overflow of 32-bit intermediates. Wh
 polynomial is already small (``|c_int|`` ~ 2**11), and the fixed shift zeroes it: every small output becomes 0.
 Here ``erf_shift`` is the smallest shift that brings ``|c_int|`` below ``2**ERF_BITS``, so the erf keeps
 ``ERF_BITS`` bits whatever the input width, and ``t`` stays below 2**(in_bits + ERF_BITS + 2).
+
+Step 3 saturates ``y`` to ``ERF_BITS + 1`` bits (signed), the width the activation lanes build. For constants from
+:meth:`GeluConstants.from_scales` it never acts: ``|(min(|q|, -b) + b)**2 + c| <= max(b**2, |c|) < 2**(ERF_BITS +
+erf_shift)`` (``b**2 < |c|`` as ``2.502**2 < 6.925``, the two coefficients' numerators), so ``-2**ERF_BITS <= y <
+2**ERF_BITS``; ``tests/golden/test_lane_bounds.py`` checks it. It defines what the lanes compute for hand-made
+constants that break the bound.
 """
 from dataclasses import dataclass
 import math
 
 import numpy as np
 
-from .numerics import Dyadic, check_int, requantize
+from .numerics import Dyadic, check_int, requantize, saturate
 
 __all__ = ["ERF_A", "ERF_B", "SQRT2", "ERF_BITS", "GeluConstants", "i_gelu", "gelu_float"]
 
@@ -83,7 +89,7 @@ def i_gelu(q, k):
     q = check_int("GELU input", q, k.in_bits)
     a = np.minimum(np.abs(q), -k.b_int)
     y = np.sign(q) * ((a + k.b_int) ** 2 + k.c_int)
-    y = np.right_shift(y, k.erf_shift)
+    y = saturate(np.right_shift(y, k.erf_shift), ERF_BITS + 1)
     t = q * (y + k.one)
     return requantize(t, k.out, k.out_bits)
 

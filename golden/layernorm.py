@@ -20,6 +20,11 @@ reads each row once for statistics and once to normalize, so the statistics are 
 Zero variance (``D = 0``): every ``x`` equals the mean up to the ``var_shift`` truncation, ``r = 1`` and the
 output is ``beta`` (plus at most the truncated residue), as float LayerNorm with its epsilon gives.
 
+``z`` saturates to ``Z_BITS`` (34) bits signed, the width the activation lanes build. It never acts: each
+``|xs_i - T/n| <= sqrt(D/n) < (r + 1)/sqrt(n)``, so ``|x - mean| < 2**var_shift * ((r + 1)/sqrt(n) + 1) + 1`` and
+``|z| <= |x - mean| * 2**RECIP_BITS / r < 2**(var_shift + RECIP_BITS + 2) <= 2**33`` for ``in_bits <= 30``
+(``var_shift <= 14``); ``tests/golden/test_lane_bounds.py`` checks it on extreme rows.
+
 Widths (what the hardware builds): ``|x - mean| < 2**(in_bits+1)``, ``f`` has ``RECIP_BITS + 2`` bits unsigned,
 ``|z| <~ 2**(var_shift + RECIP_BITS + 2)``; ``D < n**2 * 2**30`` (below 2**54 for ``n <= 4096``), so ``isqrt``
 runs ``radicand_bits / 2`` iterations.
@@ -29,11 +34,16 @@ from dataclasses import dataclass
 import numpy as np
 
 from .isqrt import isqrt
-from .numerics import Dyadic, bit_length, check_int, requantize
+from .numerics import Dyadic, bit_length, check_int, requantize, saturate
 
-__all__ = ["XS_BITS", "RECIP_BITS", "LayerNormConstants", "layernorm_stats", "i_layernorm", "layernorm_float"]
+__all__ = ["XS_BITS", "RECIP_BITS", "Z_BITS", "MAX_IN_BITS", "LayerNormConstants", "layernorm_stats", "i_layernorm",
+           "layernorm_float"]
 
 XS_BITS = 16
+#: Width of the normalized value z (see the module notes: the saturation never acts).
+Z_BITS = 34
+#: Widest input LayerNormConstants accepts (keeps var_shift <= 14, so z fits Z_BITS).
+MAX_IN_BITS = 30
 RECIP_BITS = 17         # f = floor(2**(RECIP_BITS + k) / r) lies in (2**17, 2**18]
 MAX_N = 4096
 
@@ -73,8 +83,8 @@ class LayerNormConstants:
                              f"{gamma.shape} and {beta.shape}")
         if not s_out > 0:
             raise ValueError(f"LayerNorm output scale must be positive, not {s_out!r}")
-        if not 2 <= in_bits <= 32:
-            raise ValueError(f"LayerNorm input width must be in [2, 32], not {in_bits!r}")
+        if not 2 <= in_bits <= MAX_IN_BITS:
+            raise ValueError(f"LayerNorm input width must be in [2, {MAX_IN_BITS}], not {in_bits!r}")
         var_shift = max(0, in_bits - XS_BITS)
         out = Dyadic.from_ratio(gamma * n / 2.0 ** (RECIP_BITS + var_shift) / s_out)
         offset = tuple(int(v) for v in np.round(beta / s_out * 2.0 ** out.shift))
@@ -114,7 +124,7 @@ def i_layernorm(x, k, dump=None):
     if x.ndim == 0 or x.shape[-1] != k.n:
         raise ValueError(f"LayerNorm rows must have {k.n} elements, not shape {x.shape}")
     mean, r, f, kbits = layernorm_stats(x, k)
-    z = np.right_shift((x - mean) * f, kbits)
+    z = saturate(np.right_shift((x - mean) * f, kbits), Z_BITS)
     out = requantize(z, k.out, k.out_bits, offset=np.asarray(k.offset, dtype=np.int64))
     if dump is not None:
         dump.update(mean=mean, sqrt=r, recip=f, recip_shift=kbits, normalized=z)

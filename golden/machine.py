@@ -82,15 +82,17 @@ def lane_op(op, x, y, k, table, var_shift=0):
     m1, m3c, bc = table["m1"], table["m3"], table["b"]
     yy = np.zeros_like(x) if y is None else y
 
-    def u1():
-        return np.clip(round_shift(x * m1[cols] + yy * np.int64(k["mb"]), k["s1"]), k["lo1"], k["hi1"])
+    def u1(lo=k["lo1"], hi=k["hi1"]):
+        return np.clip(round_shift(x * m1[cols] + yy * np.int64(k["mb"]), k["s1"]), lo, hi)
 
     if op == LaneOp.REQUANT:
         return _u3(x, k, m3c, bc, cols)
     if op == LaneOp.GELU:
-        g = u1()
-        # i_gelu up to t = g * (erf + one) (identity requantization), then this op's U3.
-        gk = GeluConstants(_signed_width(k["lo1"], k["hi1"]), 63, k["gelu_b"], k["gelu_c"], k["erf_shift"],
+        # U1's clip, narrowed to the lanes' GELU input range; i_gelu up to t = g * (erf + one) (identity
+        # requantization), then this op's U3.
+        glo, ghi = int_range(nlops.MAX_GELU_IN_BITS)
+        g = u1(max(k["lo1"], glo), min(k["hi1"], ghi))
+        gk = GeluConstants(nlops.MAX_GELU_IN_BITS, 63, k["gelu_b"], k["gelu_c"], k["erf_shift"],
                            k["gelu_one"], Dyadic(1, 0))
         return _u3(i_gelu(g, gk), k, m3c, bc, cols)
     if op == LaneOp.SOFTMAX:

@@ -18,12 +18,14 @@ and bypasses the stages an op does not use.
 from dataclasses import dataclass
 import enum
 
-from .layernorm import MAX_N, XS_BITS, LayerNormConstants
+from .layernorm import MAX_N, RECIP_BITS as LN_RECIP_BITS, XS_BITS, Z_BITS, LayerNormConstants
 from .numerics import MAX_SHIFT, Dyadic, int_range
-from .softmax import CLAMP_Q, EXP_BITS, OUT_BITS as PROB_BITS, RECIP_BITS as SOFTMAX_RECIP_BITS
+from .gelu import ERF_BITS
+from .softmax import CLAMP_Q, EXP_BITS, MIN_EXP_SUM, OUT_BITS as PROB_BITS, RECIP_BITS as SOFTMAX_RECIP_BITS
 
 __all__ = ["LaneOp", "NL_OPS", "NormMode", "PASSES", "LANE_LATENCY", "REDUCE_LATENCY", "READ_TO_LANES", "DERIVE_CYCLES",
-           "FIELDS", "COL_FIELDS", "LaneConsts", "ColConsts", "requant_consts", "gelu_consts",
+           "FIELDS", "COL_FIELDS", "MAX_GELU_IN_BITS", "U1_BITS", "LN_F_OFFSET", "lane_intervals",
+           "lane_widths", "LaneConsts", "ColConsts", "requant_consts", "gelu_consts",
            "exp_consts", "softmax_consts", "layernorm_consts", "clip_range", "LANE_BLOCK_BYTES", "COL_ENTRY_BYTES",
            "pack_lane_consts", "unpack_lane_consts", "pack_col_entries", "unpack_col_entries"]
 
@@ -57,8 +59,8 @@ PASSES = {
 }
 
 # ---- timing of the hardware (hw.lanes, hw.norm, hw.nonlinear); golden.cycles builds its model from these ----
-#: Registered lane stages from an accepted beat to the output register.
-LANE_LATENCY = 10
+#: Registered lane stages from an accepted beat to the output register (``hw.lanes``).
+LANE_LATENCY = 9
 #: Reducer stages from a row's last beat to its record.
 REDUCE_LATENCY = 3
 #: Pass start -> first beat accepted by the lanes or the reducer (read command 1, accumulator read 2, line
@@ -77,21 +79,103 @@ RECIP_CYCLES = QUOT_BITS // STEPS
 DERIVE_CYCLES = {NormMode.STATS: 1 + SQRT_CYCLES + 1 + RECIP_CYCLES, NormMode.SUM: 1 + RECIP_CYCLES}
 assert DIV_CYCLES <= SQRT_CYCLES + 1 + RECIP_CYCLES
 
-#: Scalar command fields: name -> (width, signed).
+#: Widest GELU input the lanes take: U1's result is clipped to this range for GELU (``|g| <= 2**15`` keeps
+#: ``t = g * (erf + one)`` within 34 bits).
+MAX_GELU_IN_BITS = 16
+#: U1's clip range (``lo1``, ``hi1``): LayerNorm inputs (residual sums) up to 24 bits, GELU inputs.
+U1_BITS = 24
+#: Scalar command fields: name -> (width, signed). The widths bound the lanes' datapath (:func:`lane_widths`).
 FIELDS = {
     "op": (3, False),
-    "s1": (6, False), "lo1": (33, True), "hi1": (33, True),
-    "gelu_b": (22, True), "gelu_c": (42, True), "erf_shift": (6, False), "gelu_one": (20, True),
-    "pre_shift": (7, True), "x0": (16, True), "exp_b": (18, True), "exp_c": (34, True),
+    "s1": (6, False), "lo1": (U1_BITS, True), "hi1": (U1_BITS, True),
+    "gelu_b": (18, True), "gelu_c": (36, True), "erf_shift": (6, False), "gelu_one": (ERF_BITS + 1, True),
+    "pre_shift": (7, True), "x0": (16, True), "exp_b": (17, True), "exp_c": (32, True),
     "m3": (16, True), "s3": (6, False), "lo3": (33, True), "hi3": (33, True), "col_mult": (1, False),
     "mb": (16, True),
 }
 #: Per-column table fields (one entry per output channel): U1's multiplier, U3's multiplier and offset.
 COL_FIELDS = {"m1": (16, True), "m3": (16, True), "b": (50, True)}
-#: Widest GELU input the lanes take (keeps x * (erf + 1) within U3's 40-bit input).
-MAX_GELU_IN_BITS = 20
 #: U4 (softmax) is fixed: multiply by the row's reciprocal f, shift by 24, clip to uint8.
 SOFTMAX_SHIFT = SOFTMAX_RECIP_BITS - PROB_BITS
+
+
+def _hull(*intervals):
+    return min(i[0] for i in intervals), max(i[1] for i in intervals)
+
+
+def _mul(a, b):
+    corners = [x * y for x in a for y in b]
+    return min(corners), max(corners)
+
+
+def _add(*intervals):
+    return sum(i[0] for i in intervals), sum(i[1] for i in intervals)
+
+
+def _width(interval):
+    """Smallest signed width holding ``interval``."""
+    lo, hi = interval
+    return max(hi.bit_length(), (-lo - 1).bit_length() if lo < 0 else 0) + 1
+
+
+#: LayerNorm's reciprocal ``f`` lies in ``(2**17, 2**18]`` (golden.layernorm), so ``f - LN_F_OFFSET`` fits 17 bits
+#: unsigned: the lanes multiply by it and add ``(g - mean) * LN_F_OFFSET`` as a shift and an add.
+LN_F_OFFSET = (1 << LN_RECIP_BITS) + 1
+
+
+def lane_intervals(acc_width, input_width):
+    """Ranges ``(lo, hi)`` of the activation lanes' operands and intermediates (``hw.lanes`` builds each at
+    :func:`lane_widths`), from the field ranges and the bounds golden/ proves:
+
+    ========  =====================================================================================
+    u1        ``x * m1 + y * mb``: ``x`` acc_width, ``y`` input_width, the 16-bit ``m1``, ``mb`` fields
+    g         U1's clip to ``lo1..hi1`` (``U1_BITS`` fields); GELU's ``g`` to ``MAX_GELU_IN_BITS``
+    s2_a      GELU's ``a = min(|g|, -b) + b`` in ``[b, 0]``; LayerNorm's ``g - mean`` (the mean of ``g`` values
+              lies in their range); exp's ``r + b`` (``r`` in ``(x0, 0]``)
+    s2_b      GELU's ``a``; LayerNorm's ``f - LN_F_OFFSET`` (``f`` in ``(2**17, 2**18]``); exp's ``r``
+    poly      GELU's ``a*a + c``; LayerNorm's ``(g - mean) * f``; exp's ``(r + b) * r + c``
+    erf_one   ``erf + one``: ``erf`` saturated to ``ERF_BITS + 1`` bits (golden.gelu), ``one`` its field
+    u3_a      U3's operand: ``x`` (REQUANT), LayerNorm's ``z`` (``Z_BITS``, golden.layernorm), exp's
+              polynomial, GELU's ``g``
+    u3_b      U3's multiplier ``m3`` (field or column) or GELU's ``erf + one``
+    u3        ``u3_a * u3_b + b`` (the 50-bit column offset)
+    t         GELU's ``g * (erf + one)``
+    m4_a      the last multiplier's operand: GELU's ``t`` or softmax's row reciprocal ``f = floor(2**32 / sum)``,
+              ``sum >= MIN_EXP_SUM``
+    m4_b      GELU's ``m3`` or softmax's exp, 16 bits unsigned
+    m4        ``m4_a * m4_b``
+    ========  =====================================================================================
+    """
+    field = lambda name: int_range(*FIELDS[name])  # noqa: E731
+    x, y = int_range(acc_width), int_range(input_width)
+    m1, m3c, b = (int_range(*COL_FIELDS[n]) for n in ("m1", "m3", "b"))
+    r = (field("x0")[0] + 1, 0)
+    iv = {"u1": _add(_mul(x, m1), _mul(y, field("mb")))}
+    iv["g"] = field("lo1")
+    g_gelu = int_range(MAX_GELU_IN_BITS)
+    aa = (field("gelu_b")[0], 0)
+    dl = (iv["g"][0] - iv["g"][1], iv["g"][1] - iv["g"][0])
+    fp = (0, (1 << LN_RECIP_BITS) - 1)
+    reb = _add(r, field("exp_b"))
+    iv["s2_a"] = _hull(aa, dl, reb)
+    iv["s2_b"] = _hull(aa, fp, r)
+    exp_z = _add(_mul(reb, r), field("exp_c"))
+    iv["poly"] = _hull(_add(_mul(aa, aa), field("gelu_c")), _add(_mul(dl, fp), _mul(dl, (LN_F_OFFSET, LN_F_OFFSET))),
+                       exp_z)
+    iv["erf_one"] = _add(int_range(ERF_BITS + 1), field("gelu_one"))
+    iv["u3_a"] = _hull(x, int_range(Z_BITS), exp_z, g_gelu)
+    iv["u3_b"] = _hull(m3c, field("m3"), iv["erf_one"])
+    iv["u3"] = _add(_mul(iv["u3_a"], iv["u3_b"]), b)
+    iv["t"] = _mul(g_gelu, iv["erf_one"])
+    iv["m4_a"] = _hull(iv["t"], (0, (1 << SOFTMAX_RECIP_BITS) // MIN_EXP_SUM))
+    iv["m4_b"] = _hull(field("m3"), (0, (1 << EXP_BITS) - 1))
+    iv["m4"] = _mul(iv["m4_a"], iv["m4_b"])
+    return iv
+
+
+def lane_widths(acc_width, input_width):
+    """Signed widths of :func:`lane_intervals`."""
+    return {name: _width(i) for name, i in lane_intervals(acc_width, input_width).items()}
 
 
 def _check(name, value, width, signed):

@@ -1,29 +1,45 @@
 """Activation lanes: integer requantization, i-GELU, i-exp, softmax normalization and LayerNorm, pipelined.
 
-Each lane takes one element per cycle through a fixed 10-stage pipeline (see ``golden.nlops`` for the four
-arithmetic steps U1..U4 and golden/ for their meaning). ``ActivationUnit`` holds ``n = min(lanes, dim)``
+Each lane takes one element per cycle through a fixed ``LANE_LATENCY``-stage pipeline (see ``golden.nlops`` for
+the arithmetic steps U1..U4 and golden/ for their meaning). ``ActivationUnit`` holds ``n = min(lanes, dim)``
 lanes; an accumulator line of ``dim`` elements enters in ``dim / n`` beats.
+
+A lane has four multipliers, one per arithmetic step, each shared by every op that uses the step:
+
+=====  ==================  ======================================================================================
+stage  multiplier          used by
+=====  ==================  ======================================================================================
+1->2   U1 ``x*m1 + y*mb``  GELU's input requantization, LayerNorm's residual add (two products, one sum)
+3->4   S2                  GELU's ``a*a``, LayerNorm's ``(g - mean) * f``, exp's ``(r + b) * r``
+5->6   U3                  requantization ``u * M + B`` (REQUANT, LayerNorm, exp); GELU's ``g * (erf + one)``
+7->8   M4                  GELU's output requantization ``t * M``; softmax's ``e * f`` (U4)
+=====  ==================  ======================================================================================
+
+Every operand and intermediate is built at the width ``golden.nlops.lane_widths`` derives from the field ranges
+and the bounds golden/ proves (each written down there; ``tests/golden/test_lane_bounds.py`` checks them).
 
 Latency: ``LANE_LATENCY`` cycles from an accepted beat to its output beat. Throughput: one beat per cycle
 (``n`` elements per cycle) when the output is not stalled; backpressure stalls the whole pipeline.
 """
-from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed, unsigned
+from amaranth.hdl import Cat, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
+from golden.gelu import ERF_BITS
 from golden.isa import MAX_ROW
-from golden.nlops import COL_FIELDS, FIELDS, LANE_LATENCY, SOFTMAX_SHIFT, LaneOp
-from golden.numerics import MAX_SHIFT
-from golden.softmax import CLAMP_Q
+from golden.layernorm import Z_BITS
+from golden.nlops import (COL_FIELDS, FIELDS, LANE_LATENCY, LN_F_OFFSET, MAX_GELU_IN_BITS, SOFTMAX_SHIFT, LaneOp,
+                          lane_widths)
+from golden.numerics import MAX_SHIFT, int_range
+from golden.softmax import CLAMP_Q, EXP_BITS, OUT_BITS as PROB_BITS
+from golden.layernorm import RECIP_BITS as LN_RECIP_BITS
 
 __all__ = ["LANE_LATENCY", "LaneConstsLayout", "ColConstsLayout", "ColWriteLayout", "LaneInLayout", "LaneOutLayout",
            "ActivationUnit", "round_shift_clamp", "ROW_A_BITS", "ROW_F_BITS", "ROW_K_BITS"]
 
 ROW_A_BITS = 48     # per-row offset: LayerNorm mean, or softmax's (shifted) row max
-ROW_F_BITS = 20     # per-row reciprocal (unsigned): LayerNorm's f <= 2**18, softmax's f < 2**18
+ROW_F_BITS = 20     # per-row reciprocal (unsigned): LayerNorm's f <= 2**18, softmax's f <= 2**19
 ROW_K_BITS = 6      # per-row shift: LayerNorm's k = bit_length(r)
-U_BITS = 40         # U3's input: GELU's x*(erf+1), LayerNorm's z, exp's polynomial, or x
-POLY_BITS = 56      # the erf / exp polynomial, LayerNorm's (g - mean) * f
 
 
 def _layout(fields):
@@ -62,42 +78,64 @@ def round_shift_clamp(m, value, shift, lo, hi):
     half = Cat(*((shift == i + 1) for i in range(width)))
     shifted = Signal(signed(width + 1))
     m.d.comb += shifted.eq((value + half) >> shift)
-    return Mux(shifted < lo, lo, Mux(shifted > hi, hi, shifted))
+    return clamp(shifted, lo, hi)
+
+
+def clamp(value, lo, hi):
+    return Mux(value < lo, lo, Mux(value > hi, hi, value))
+
+
+class _OpConsts:
+    """What every lane derives from the op's constants, built once per unit: the op decode, U1's clip range (GELU's
+    narrowed to ``MAX_GELU_IN_BITS``) and exp's clamp ``CLAMP_Q * x0``."""
+
+    def __init__(self, m, k):
+        is_ = lambda *ops: Cat(*(k.op == int(o) for o in ops)).any()  # noqa: E731
+        self.k = k
+        self.gelu, self.ln, self.resid = Signal(), Signal(), Signal()
+        self.exp, self.softmax = Signal(), Signal()
+        m.d.comb += [self.gelu.eq(is_(LaneOp.GELU)), self.ln.eq(is_(LaneOp.LAYERNORM)),
+                     self.resid.eq(is_(LaneOp.RESIDUAL)), self.exp.eq(is_(LaneOp.EXP, LaneOp.SOFTMAX)),
+                     self.softmax.eq(is_(LaneOp.SOFTMAX))]
+        glo, ghi = int_range(MAX_GELU_IN_BITS)
+        self.lo1, self.hi1 = Signal.like(k.lo1), Signal.like(k.hi1)
+        m.d.comb += [self.lo1.eq(Mux(self.gelu & (k.lo1 < glo), glo, k.lo1)),
+                     self.hi1.eq(Mux(self.gelu & (k.hi1 > ghi), ghi, k.hi1))]
+        assert CLAMP_Q == 30
+        self.exp_floor = Signal(signed(len(k.x0) + 5))
+        m.d.comb += self.exp_floor.eq((k.x0 << 5) - (k.x0 << 1))
 
 
 class _Lane:
     """One lane: stage registers advanced together by ``en``; ``out`` is the last one (see the stage notes)."""
 
-    def __init__(self, m, cfg, en, k, x, y, a, f, kb, col):
-        aw = cfg.acc_width
-        is_ = lambda *ops: Cat(*(k.op == int(o) for o in ops)).any()  # noqa: E731
-        gelu, ln, resid = is_(LaneOp.GELU), is_(LaneOp.LAYERNORM), is_(LaneOp.RESIDUAL)
-        exp = is_(LaneOp.EXP, LaneOp.SOFTMAX)
+    def __init__(self, m, cfg, en, c, x, y, a, f, kb, col):
+        w = lane_widths(cfg.acc_width, cfg.input_width)
+        k = c.k
 
-        def reg(name, value, shape=None):
-            r = Signal(shape if shape is not None else value.shape(), name=name)
+        def reg(name, value, width):
+            r = Signal(signed(width) if isinstance(width, int) else width, name=name)
             with m.If(en):
                 m.d.sync += r.eq(value)
             return r
 
         def carry(stage, **values):
-            return [reg(f"{n}_{stage}", v) for n, v in values.items()]
+            return [reg(f"{n}_{stage}", v, v.shape()) for n, v in values.items()]
 
-        # stage 1 -> 2: U1's products x * M1[c] + y * mb (GELU's input requantization, LayerNorm's residual add);
-        # exp's clamped (x <<>> pre) - max.
-        p2 = reg("p2", x * col.m1 + y * k.mb)
+        # stage 1 -> 2: U1's products x * M1[c] + y * mb; exp's clamped (x <<>> pre) - max.
+        p2 = reg("p2", x * col.m1 + y * k.mb, w["u1"])
         pre = k.pre_shift
         xs = Signal(signed(ROW_A_BITS + 1))
         m.d.comb += xs.eq(Mux(pre < 0, x << (-pre).as_unsigned()[:6], x >> pre.as_unsigned()[:6]))
         d = Signal(signed(ROW_A_BITS + 2))
         m.d.comb += d.eq(xs - a)
-        clamp = k.x0 * CLAMP_Q
-        d2 = reg("d2", Mux(d < clamp, clamp, d), signed(22))
-        x2, a2, f2, kb2, m2, b2 = carry(2, x=x, a=a, f=f, kb=kb, m=col.m3, b=col.b)
+        d2 = reg("d2", Mux(d < c.exp_floor, c.exp_floor, d), 22)
+        # LayerNorm's mean lies in U1's range (it is the mean of U1's results)
+        x2, mean2, f2, kb2, m2, b2 = carry(2, x=x, mean=a[:w["g"]].as_signed(), f=f, kb=kb, m=col.m3, b=col.b)
 
         # stage 2 -> 3: U1's rounding and clip; exp's q = floor(d / x0) (q <= 30: five restoring-division steps on
         # magnitudes) and r = d - x0 * q.
-        g = round_shift_clamp(m, p2, k.s1, k.lo1, k.hi1)
+        g3 = reg("g3", round_shift_clamp(m, p2, k.s1, c.lo1, c.hi1), w["g"])
         xm = (-k.x0).as_unsigned()
         rem = (-d2).as_unsigned()
         qbits = []
@@ -108,53 +146,63 @@ class _Lane:
             nxt = Signal(unsigned(22), name=f"rem{bit}")
             m.d.comb += nxt.eq(Mux(t[-1], rem, t))
             rem = nxt
-        g3 = reg("g3", g, signed(k.lo1.shape().width))
-        r3 = reg("r3", -rem.as_signed(), signed(17))
-        q3 = reg("q3", Cat(*reversed(qbits)))
-        x3, a3, f3, kb3, m3c, b3c = carry(3, x=x2, a=a2, f=f2, kb=kb2, m=m2, b=b2)
+        r3 = reg("r3", -rem.as_signed(), 17)
+        q3 = reg("q3", Cat(*reversed(qbits)), unsigned(5))
+        x3, mean3, f3, kb3, m3c, b3c = carry(3, x=x2, mean=mean2, f=f2, kb=kb2, m=m2, b=b2)
 
-        # stage 3 -> 4: one multiplier for the second-order polynomials (GELU's (min(|g|, -b) + b)**2 + c, exp's
-        # (r + b) * r + c) and LayerNorm's (g - mean) * f. In LayerNorm mode g and the mean fit acc_width.
-        absg = Mux(g3 < 0, -g3, g3)
-        aa = Mux(absg > -k.gelu_b, -k.gelu_b, absg) + k.gelu_b
-        y_ln = Signal(signed(aw + 1))
-        m.d.comb += y_ln.eq(g3 - a3)
-        poly = (Mux(gelu, aa, Mux(ln, y_ln, r3 + k.exp_b)) * Mux(gelu, aa, Mux(ln, f3, r3))
-                + Mux(gelu, k.gelu_c, Mux(ln, 0, k.exp_c)))
-        poly4 = reg("poly4", poly, signed(POLY_BITS))
-        sgn4 = reg("sgn4", Mux(g3 < 0, -1, Mux(g3 > 0, 1, 0)), signed(2))
+        # stage 3 -> 4: S2, one multiplier for GELU's (min(|g|, -b) + b)**2 + c, LayerNorm's (g - mean) * f
+        # (as (g - mean) * (f - LN_F_OFFSET) + (g - mean) * LN_F_OFFSET) and exp's (r + b) * r + c.
+        absg = Signal(unsigned(w["g"]))
+        m.d.comb += absg.eq(Mux(g3 < 0, -g3, g3))
+        aa = Signal(signed(w["s2_b"]))
+        m.d.comb += aa.eq(Mux(absg > -k.gelu_b, -k.gelu_b, absg) + k.gelu_b)
+        dl = Signal(signed(w["s2_a"]))
+        m.d.comb += dl.eq(g3 - mean3)
+        fp = Signal(signed(w["s2_b"]))
+        m.d.comb += fp.eq(f3 - LN_F_OFFSET)
+        s2_a = Signal(signed(w["s2_a"]))
+        s2_b = Signal(signed(w["s2_b"]))
+        m.d.comb += [s2_a.eq(Mux(c.gelu, aa, Mux(c.ln, dl, r3 + k.exp_b))),
+                     s2_b.eq(Mux(c.gelu, aa, Mux(c.ln, fp, r3)))]
+        assert LN_F_OFFSET == (1 << LN_RECIP_BITS) + 1
+        poly4 = reg("poly4", s2_a * s2_b + Mux(c.gelu, k.gelu_c, Mux(c.ln, (dl << LN_RECIP_BITS) + dl, k.exp_c)),
+                    w["poly"])
+        sgn4 = reg("sgn4", Mux(g3 < 0, -1, Mux(g3 > 0, 1, 0)), 2)
         g4, q4, x4, kb4, f4, m4c, b4c = carry(4, g=g3, q=q3, x=x3, kb=kb3, f=f3, m=m3c, b=b3c)
 
-        # stage 4 -> 5: GELU's erf = (sign * poly) >> erf_shift; LayerNorm's z = ((g - mean) * f) >> k (floor).
-        erf = Mux(ln, poly4 >> kb4, Mux(sgn4 < 0, -poly4, Mux(sgn4 > 0, poly4, 0)) >> k.erf_shift)
-        erf5 = reg("erf5", erf, signed(POLY_BITS))
-        poly5, g5, q5, x5, f5, m5c, b5c = carry(5, poly=poly4, g=g4, q=q4, x=x4, f=f4, m=m4c, b=b4c)
+        # stage 4 -> 5: GELU's erf = sat((sign * poly) >> erf_shift); LayerNorm's z = sat(poly >> k) (floor); exp's
+        # polynomial as it is.
+        erf = clamp(Mux(sgn4 < 0, -poly4, Mux(sgn4 > 0, poly4, 0)) >> k.erf_shift, *int_range(ERF_BITS + 1))
+        z = clamp(poly4 >> kb4, *int_range(Z_BITS))
+        w5 = reg("w5", Mux(c.gelu, erf, Mux(c.ln, z, poly4)), w["u3_a"])
+        g5, q5, x5, f5, m5c, b5c = carry(5, g=g4, q=q4, x=x4, f=f4, m=m4c, b=b4c)
 
-        # stage 5 -> 6: GELU's t = g * (erf + one); U3's input u for every op.
-        u = Mux(gelu, g5 * (erf5 + k.gelu_one),
-                Mux(ln, erf5, Mux(exp, poly5, Mux(resid, g5, x5))))
-        u6 = reg("u6", u, signed(U_BITS))
-        q6, f6, m6c, b6c = carry(6, q=q5, f=f5, m=m5c, b=b5c)
+        # stage 5 -> 6: U3, u * M + B with M and B per column or scalar; GELU's t = g * (erf + one).
+        u3_a = Signal(signed(w["u3_a"]))
+        u3_b = Signal(signed(w["u3_b"]))
+        m.d.comb += [u3_a.eq(Mux(c.gelu, g5, Mux(c.ln | c.exp, w5, x5))),
+                     u3_b.eq(Mux(c.gelu, w5 + k.gelu_one, Mux(k.col_mult, m5c, k.m3)))]
+        p6 = reg("p6", u3_a * u3_b + Mux(k.col_mult & ~c.gelu, b5c, 0), w["u3"])
+        sh = k.s3 + Mux(c.exp, q5, 0)
+        sh6 = reg("sh6", Mux(sh > MAX_SHIFT, MAX_SHIFT, sh), unsigned(6))
+        g6, f6 = carry(6, g=g5, f=f5)
 
-        # stage 6 -> 7: U3's product and offset (per-column or scalar) and shift (+ q for exp, capped); the
-        # residual pass bypasses U3 (its constants are the LayerNorm's).
-        prod3 = u6 * Mux(resid, 1, Mux(k.col_mult, m6c, k.m3)) + Mux(k.col_mult & ~resid, b6c, 0)
-        p7 = reg("p7", prod3, signed(U_BITS + COL_FIELDS["m3"][0] + 2))
-        sh = k.s3 + Mux(exp, q6, 0)
-        sh7 = reg("sh7", Mux(sh > MAX_SHIFT, MAX_SHIFT, sh), unsigned(6))
-        f7, resid7 = carry(7, f=f6, resid=resid)
+        # stage 6 -> 7: U3's rounding and clip (GELU's t passes).
+        v7 = reg("v7", Mux(c.gelu, p6, round_shift_clamp(m, p6, sh6, k.lo3, k.hi3)), max(w["t"], len(k.lo3)))
+        g7, f7 = carry(7, g=g6, f=f6)
 
-        # stage 7 -> 8: U3's rounding and clip.
-        v8 = reg("v8", Mux(resid7, p7, round_shift_clamp(m, p7, sh7, k.lo3, k.hi3)), signed(34))
-        (f8,) = carry(8, f=f7)
+        # stage 7 -> 8: M4, GELU's t * M or softmax's e * f (U4).
+        m4_a = Signal(signed(w["m4_a"]))
+        m4_b = Signal(signed(w["m4_b"]))
+        m.d.comb += [m4_a.eq(Mux(c.gelu, v7, f7)),
+                     m4_b.eq(Mux(c.gelu, k.m3, clamp(v7, 0, (1 << EXP_BITS) - 1)))]
+        p8 = reg("p8", m4_a * m4_b, w["m4"])
+        v8, g8 = carry(8, v=v7, g=g7)
 
-        # stage 8 -> 9: U4's product (softmax: e * f).
-        p9 = reg("p9", v8 * f8)
-        (v9,) = carry(9, v=v8)
-
-        # stage 9 -> 10: U4's rounding and clip to uint8; the output register.
-        pr = round_shift_clamp(m, p9, Const(SOFTMAX_SHIFT, 6), 0, 255)
-        self.out = reg("out", Mux(is_(LaneOp.SOFTMAX), pr, v9), signed(aw))
+        # stage 8 -> 9: M4's rounding and clip (GELU: the op's s3, lo3, hi3; softmax: 24 and uint8); the output.
+        m4_out = round_shift_clamp(m, p8, Mux(c.gelu, k.s3, SOFTMAX_SHIFT), Mux(c.gelu, k.lo3, 0),
+                                   Mux(c.gelu, k.hi3, (1 << PROB_BITS) - 1))
+        self.out = reg("out", Mux(c.gelu | c.softmax, m4_out, Mux(c.resid, g8, v8)), signed(cfg.acc_width))
 
 
 class ActivationUnit(wiring.Component):
@@ -225,7 +273,7 @@ class ActivationUnit(wiring.Component):
         beat = Signal(LaneInLayout(self._cfg, n))
         with m.If(en):
             m.d.sync += beat.eq(self.i.payload)
-        k = self.consts
+        c = _OpConsts(m, self.consts)
         cols = rd.data
         last = [beat.last]
         for _ in range(LANE_LATENCY - 1):
@@ -235,6 +283,6 @@ class ActivationUnit(wiring.Component):
             last.append(nxt)
         m.d.comb += self.o.payload.last.eq(last[-1])
         for j in range(n):
-            lane = _Lane(m, self._cfg, en, k, beat.data[j], beat.res[j], beat.a, beat.f, beat.k, cols[j])
+            lane = _Lane(m, self._cfg, en, c, beat.data[j], beat.res[j], beat.a, beat.f, beat.k, cols[j])
             m.d.comb += self.o.payload.data[j].eq(lane.out)
         return m

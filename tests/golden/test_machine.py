@@ -82,7 +82,7 @@ def test_isa_errors():
 
 
 def test_constant_block_packing_round_trips():
-    lane = nlops.LaneConsts.make(op=3, s1=5, lo1=-(1 << 32), hi1=(1 << 32) - 1, x0=-1234, exp_c=-(1 << 33), m3=-7,
+    lane = nlops.LaneConsts.make(op=3, s1=5, lo1=-(1 << 23), hi1=(1 << 23) - 1, x0=-1234, exp_c=-(1 << 31), m3=-7,
                                  s3=40, col_mult=1, mb=-32768)
     data = nlops.pack_lane_consts(lane)
     assert len(data) == 64 and nlops.unpack_lane_consts(data) == lane
