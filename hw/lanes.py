@@ -71,13 +71,15 @@ def LaneOutLayout(cfg, n):
 def round_shift_clamp(m, value, shift, lo, hi):
     """``clamp(floor(value / 2**shift + 1/2), lo, hi)``: golden.numerics.round_shift, then saturate.
 
-    ``shift`` is an unsigned Value; the rounding half ``2**(shift-1)`` is a one-hot decode of it, so no variable
-    left shift is built.
+    ``shift`` is an unsigned Value. The rounding is ``(floor(value / 2**(shift-1)) + 1) >> 1`` (``value << 1`` for
+    a zero shift): one variable shifter and an increment, no wide adder before the shift
+    (``floor((floor(a) + 1) / 2) = floor((a + 1) / 2)``).
     """
     width = len(value)
-    half = Cat(*((shift == i + 1) for i in range(width)))
-    shifted = Signal(signed(width + 1))
-    m.d.comb += shifted.eq((value + half) >> shift)
+    pre = Signal(signed(width + 1))
+    m.d.comb += pre.eq(Mux(shift == 0, value << 1, value >> (shift - 1)[:len(shift)]))
+    shifted = Signal(signed(width))
+    m.d.comb += shifted.eq((pre + 1) >> 1)
     return clamp(shifted, lo, hi)
 
 
