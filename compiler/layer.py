@@ -17,7 +17,7 @@ the MATMULs of chunk ``i`` (double buffering). Tokens come from :class:`compiler
 import numpy as np
 
 from golden import nlops
-from golden.isa import MAX_ROW, Opcode
+from golden.isa import Opcode
 
 from .image import b_layout, bias_lines
 
@@ -59,7 +59,7 @@ class LayerEmitter:
     def __init__(self, em, image, plan, stream, options, config):
         self.em, self.img, self.plan, self.ws, self.opt, self.cfg = em, image, plan, stream, options, config
         self.lane_cur = None
-        self.table = np.full(MAX_ROW, -1, dtype=np.int64)
+        self.table = np.full(config.col_entries, -1, dtype=np.int64)
         self.slot = 0
         self.scratch = {}
         self.pending = []       # LOADs to emit after the first weight chunk (the input's later tiles)

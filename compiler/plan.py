@@ -152,6 +152,10 @@ def make_plan(dims, config, seq, options=Options()):
     sb = -(-seq // d)
     if max(sb, dims.hidden // d) * d > MAX_ROW:
         raise ValueError(f"seq={seq} / hidden={dims.hidden} rows exceed the nonlinear unit's {MAX_ROW} values")
+    if max(dims.hidden, dims.ffn) > config.col_entries:
+        raise ValueError(f"the model's per-channel ops span {max(dims.hidden, dims.ffn)} channels (hidden="
+                         f"{dims.hidden}, ffn={dims.ffn}); the configuration's column table has col_entries="
+                         f"{config.col_entries}")
     if seq * (dims.head_dim // d) > config.acc_rows:
         raise ValueError(f"seq={seq} cannot tile: a head's K/V projection needs {seq * (dims.head_dim // d)} "
                          f"accumulator lines, the accumulator has {config.acc_rows}")

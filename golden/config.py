@@ -13,6 +13,8 @@ DATAFLOWS = ("ws", "os")
 #: AXI4 data widths the accelerator is built for: a beat must divide the 256-bit instruction and the 128-bit
 #: column-table entry (``hw.controller`` assembles both from whole beats).
 BUS_WIDTHS = (32, 64, 128)
+#: The column table's largest size: the longest row an NL op takes (``golden.isa.MAX_ROW``, tested equal).
+MAX_COL_ENTRIES = 4096
 
 
 def _is_pow2(n):
@@ -50,6 +52,11 @@ class AcceleratorConfig:
         Derive engines of the normalization unit (``hw.norm``), 1..16. Each derives one row's LayerNorm or
         softmax constants in ``golden.nlops.DERIVE_CYCLES`` cycles, round-robin, so rows of ``W`` accumulator
         lines stream without stalls while ``DERIVE_CYCLES / derive_engines <= W`` (``golden.cycles``).
+    col_entries : int
+        Entries of the activation lanes' per-column constants table (``golden.nlops.COL_FIELDS``, one per channel
+        of a per-channel op: requantization, GELU, LayerNorm), 1..4096 (``golden.isa.MAX_ROW``). A CONFIG of
+        entries beyond it, or an NL op other than softmax over rows longer than it, halts with ``TABLE_RANGE``.
+        The default holds all-MiniLM-L6-v2's widest per-channel op (its 1536-wide FFN); BERT-base needs 3072.
     bus_width : int
         Data width of the accelerator's AXI4 master in bits, one of ``BUS_WIDTHS``. The DMA moves
         ``bus_width / 8`` bytes per cycle (``golden.program_cycles``).
@@ -73,6 +80,7 @@ class AcceleratorConfig:
     acc_banks: int = 2
     lanes: int = 16
     derive_engines: int = 2
+    col_entries: int = 1536
     bus_width: int = 128
     pe_pipeline: int = 0
 
@@ -102,6 +110,8 @@ class AcceleratorConfig:
             raise ValueError(f"lanes must be in 1..64, not {self.lanes!r}")
         if not 1 <= self.derive_engines <= 16:
             raise ValueError(f"derive_engines must be in 1..16, not {self.derive_engines!r}")
+        if not 1 <= self.col_entries <= MAX_COL_ENTRIES:
+            raise ValueError(f"col_entries must be in 1..{MAX_COL_ENTRIES}, not {self.col_entries!r}")
         if self.bus_width not in BUS_WIDTHS:
             raise ValueError(f"bus_width must be one of {BUS_WIDTHS}, not {self.bus_width!r}")
         if not 0 <= self.pe_pipeline <= 2:

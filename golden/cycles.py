@@ -188,7 +188,7 @@ def mac_cycles(ops, config):
 NONLINEAR_FORMULA = (
     "per pass, from its start P (the command's handshake for the first): rows of W lines arrive as B = dim/n "
     "beats each, N = rows*W*B beats, one per cycle; output pass: done = P + READ_TO_LANES - 1 + N + LANE_LATENCY; "
-    "max pass: next P = P + READ_TO_LANES + REDUCE_LATENCY - 1 + N; sum / statistics pass: row r's record is "
+    "max pass: next P = P + READ_TO_LANES + R - 1 + N (R = reduce_latency(n)); sum / statistics pass: row r's record is "
     "ready at t_r = P + c - 1 + (r+1)*W*B + stall, engine start s_r = max(t_r, s_(r-E) + DERIVE), "
     "stall += s_r - t_r, next P = s_last + DERIVE (c adds LANE_LATENCY when the pass goes through the lanes: "
     "softmax's exp-sum pass, LayerNorm's statistics pass, whose U1 forms the residual sum); through the "
@@ -204,8 +204,7 @@ def nonlinear_cycles(op, rows, lines, config, *, to_spad=False, transpose=False)
     goes through the scratchpad writer (``hw.writer``) instead of the output stream, ``transpose`` in
     ``dim x dim`` blocks (needs ``lines == 1``); the writer's extra cycles are added to the output pass.
     """
-    from .nlops import (DERIVE_CYCLES, LANE_LATENCY, PASSES, READ_TO_LANES, REDUCE_LATENCY, LaneOp,
-                          NormMode)
+    from .nlops import DERIVE_CYCLES, LANE_LATENCY, PASSES, READ_TO_LANES, LaneOp, NormMode, reduce_latency
 
     _check_config(config)
     engines = config.derive_engines
@@ -237,7 +236,7 @@ def nonlinear_cycles(op, rows, lines, config, *, to_spad=False, transpose=False)
             # for every stage), so every later beat comes that much later.
             d = config.dim
             return done + 1 + d + (-(-rows // d) - 1) * (d + 1 - wb)
-        c = READ_TO_LANES + REDUCE_LATENCY + (LANE_LATENCY if lane_op is not None else 0)
+        c = READ_TO_LANES + reduce_latency(n) + (LANE_LATENCY if lane_op is not None else 0)
         if mode == NormMode.MAX:
             p += c - 1 + beats
             continue

@@ -16,7 +16,7 @@ import functools
 import operator
 
 from .layernorm import MAX_N
-from .nlops import NL_OPS
+from .nlops import NL_OPS, LaneOp
 
 __all__ = ["Opcode", "Queue", "ErrorCode", "IsaError", "FIELDS", "FLAGS", "CHANNELS", "MAX_ROW", "INSTR_BITS",
            "INSTR_BYTES", "Instr", "flag_channel", "channel_flags", "queue_flags", "allowed_flags", "decode_checks",
@@ -271,8 +271,8 @@ def decode_checks(op, f, config, select):
         table = f["kind"] == 1
         return [(fields | (f["kind"] > 1) | (table & (f["count"] == 0)), ErrorCode.BAD_FIELD,
                  "kind must be 0 or 1; a column-table write needs count >= 1"),
-                (table & (f["offset"] + f["count"] > MAX_ROW), ErrorCode.TABLE_RANGE,
-                 f"column-table entries beyond the table's {MAX_ROW}")]
+                (table & (f["offset"] + f["count"] > config.col_entries), ErrorCode.TABLE_RANGE,
+                 f"column-table entries beyond the table's {config.col_entries}")]
     if op == Opcode.MATMUL:
         kb = (f["k"] + dim - 1) // dim
         last_a = f["a_addr"] + kb * f["rows"] - 1
@@ -294,6 +294,9 @@ def decode_checks(op, f, config, select):
                  ((f["transpose"] == 1) & (f["lines"] != 1)), ErrorCode.BAD_FIELD,
                  f"rows, lines must be >= 1, op one of {[o.name for o in NL_OPS]}, rows of at most {MAX_ROW} "
                  "values; transpose needs lines=1"),
+                ((f["op"] != int(LaneOp.SOFTMAX)) & (f["lines"] * dim > config.col_entries), ErrorCode.TABLE_RANGE,
+                 f"rows longer than the column table's {config.col_entries} entries (every op but softmax reads "
+                 "one entry per column)"),
                 (last("acc_base", "row_stride", "line_stride") >= acc, ErrorCode.ACC_RANGE,
                  f"reads beyond the accumulator's {acc} lines"),
                 ((last_dst >= spad) | ((f["residual"] == 1) & (last("res_base", "res_row_stride", "res_line_stride")

@@ -27,7 +27,7 @@ The timing estimate of a program lives in :mod:`golden.program_cycles` (re-expor
 import numpy as np
 
 from . import nlops
-from .isa import CHANNELS, MAX_ROW, ErrorCode, IsaError, Opcode, disassemble
+from .isa import CHANNELS, ErrorCode, IsaError, Opcode, disassemble
 from .nlops import LaneOp
 
 from .gelu import GeluConstants, i_gelu
@@ -77,8 +77,9 @@ def lane_op(op, x, y, k, table, var_shift=0):
     """
     rows, n = x.shape
     cols = np.arange(n)
-    if n > MAX_ROW:
-        raise MachineError(f"rows of {n} values exceed the column table's {MAX_ROW}", ErrorCode.TABLE_RANGE)
+    if op != LaneOp.SOFTMAX and n > len(table["m1"]):
+        raise MachineError(f"rows of {n} values exceed the column table's {len(table['m1'])} entries",
+                           ErrorCode.TABLE_RANGE)
     m1, m3c, bc = table["m1"], table["m3"], table["b"]
     yy = np.zeros_like(x) if y is None else y
 
@@ -126,7 +127,7 @@ class Machine:
     spad : (spad_rows, dim) int64 array, values signed ``input_width``-bit
     acc : (acc_rows, dim) int64 array, values signed ``acc_width``-bit
     lane : golden.nlops.LaneConsts
-    table : dict name -> (MAX_ROW,) int64 array (``m1``, ``m3``, ``b``)
+    table : dict name -> (config.col_entries,) int64 array (``m1``, ``m3``, ``b``)
     tokens : dict channel -> count (``l2e``, ``e2l``, ``e2s``, ``s2e``)
     stats : dict of counters (instructions per opcode, bytes read / written)
     """
@@ -137,7 +138,7 @@ class Machine:
         self.spad = np.zeros((config.spad_rows, config.dim), dtype=np.int64)
         self.acc = np.zeros((config.acc_rows, config.dim), dtype=np.int64)
         self.lane = nlops.LaneConsts.make()
-        self.table = {n: np.zeros(MAX_ROW, dtype=np.int64) for n in nlops.COL_FIELDS}
+        self.table = {n: np.zeros(config.col_entries, dtype=np.int64) for n in nlops.COL_FIELDS}
         self.tokens = dict.fromkeys(CHANNELS.values(), 0)
         self.stats = {"bytes_read": 0, "bytes_written": 0}
 

@@ -23,7 +23,7 @@ from .numerics import MAX_SHIFT, Dyadic, int_range
 from .gelu import ERF_BITS
 from .softmax import CLAMP_Q, EXP_BITS, MIN_EXP_SUM, OUT_BITS as PROB_BITS, RECIP_BITS as SOFTMAX_RECIP_BITS
 
-__all__ = ["LaneOp", "NL_OPS", "NormMode", "PASSES", "LANE_LATENCY", "REDUCE_LATENCY", "READ_TO_LANES", "DERIVE_CYCLES",
+__all__ = ["LaneOp", "NL_OPS", "NormMode", "PASSES", "LANE_LATENCY", "reduce_latency", "READ_TO_LANES", "DERIVE_CYCLES",
            "FIELDS", "COL_FIELDS", "MAX_GELU_IN_BITS", "U1_BITS", "LN_F_OFFSET", "lane_intervals",
            "lane_widths", "LaneConsts", "ColConsts", "requant_consts", "gelu_consts",
            "exp_consts", "softmax_consts", "layernorm_consts", "clip_range", "LANE_BLOCK_BYTES", "COL_ENTRY_BYTES",
@@ -61,8 +61,10 @@ PASSES = {
 # ---- timing of the hardware (hw.lanes, hw.norm, hw.nonlinear); golden.cycles builds its model from these ----
 #: Registered lane stages from an accepted beat to the output register (``hw.lanes``).
 LANE_LATENCY = 9
-#: Reducer stages from a row's last beat to its record.
-REDUCE_LATENCY = 3
+def reduce_latency(n):
+    """Reducer stages (``hw.norm``) from a row's last beat of ``n`` values to its record: the beat's reduction
+    trees (``max(1, ceil(log2 n))`` registered levels), the running sums, ``D``."""
+    return max(1, (n - 1).bit_length()) + 2
 #: Pass start -> first beat accepted by the lanes or the reducer (read command 1, accumulator read 2, line
 #: holder 1).
 READ_TO_LANES = 4

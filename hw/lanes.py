@@ -225,12 +225,11 @@ class ActivationUnit(wiring.Component):
     o : Out(stream(LaneOutLayout))
     """
 
-    def __init__(self, config, *, max_cols=MAX_ROW):
+    def __init__(self, config):
         if config.lanes < config.dim and config.dim % config.lanes:
             raise ValueError(f"dim={config.dim} must be a multiple of lanes={config.lanes} when lanes < dim")
         self._cfg = config
         self._n = min(config.lanes, config.dim)
-        self._max_cols = max_cols
         super().__init__({
             "consts": In(LaneConstsLayout),
             "col_write": In(stream.Signature(ColWriteLayout)),
@@ -247,7 +246,7 @@ class ActivationUnit(wiring.Component):
         m = Module()
         n = self._n
         # The table is stored n columns per word, so one read serves a whole beat.
-        depth = -(-self._max_cols // n)
+        depth = -(-self._cfg.col_entries // n)
         word = data.ArrayLayout(ColConstsLayout, n)
         m.submodules.table = table = memory.Memory(shape=word, depth=depth, init=[])
         wr = table.write_port(granularity=1)

@@ -11,7 +11,8 @@ statistics; for softmax's sum pass ``S`` is the sum of exps), and at the row's e
 - softmax: ``f = floor(2**32 / S)`` (the same divider; a row's sum of exps is > 2**13 because its max
   contributes ~2**15, and a smaller sum raises ``error``).
 
-Latency and throughput: a row's record leaves the reducer ``REDUCE_LATENCY`` (3) cycles after its last beat; an
+Latency and throughput: a row's record leaves the reducer ``golden.nlops.reduce_latency(n)`` cycles after its last
+beat (``max(1, ceil(log2 n))`` tree levels, the running sums, ``D``: 6 cycles for 16 lanes); an
 engine takes ``DERIVE_CYCLES[mode]`` (26 for LayerNorm, 11 for softmax; ``golden.nlops``) cycles per row;
 ``config.derive_engines`` engines take rows round-robin, so rows of ``W`` beats stream without stalls while
 ``DERIVE_CYCLES / derive_engines <= W``.
@@ -25,7 +26,7 @@ from golden.softmax import MIN_EXP_SUM, RECIP_BITS as SM_RECIP_BITS
 
 from .lanes import ROW_A_BITS, ROW_F_BITS, ROW_K_BITS
 from golden.nlops import (DERIVE_CYCLES, DIV_CYCLES, N_BITS, QUOT_BITS, RAD_BITS, RECIP_CYCLES, S_BITS, SQRT_CYCLES,
-                    SQRT_ITERS, STEPS, NormMode)
+                          SQRT_ITERS, STEPS, NormMode, reduce_latency)
 
 __all__ = ["RowResultLayout", "Reducer", "DeriveEngine", "NormUnit"]
 
@@ -40,8 +41,10 @@ _RecordLayout = data.StructLayout({
 class Reducer(wiring.Component):
     """Per-row max, sum, and LayerNorm statistics over beats of ``n`` values; one record per row.
 
-    Latency: a row's record is valid ``REDUCE_LATENCY`` cycles after its last beat is accepted. Throughput: one
-    beat per cycle; a stalled record output stalls the input.
+    Latency: a row's record is valid ``reduce_latency(n)`` cycles after its last beat is accepted: the beat's max,
+    sum, shifted sum and sum of squares go up balanced trees, one registered level per cycle
+    (``max(1, ceil(log2 n))`` levels), then into the running sums (one cycle) and ``D = L*Q - T**2`` (one cycle).
+    Throughput: one beat per cycle; a stalled record output stalls the input.
 
     Members
     -------
@@ -69,35 +72,42 @@ class Reducer(wiring.Component):
         en = Signal()
         m.d.comb += [en.eq(~self.o.valid | self.o.ready), self.i.ready.eq(en)]
 
-        # stage 1: the beat's partial reductions
+        # stages 1..L: the beat's max, S, T and Q as balanced trees, one registered level per stage (L =
+        # max(1, ceil(log2 n)); golden.nlops.reduce_latency), every node a named Signal
         v = self.i.payload.data
-        xs = [Signal(signed(XS_BITS + 1), name=f"xs{j}") for j in range(n)]
+        level = []
         for j in range(n):
-            m.d.comb += xs[j].eq(v[j] >> self.var_shift)
-        # The beat's maximum as a balanced tree of comparators, every node a Signal: ceil(log2 n) levels and
-        # n - 1 comparators (a chain of Mux expressions would copy its tree at every step: 2**(n-1) copies).
-        level = [v[j] for j in range(n)]
-        while len(level) > 1:
-            nodes = [Signal(signed(aw), name=f"bmax_{len(level)}_{i}") for i in range(len(level) // 2)]
-            for i, node in enumerate(nodes):
-                a, b = level[2 * i], level[2 * i + 1]
-                m.d.comb += node.eq(Mux(b > a, b, a))
-            level = nodes + level[2 * len(nodes):]
-        bmax = level[0]
-        p_valid, p_last = Signal(), Signal()
-        p_max = Signal(signed(aw))
-        p_s = Signal(signed(aw + 6))
-        p_t = Signal(signed(XS_BITS + 7))
-        p_q = Signal(unsigned(2 * XS_BITS + 6))
-        with m.If(en):
-            m.d.sync += [
-                p_valid.eq(self.i.valid), p_last.eq(self.i.payload.row_last), p_max.eq(bmax),
-                p_s.eq(sum(v[j] for j in range(n))),
-                p_t.eq(sum(xs)),
-                p_q.eq(sum((x * x).as_unsigned() for x in xs)),
-            ]
+            xs = Signal(signed(XS_BITS + 1), name=f"xs{j}")
+            m.d.comb += xs.eq(v[j] >> self.var_shift)
+            level.append((v[j], v[j], xs, (xs * xs).as_unsigned()))
+        valid, last = self.i.valid, self.i.payload.row_last
+        depth = 0
+        while depth == 0 or len(level) > 1:
+            depth += 1
+            pairs = [level[i:i + 2] for i in range(0, len(level), 2)]
+            nxt = []
+            for i, pair in enumerate(pairs):
+                node = (Signal(signed(aw), name=f"max_{depth}_{i}"),
+                        Signal(signed(aw + depth), name=f"s_{depth}_{i}"),
+                        Signal(signed(XS_BITS + 1 + depth), name=f"t_{depth}_{i}"),
+                        Signal(unsigned(2 * XS_BITS + 1 + depth), name=f"q_{depth}_{i}"))
+                if len(pair) == 2:
+                    (ma, sa, ta, qa), (mb, sb, tb, qb) = pair
+                    value = (Mux(mb > ma, mb, ma), sa + sb, ta + tb, qa + qb)
+                else:
+                    value = pair[0]
+                with m.If(en):
+                    m.d.sync += [r.eq(x) for r, x in zip(node, value)]
+                nxt.append(node)
+            level = nxt
+            v_reg, l_reg = Signal(name=f"valid_{depth}"), Signal(name=f"last_{depth}")
+            with m.If(en):
+                m.d.sync += [v_reg.eq(valid), l_reg.eq(last)]
+            valid, last = v_reg, l_reg
+        assert depth == reduce_latency(n) - 2
+        (p_max, p_s, p_t, p_q), p_valid, p_last = level[0], valid, last
 
-        # stage 2: running sums over the row's beats
+        # stage L+1: running sums over the row's beats
         first = Signal(init=1)
         r_max = Signal(signed(aw))
         r_s = Signal(signed(S_BITS))
@@ -115,7 +125,7 @@ class Reducer(wiring.Component):
                     r_q.eq(Mux(first, 0, r_q) + p_q),
                     first.eq(p_last),
                 ]
-        # stage 3: D = L*Q - T**2 and the max's pre-shift
+        # stage L+2: D = L*Q - T**2 and the max's pre-shift
         pre = self.pre_shift
         with m.If(en):
             m.d.sync += [

@@ -3,7 +3,8 @@ import json
 
 import pytest
 
-from golden.config import AcceleratorConfig
+from golden.config import MAX_COL_ENTRIES, AcceleratorConfig
+from golden.isa import MAX_ROW
 
 
 def test_defaults_and_sizes():
@@ -12,6 +13,7 @@ def test_defaults_and_sizes():
     assert c.spad_rows == 256 * 1024 // 16 and c.acc_rows == 64 * 1024 // (16 * 4)
     assert c.spad_addr_width == 14 and c.acc_addr_width == 10
     assert (c.derive_engines, c.bus_width, c.bus_bytes, c.pe_pipeline) == (2, 128, 16, 0)
+    assert c.col_entries == 1536 and MAX_COL_ENTRIES == MAX_ROW
 
 
 def test_capacity_is_an_upper_bound():
@@ -48,6 +50,8 @@ def test_json_round_trip_and_hash():
     ({"pe_pipeline": 1, "dataflow": "os"}, "pe_pipeline=1 is built for the weight-stationary array only"),
     ({"derive_engines": 0}, "derive_engines must be in 1..16, not 0"),
     ({"derive_engines": 17}, "not 17"),
+    ({"col_entries": 0}, "col_entries must be in 1..4096, not 0"),
+    ({"col_entries": 4097}, "not 4097"),
     ({"bus_width": 256}, "bus_width must be one of (32, 64, 128), not 256"),
     ({"bus_width": 100}, "not 100"),
 ])

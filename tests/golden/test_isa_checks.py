@@ -3,6 +3,7 @@ code the hardware halts with (tests/hw/test_system.py runs the failing ones on t
 import pytest
 
 from golden.config import AcceleratorConfig
+from golden.nlops import LaneOp
 from golden.isa import (CHANNELS, MAX_ROW, ErrorCode, Instr, IsaError, Opcode, Queue, channel_flags,
                         flag_channel)
 
@@ -15,7 +16,7 @@ BOUNDS = {
                   ErrorCode.SPAD_RANGE),
     "load-acc": (lambda n: Instr.make(Opcode.LOAD, dst=1, local=n, lines=1, elem_bytes=4), A - 1, ErrorCode.ACC_RANGE),
     "store-lines": (lambda n: Instr.make(Opcode.STORE, src=0, local=0, lines=n, elem_bytes=1), S, ErrorCode.SPAD_RANGE),
-    "config-table": (lambda n: Instr.make(Opcode.CONFIG, kind=1, offset=100, count=n), MAX_ROW - 100,
+    "config-table": (lambda n: Instr.make(Opcode.CONFIG, kind=1, offset=100, count=n), CFG.col_entries - 100,
                      ErrorCode.TABLE_RANGE),
     "matmul-cols": (lambda n: Instr.make(Opcode.MATMUL, rows=1, k=1, blocks=1, cols=n), D, ErrorCode.BAD_FIELD),
     "matmul-a": (lambda n: Instr.make(Opcode.MATMUL, a_addr=n, b_addr=0, rows=1, k=D + 1, blocks=1, cols=1),
@@ -24,7 +25,10 @@ BOUNDS = {
                  S - 8, ErrorCode.SPAD_RANGE),          # last B row: b_addr + 5 + 2
     "matmul-c": (lambda n: Instr.make(Opcode.MATMUL, c_addr=n, rows=2, k=1, blocks=3, c_stride=4, cols=1),
                  A - 10, ErrorCode.ACC_RANGE),          # last C line: c_addr + 8 + 1
-    "nl-row-length": (lambda n: Instr.make(Opcode.NL, rows=1, lines=n), MAX_ROW // D, ErrorCode.BAD_FIELD),
+    "nl-row-length": (lambda n: Instr.make(Opcode.NL, op=LaneOp.SOFTMAX, rows=1, lines=n), MAX_ROW // D,
+                      ErrorCode.BAD_FIELD),
+    "nl-table-length": (lambda n: Instr.make(Opcode.NL, op=LaneOp.GELU, rows=1, lines=n), CFG.col_entries // D,
+                        ErrorCode.TABLE_RANGE),
     "nl-acc": (lambda n: Instr.make(Opcode.NL, acc_base=n, rows=2, lines=3, row_stride=3, line_stride=1),
                A - 6, ErrorCode.ACC_RANGE),
     "nl-dst": (lambda n: Instr.make(Opcode.NL, rows=3, lines=1, dst_base=n, dst_row_stride=2), S - 5,

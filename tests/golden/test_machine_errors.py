@@ -12,7 +12,7 @@ from golden.numerics import Dyadic
 from golden.softmax import SoftmaxConstants
 
 CFG = AcceleratorConfig(dim=8, input_width=12, spad_kib=16, acc_kib=8)
-TABLE = {name: np.zeros(8192, dtype=np.int64) for name in nlops.COL_FIELDS}
+TABLE = {name: np.zeros(AcceleratorConfig().col_entries, dtype=np.int64) for name in nlops.COL_FIELDS}
 
 
 def test_memory_beyond_the_image_is_a_bus_error():
@@ -32,5 +32,9 @@ def test_softmax_underflow_is_a_nonlinear_error():
 def test_rows_longer_than_the_column_table_are_a_table_error():
     lane = nlops.requant_consts(Dyadic(1, 0), 1, 32)[0].as_dict()
     with pytest.raises(MachineError) as e:
-        lane_op(LaneOp.REQUANT, np.zeros((1, 4097), dtype=np.int64), None, lane, TABLE)
+        lane_op(LaneOp.REQUANT, np.zeros((1, len(TABLE["m1"]) + 1), dtype=np.int64), None, lane, TABLE)
     assert e.value.code == ErrorCode.TABLE_RANGE == 7
+    # softmax reads no column entry: its rows may be longer than the table
+    sm = nlops.softmax_consts(SoftmaxConstants.from_scale(0.01)).as_dict()
+    assert lane_op(LaneOp.SOFTMAX, np.zeros((1, len(TABLE["m1"]) + 1), dtype=np.int64), None, sm, TABLE).shape[1] \
+        == len(TABLE["m1"]) + 1

@@ -1,0 +1,44 @@
+"""Structure grows as the arithmetic does: each unit's netlist at DIM 16 against DIM 8.
+
+The count is Amaranth's RTLIL cells before any optimization (one cell per operator, multiplexer, register,
+memory port), so an expression reused inside a Python loop (which copies its tree at every step) shows up as
+the blow-up it is: a running max built as a chain of ``Mux`` expressions made the normalization unit's count
+grow as ``2**n`` with its ``n`` lanes. The bound for each unit is the ratio its arithmetic implies, plus 10%.
+"""
+import re
+
+import pytest
+
+from golden.config import AcceleratorConfig
+from hw.accumulator import Accumulator
+from hw.controller import Controller
+from hw.execute import ExecuteUnit
+from hw.lanes import ActivationUnit
+from hw.nonlinear import NonlinearUnit
+from hw.norm import NormUnit
+from hw.scratchpad import Scratchpad
+
+# unit -> (make(config), DIM 16 / DIM 8 ratio its arithmetic implies)
+UNITS = {
+    "norm": (lambda c: NormUnit(c, min(c.lanes, c.dim)), 2),        # the reducer's trees: n lanes
+    "lanes": (ActivationUnit, 2),                                   # n lanes
+    "nonlinear": (NonlinearUnit, 2),                                # lanes, reducer, line holder: dim
+    "controller": (Controller, 1),                                  # dim only in widths
+    "execute": (ExecuteUnit, 4),                                    # the mesh: dim**2 PEs
+    "accumulator": (Accumulator, 2),                                # dim adders
+    "scratchpad": (lambda c: Scratchpad(c, read_ports=3), 1),       # memories, widths only
+}
+
+
+def rtlil_cells(component):
+    from amaranth.back import rtlil
+    from sim.verilog import port_values
+    text = rtlil.convert(component, name="top", emit_src=False, ports=[v for _, _, v in port_values(component)])
+    return len(re.findall(r"^\s*cell ", text, re.M))
+
+
+@pytest.mark.parametrize("unit", list(UNITS))
+def test_cells_grow_as_the_arithmetic(unit):
+    make, ratio = UNITS[unit]
+    small, big = (rtlil_cells(make(AcceleratorConfig(dim=d, col_entries=512))) for d in (8, 16))
+    assert big <= 1.1 * ratio * small, f"{unit}: {small} cells at DIM 8, {big} at DIM 16 (bound x{ratio})"
