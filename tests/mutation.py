@@ -68,8 +68,16 @@ MUTANTS = (
     Mutant("isqrt-strict-compare", "the square-root digit recurrence takes a bit only on a strict excess",
            "golden/isqrt.py", "take = rem >= trial", "take = rem > trial", ("tests/golden/test_isqrt.py",)),
     Mutant("lanes-gelu-one", "the lanes' GELU adds one erf unit too many to its '1 +' term (RTL)", "hw/lanes.py",
-           "g5 * (erf5 + k.gelu_one)", "g5 * (erf5 + k.gelu_one + 1)",
+           "w5 + k.gelu_one,", "w5 + k.gelu_one + 1,",
            ("tests/hw/test_nonlinear.py::test_nonlinear[dim4-gelu_requant]",)),
+    Mutant("norm-max-chain", "the reducer's max leaves chain a Mux expression (same values, 2**n copies of the "
+           "tree)", "hw/norm.py", "level.append((v[j], v[j], xs,",
+           "level.append((Mux(v[j] > level[-1][0], v[j], level[-1][0]) if level else v[j], v[j], xs,",
+           ("tests/hw/test_structure.py",)),
+    Mutant("lanes-ln-offset", "the lanes' LayerNorm adds (g - mean) * 2**17 but not the + (g - mean) of f's "
+           "offset", "hw/lanes.py", "Mux(c.ln, (dl << LN_RECIP_BITS) + dl, k.exp_c)",
+           "Mux(c.ln, dl << LN_RECIP_BITS, k.exp_c)",
+           ("tests/hw/test_nonlinear.py::test_nonlinear[dim4-layernorm_random]",)),
     # ---- the array: reference, cycle model, gateware ----
     Mutant("matmul-wrap-width", "golden's accumulator wraps one bit wider than acc_width", "golden/matmul.py",
            "mask = (np.int64(1) << np.int64(bits)) - np.int64(1)",
