@@ -174,8 +174,12 @@ class _Lane:
 
         # stage 4 -> 5: GELU's erf = sat((sign * poly) >> erf_shift); LayerNorm's z = sat(poly >> k) (floor); exp's
         # polynomial as it is.
-        erf = clamp(Mux(sgn4 < 0, -poly4, Mux(sgn4 > 0, poly4, 0)) >> k.erf_shift, *int_range(ERF_BITS + 1))
-        z = clamp(poly4 >> kb4, *int_range(Z_BITS))
+        # One shifter for both: GELU's sign * poly by erf_shift, LayerNorm's poly by k.
+        sp = Signal(signed(w["poly"] + 1))
+        m.d.comb += sp.eq(Mux(c.gelu, Mux(sgn4 < 0, -poly4, Mux(sgn4 > 0, poly4, 0)), poly4) >>
+                          Mux(c.gelu, k.erf_shift, kb4))
+        erf = clamp(sp, *int_range(ERF_BITS + 1))
+        z = clamp(sp, *int_range(Z_BITS))
         w5 = reg("w5", Mux(c.gelu, erf, Mux(c.ln, z, poly4)), w["u3_a"])
         g5, q5, x5, f5, m5c, b5c = carry(5, g=g4, q=q4, x=x4, f=f4, m=m4c, b=b4c)
 
