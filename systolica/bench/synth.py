@@ -19,8 +19,14 @@ _PER_UNIT = {"generic": ("cells", "area (kT)"), "ecp5": ("LUT4", "MULT18X18D", "
 def synth_metrics(name, cfg, target, *, units=None, verilog=None, progress=print):
     """Yosys time, totals and per-unit figures of the whole accelerator for ``target`` (``systolica.synth``,
     cached by the Verilog's digest); ``units``: the unit labels to report (default: all); ``verilog``: the
-    accelerator's Verilog when the caller has it (top ``systolica.synth.TOP``)."""
+    accelerator's Verilog when the caller has it (default: the conversion the RTL harness shares,
+    ``sim.system.accelerator_verilog``, whose top name is ``systolica.synth.TOP``)."""
+    from sim.system import ACCEL_NAME, accelerator_verilog
     from systolica import synth
+    if synth.TOP != ACCEL_NAME:
+        raise RuntimeError(f"synth.TOP {synth.TOP!r} and the harness's {ACCEL_NAME!r} must be one name")
+    if verilog is None:
+        verilog = accelerator_verilog(cfg, progress=progress).text
     r = synth.synthesize(cfg, target, out_root=ROOT / "build" / "synth", progress=progress, verilog=verilog)
     rows, total = synth.unit_table(r)
     unit = lambda col: "kT" if col == "area (kT)" else col  # noqa: E731
