@@ -12,6 +12,7 @@ import contextlib
 import dataclasses
 import fcntl
 import hashlib
+import json
 import os
 import pathlib
 import shutil
@@ -81,7 +82,6 @@ def cached_verilog(key, name, make_verilog, *, root=None, progress=print, force=
     meta = vdir / "ports.json"
 
     def read(cached):
-        import json
         m = json.loads(meta.read_text())
         return Converted(text=(vdir / f"{name}.v").read_text(), ports=[tuple(p) for p in m["ports"]],
                          seconds=m["seconds"], cached=cached, path=vdir / f"{name}.v")
@@ -93,7 +93,6 @@ def cached_verilog(key, name, make_verilog, *, root=None, progress=print, force=
         fcntl.flock(lock, fcntl.LOCK_EX)  # another process may be converting the same design
         if meta.exists() and not force:
             return read(True)
-        import json
         meta.unlink(missing_ok=True)
         vdir.mkdir(parents=True, exist_ok=True)
         progress(f"[sim] elaborating and converting {name} ({key}) ...")
@@ -120,7 +119,6 @@ def fresh_tile_verilog(config, digest):
     in-process would then store stale Verilog under the new sources' key. The child imports the files as they
     are now and reports their digest, which must still be ``digest`` (the one in the build key).
     """
-    import json
     import subprocess
     import tempfile
 
