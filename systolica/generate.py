@@ -1,7 +1,9 @@
 """`systolica generate`: write the accelerator's Verilog and its JSON manifest, print the port list.
 
 The Verilog itself comes from ``sim.verilog.convert_component``, which every flow shares (simulation builds,
-synthesis, board builds); :func:`convert` is the array test top's, for the benchmarks.
+synthesis, board builds); :func:`convert` is the array test top's, for the benchmarks. The whole accelerator's
+conversion is cached per configuration, sources and top name (``sim.system.accelerator_verilog``): a
+``generate`` and an RTL run of the same configuration and name elaborate it once between them.
 """
 import json
 import pathlib
@@ -35,13 +37,15 @@ def write(config, out_dir, *, name=TOP_NAME, top="array", progress=print):
     out = pathlib.Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
-    progress(f"[generate] elaborating and converting {name} ({top}, dim={config.dim}) ...")
+    cached = False
     if top == "accelerator":
-        from hw.accelerator import Accelerator
-        text, ports = convert_component(Accelerator(config), name=name)
+        from sim.system import accelerator_verilog
+        v = accelerator_verilog(config, name=name, progress=progress)
+        text, ports, seconds, cached = v.text, v.ports, v.seconds, v.cached
     else:
+        progress(f"[generate] elaborating and converting {name} ({top}, dim={config.dim}) ...")
         text, ports = convert(config, name=name)
-    seconds = time.perf_counter() - t0
+        seconds = time.perf_counter() - t0
     vpath = out / f"{name}.v"
     vpath.write_text(text)
     from golden import cycles
@@ -54,10 +58,12 @@ def write(config, out_dir, *, name=TOP_NAME, top="array", progress=print):
                     "spad_addr_width": config.spad_addr_width, "acc_addr_width": config.acc_addr_width},
         "ports": [{"name": n, "dir": d, "width": w} for n, d, w in ports],
         "cycle_formula": cycles.FORMULA,
-        "generate_seconds": round(seconds, 3),
+        "generate_seconds": round(seconds, 3),  # of the conversion, also when this call reused it
+        "generate_cached": cached,
     }
     (out / f"{name}.json").write_text(json.dumps(manifest, indent=2) + "\n")
-    progress(f"[generate] wrote {vpath} ({len(text) // 1024} KiB) and {name}.json in {seconds:.1f} s")
+    how = "reused the cached conversion of" if cached else "converted in"
+    progress(f"[generate] wrote {vpath} ({len(text) // 1024} KiB) and {name}.json ({how} {seconds:.1f} s)")
     return vpath, manifest
 
 

@@ -7,9 +7,38 @@ import pathlib
 
 from golden.config import AcceleratorConfig
 
-__all__ = ["run"]
+__all__ = ["run", "synth_metrics"]
 
-ROOT = pathlib.Path(__file__).resolve().parents[1]
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+
+# Per target: the columns reported for the total, and the ones reported per unit (systolica.synth.TARGETS' names).
+_TOTAL = {"generic": ("cells", "FFs", "area (kT)"), "ecp5": ("LUT4", "CCU2C", "FFs", "MULT18X18D", "DP16KD")}
+_PER_UNIT = {"generic": ("cells", "area (kT)"), "ecp5": ("LUT4", "MULT18X18D", "DP16KD")}
+
+
+def synth_metrics(name, cfg, target, *, units=None, verilog=None, progress=print):
+    """Yosys time, totals and per-unit figures of the whole accelerator for ``target`` (``systolica.synth``,
+    cached by the Verilog's digest); ``units``: the unit labels to report (default: all); ``verilog``: the
+    accelerator's Verilog when the caller has it (default: the conversion the RTL harness shares,
+    ``sim.system.accelerator_verilog``, whose top name is ``systolica.synth.TOP``)."""
+    from sim.system import ACCEL_NAME, accelerator_verilog
+    from systolica import synth
+    if synth.TOP != ACCEL_NAME:
+        raise RuntimeError(f"synth.TOP {synth.TOP!r} and the harness's {ACCEL_NAME!r} must be one name")
+    if verilog is None:
+        verilog = accelerator_verilog(cfg, progress=progress).text
+    r = synth.synthesize(cfg, target, out_root=ROOT / "build" / "synth", progress=progress, verilog=verilog)
+    rows, total = synth.unit_table(r)
+    unit = lambda col: "kT" if col == "area (kT)" else col  # noqa: E731
+    out = {f"{name} yosys {target}": (r["seconds"], "s")}
+    out.update({f"{name} {target} {col}": (round(total[col], 1), unit(col)) for col in _TOTAL[target]})
+    share = "area (kT)" if target == "generic" else "LUT4"
+    out[f"{name} {target} nonlinear share ({share})"] = (round(100 * synth.overhead(r)[share], 2), "%")
+    for label, cols in rows:
+        if cols is not None and (units is None or label in units):
+            out.update({f"{name} {target} {label} {col}": (round(cols[col], 1), unit(col))
+                        for col in _PER_UNIT[target]})
+    return out
 
 
 def run(progress):
@@ -17,17 +46,7 @@ def run(progress):
     out = {}
     for name, cfg in (("dim4", AcceleratorConfig(dim=4)), ("dim16", AcceleratorConfig()),
                       ("dim16_minilm", AcceleratorConfig(input_width=12))):
-        r = synth.synthesize(cfg, "generic", out_root=ROOT / "build" / "synth", progress=progress)
-        rows, total = synth.unit_table(r)
-        out[f"{name} yosys generic"] = (r["seconds"], "s")
-        out[f"{name} gate cells"] = (total["cells"], "cells")
-        out[f"{name} FFs"] = (total["FFs"], "FFs")
-        out[f"{name} area"] = (round(total["area (kT)"], 1), "kT")
-        out[f"{name} nonlinear share (area)"] = (round(100 * synth.overhead(r)["area (kT)"], 2), "%")
-        out[f"{name} nonlinear share (logic cells)"] = (round(100 * synth.overhead(r)["cells"], 2), "%")
-        for label, cols in rows:
-            if cols is not None and label in ("array", *synth.OVERHEAD_UNITS):
-                out[f"{name} {label} area"] = (round(cols["area (kT)"], 1), "kT")
+        out.update(synth_metrics(name, cfg, "generic", units=("array", *synth.OVERHEAD_UNITS), progress=progress))
     for dim, pipe in ((4, 0), (4, 2), (8, 0), (8, 2)):
         cfg = AcceleratorConfig(dim=dim, pe_pipeline=pipe,
                                 **{k: v for k, v in fpga.BOARD_DEFAULTS.items() if k not in ("dim", "pe_pipeline")})
