@@ -177,21 +177,24 @@ endmodule
 """
 
 
-def harness_design(key, make_dut_verilog, *, dut_name, mem_bytes=16 << 20, probes=(), **names):
+def harness_design(key, make_dut_verilog, *, dut_name, mem_bytes=16 << 20, probes=(), optimize=False, **names):
     """A :class:`sim.runner.Design` of the wrapper around the DUT made by ``make_dut_verilog() -> (text, ports)``
-    (top module ``dut_name``); built with ``--timing``. ``key`` must identify the DUT's configuration."""
+    (top module ``dut_name``); built with ``--timing``. ``key`` must identify the DUT's configuration.
+    ``optimize``: compile the model for long runs (see below); tests take the default, a build twice as fast."""
     def make():
         text, ports = make_dut_verilog()
         wrapper = harness_sv(dut_name, ports, mem_bytes=mem_bytes, probes=probes, **names)
         return "\n".join([text, MEM_SV.read_text(), wrapper]), HARNESS_PORTS
     mem_digest = runner.hashlib.sha256(MEM_SV.read_bytes() + pathlib.Path(__file__).read_bytes() +
-                                       repr(tuple(probes)).encode() + _host_cpu().encode()).hexdigest()[:8]
+                                       repr(tuple(probes)).encode() +
+                                       (_host_cpu().encode() if optimize else b"")).hexdigest()[:8]
     # The harness runs long programs: all its time is the model's per-cycle code (no Python, no VPI, the
     # --timing clock <2%, measured with CPP_DRIVER). -O3 -march=native make that code ~30% faster than -O2
     # (DIM-16 accelerator, one MiniLM layer) for about twice the C++ compile time. The build is for this
     # machine's CPU, which is therefore part of the key.
-    return runner.Design(name=HARNESS_TOP, key=f"harness-{key}-{mem_bytes >> 20}M-{mem_digest}", make_verilog=make,
-                         timing=True, opt_fast="-O3", build_args=("-CFLAGS", "-march=native"))
+    opt = dict(opt_fast="-O3", build_args=("-CFLAGS", "-march=native")) if optimize else {}
+    return runner.Design(name=HARNESS_TOP, key=f"harness-{key}-{mem_bytes >> 20}M-{'o3' if optimize else 'o2'}-"
+                         f"{mem_digest}", make_verilog=make, timing=True, **opt)
 
 
 def _host_cpu():

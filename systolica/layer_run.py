@@ -42,7 +42,7 @@ def main(argv=None):
     out = prog.outputs["output"]
     nbytes = hs[1].size * 2
     t = time.time()
-    r = run_program(cfg, {0: bytes(prog.memory())}, prog.prog_addr, [(out, nbytes)], trace=a.trace)
+    r = run_program(cfg, {0: bytes(prog.memory())}, prog.prog_addr, [(out, nbytes)], trace=a.trace, optimize=True)
     wall = time.time() - t
     mem = bytearray(out + nbytes)
     mem[out:out + nbytes] = r.reads[out]

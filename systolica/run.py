@@ -50,8 +50,9 @@ def fit_tokens(model, sentence, seq):
     return np.concatenate([ids[:-1], filler[:seq - len(ids)], ids[-1:]])
 
 
-def run_layers(enc, cfg, ids, n_layers, options, log):
-    """Compile and run on the RTL; returns a dict of measurements (raises AssertionError on a mismatch)."""
+def run_layers(enc, cfg, ids, n_layers, options, log, *, optimize=True):
+    """Compile and run on the RTL; returns a dict of measurements (raises AssertionError on a mismatch).
+    ``optimize``: the harness compiled for long runs (``sim.system.run_program``)."""
     from compiler import compile_encoder
     from golden.program_cycles import estimate_cycles
     from sim.system import run_program
@@ -64,7 +65,8 @@ def run_layers(enc, cfg, ids, n_layers, options, log):
     out_addr = prog.outputs["output"]
     nbytes = 2 * len(ids) * enc.layers[0].wq.w_t.shape[0]
     log("running on the RTL (Verilator; the first run of a configuration builds the model) ...")
-    r = run_program(cfg, {0: bytes(prog.memory())}, prog.prog_addr, [(out_addr, nbytes)], progress=log)
+    r = run_program(cfg, {0: bytes(prog.memory())}, prog.prog_addr, [(out_addr, nbytes)], progress=log,
+                    optimize=optimize)
     if not r.done:
         raise AssertionError(f"the accelerator stopped with STATUS {r.status:#x}, error code {r.error_code} at "
                              f"instruction address {r.error_info:#x}")
