@@ -74,10 +74,9 @@ MUTANTS = (
            "tree)", "hw/norm.py", "level.append((v[j], v[j], xs,",
            "level.append((Mux(v[j] > level[-1][0], v[j], level[-1][0]) if level else v[j], v[j], xs,",
            ("tests/hw/test_structure.py",)),
-    Mutant("lanes-ln-offset", "the lanes' LayerNorm adds (g - mean) * 2**17 but not the + (g - mean) of f's "
-           "offset", "hw/lanes.py", "Mux(c.ln, (dl << LN_RECIP_BITS) + dl, k.exp_c)",
-           "Mux(c.ln, dl << LN_RECIP_BITS, k.exp_c)",
-           ("tests/hw/test_nonlinear.py::test_nonlinear[dim4-layernorm_random]",)),
+    Mutant("lanes-ln-offset", "the lanes' LayerNorm multiplies by f - 2**17 - 1 but adds back (g - mean) * 2 "
+           "instead of (g - mean) * (2**17 + 1)", "hw/lanes.py", "Mux(c.ln, (dl << LN_RECIP_BITS) + dl, k.exp_c)",
+           "Mux(c.ln, dl + dl, k.exp_c)", ("tests/hw/test_nonlinear.py::test_nonlinear[dim4-layernorm_random]",)),
     # ---- the array: reference, cycle model, gateware ----
     Mutant("matmul-wrap-width", "golden's accumulator wraps one bit wider than acc_width", "golden/matmul.py",
            "mask = (np.int64(1) << np.int64(bits)) - np.int64(1)",
