@@ -47,11 +47,6 @@ class MachineError(ValueError):
         self.code = code
 
 
-def _signed_width(lo, hi):
-    """Smallest signed width whose range holds ``lo..hi``."""
-    return max(int(hi).bit_length(), (-int(lo) - 1).bit_length() if lo < 0 else 0) + 1
-
-
 def _u3(u, k, m3c, bc, cols):
     """U3: ``clamp(round_shift(u * M + B, s3), lo3, hi3)`` with per-column (``col_mult``) or scalar M, B."""
     m = m3c[cols] if k["col_mult"] else np.int64(k["m3"])
@@ -109,7 +104,7 @@ def lane_op(op, x, y, k, table, var_shift=0):
     if op == LaneOp.LAYERNORM:
         g = u1()
         # i_layernorm up to z (identity requantization), then this op's U3 (gamma, beta per column).
-        lk = LayerNormConstants(n, _signed_width(k["lo1"], k["hi1"]), 63, var_shift, Dyadic(1, 0), (0,) * n)
+        lk = LayerNormConstants(n, nlops.signed_width(k["lo1"], k["hi1"]), 63, var_shift, Dyadic(1, 0), (0,) * n)
         return _u3(i_layernorm(g, lk), k, m3c, bc, cols)
     raise MachineError(f"NL op {int(op)} is not an instruction-level op {[o.name for o in nlops.NL_OPS]}")
 

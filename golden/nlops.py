@@ -25,7 +25,7 @@ from .softmax import CLAMP_Q, EXP_BITS, MIN_EXP_SUM, OUT_BITS as PROB_BITS, RECI
 
 __all__ = ["LaneOp", "NL_OPS", "NormMode", "PASSES", "LANE_LATENCY", "reduce_latency", "READ_TO_LANES", "DERIVE_CYCLES",
            "FIELDS", "COL_FIELDS", "MAX_GELU_IN_BITS", "U1_BITS", "LN_F_OFFSET", "lane_intervals",
-           "lane_widths", "LaneConsts", "ColConsts", "requant_consts", "gelu_consts",
+           "lane_widths", "signed_width", "LaneConsts", "ColConsts", "requant_consts", "gelu_consts",
            "exp_consts", "softmax_consts", "layernorm_consts", "clip_range", "LANE_BLOCK_BYTES", "COL_ENTRY_BYTES",
            "pack_lane_consts", "unpack_lane_consts", "pack_col_entries", "unpack_col_entries"]
 
@@ -114,9 +114,9 @@ def _add(*intervals):
     return sum(i[0] for i in intervals), sum(i[1] for i in intervals)
 
 
-def _width(interval):
-    """Smallest signed width holding ``interval``."""
-    lo, hi = interval
+def signed_width(lo, hi):
+    """Smallest signed width whose range holds ``lo..hi``."""
+    lo, hi = int(lo), int(hi)
     return max(hi.bit_length(), (-lo - 1).bit_length() if lo < 0 else 0) + 1
 
 
@@ -177,7 +177,7 @@ def lane_intervals(acc_width, input_width):
 
 def lane_widths(acc_width, input_width):
     """Signed widths of :func:`lane_intervals`."""
-    return {name: _width(i) for name, i in lane_intervals(acc_width, input_width).items()}
+    return {name: signed_width(*i) for name, i in lane_intervals(acc_width, input_width).items()}
 
 
 def _check(name, value, width, signed):

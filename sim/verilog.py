@@ -17,7 +17,7 @@ import re
 import subprocess
 import sys
 
-__all__ = ["convert_component", "port_list", "port_values", "drop_zero_meminit"]
+__all__ = ["convert_component", "port_list", "port_values", "drop_zero_meminit", "rtlil_text"]
 
 # A memory initializer as Amaranth writes it: ``cell $meminit_v2 $12`` ... ``connect \DATA 128'000...`` ... ``end``.
 _MEMINIT = re.compile(r"^ *cell \$meminit_v2 \S+\n(?:(?! *end\n).*\n)*? *end\n", re.M)
@@ -60,12 +60,15 @@ def _yosys(script):
     return proc.stdout
 
 
+def rtlil_text(component, *, name):
+    """Amaranth's RTLIL of any ``wiring.Component`` (top module ``name``, ports :func:`port_values`), before Yosys."""
+    from amaranth.back import rtlil
+    return rtlil.convert(component, name=name, emit_src=False, ports=[v for _, _, v in port_values(component)])
+
+
 def convert_component(component, *, name):
     """Verilog text of any ``wiring.Component`` (top module ``name``) and its :func:`port_list`."""
-    from amaranth.back import rtlil
-    ports = port_values(component)
-    text = rtlil.convert(component, name=name, emit_src=False, ports=[v for _, _, v in ports])
-    text, _ = drop_zero_meminit(text)
+    text, _ = drop_zero_meminit(rtlil_text(component, name=name))
     script = [f"read_rtlil <<rtlil\n{text}\nrtlil", "proc -nomux -norom", "memory_collect", "write_verilog -norename"]
     return _yosys("\n".join(script) + "\n"), port_list(component)
 

@@ -17,6 +17,7 @@ from hw.lanes import ActivationUnit
 from hw.nonlinear import NonlinearUnit
 from hw.norm import NormUnit
 from hw.scratchpad import Scratchpad
+from sim.verilog import rtlil_text
 
 # unit -> (make(config), DIM 16 / DIM 8 ratio its arithmetic implies)
 UNITS = {
@@ -31,10 +32,7 @@ UNITS = {
 
 
 def rtlil_cells(component):
-    from amaranth.back import rtlil
-    from sim.verilog import port_values
-    text = rtlil.convert(component, name="top", emit_src=False, ports=[v for _, _, v in port_values(component)])
-    return len(re.findall(r"^\s*cell ", text, re.M))
+    return len(re.findall(r"^\s*cell ", rtlil_text(component, name="top"), re.M))
 
 
 @pytest.mark.parametrize("unit", list(UNITS))
