@@ -132,7 +132,8 @@ def _schedule_os(ops, config, valid_at):
     one of those cycles is taken by an earlier block's row, and an operation's final block also waits while its
     final row would commit before a row written by an earlier block (of this operation or an earlier one: with
     K < 2*dim - 1 a short final block can overtake its own operation's earlier blocks); row i commits at
-    s + dim + 2*i + 2."""
+    s + dim + 2*i + 2. No block's first row commits before an earlier operation's row (which may be the same
+    accumulator row)."""
     n = config.dim
     out, prev_last, e_prev = [], None, None
     pending = None          # the latest commit of a row written so far
@@ -142,10 +143,12 @@ def _schedule_os(ops, config, valid_at):
         issue = t + 1
         rb = blocks(op, config)
         i_last = op.rows - 1 - (rb - 1) * n
+        older = pending         # the latest commit of an earlier operation's row
         for b in range(rb):
             last = issue + op.k - 1
             # A slot taken by an earlier block's row, or (final block) op_done before an earlier row's commit: wait.
             while (any(last + 1 + n + 2 * i in taken for i in range(n))
+                   or (older is not None and last + n + 2 < older)
                    or (b == rb - 1 and pending is not None and last + n + 2 * i_last + 2 < pending)):
                 last += 1
             taken.difference_update([x for x in taken if x <= last])

@@ -68,7 +68,7 @@ class OSExecuteUnit(wiring.Component):
         # (1 + dim + 2*i after the last issue); wheel[x] is the accumulator write x cycles from now. ``busy``
         # marks a slot the mesh's up-chain uses even when the row is not written (rows past ``rows``).
         tok = data.StructLayout({"valid": 1, "busy": 1, "addr": cfg.acc_addr_width, "accumulate": 1,
-                                 "cols": range(n + 1), "last": 1})
+                                 "cols": range(n + 1), "last": 1, "older": 1})
         length = 3 * n
         wheel = [Signal(tok, name=f"wheel{x}") for x in range(length)]
 
@@ -81,7 +81,10 @@ class OSExecuteUnit(wiring.Component):
         # when K < 2*dim - 1).
         final_slot = n + 2 * (rows_left - 1) + 1
         overtakes = Cat(*(wheel[x].valid & (x > final_slot) for x in range(length))).any()
-        issue = have & ~(is_last & (conflict | ((rows_left <= n) & overtakes)))
+        # No block's first row may commit before a row of an earlier operation (``older``): it may write the same
+        # accumulator row, and program order must win.
+        overtakes_older = Cat(*(wheel[x].valid & wheel[x].older for x in range(n + 2, length))).any()
+        issue = have & ~(is_last & (conflict | overtakes_older | ((rows_left <= n) & overtakes)))
         block_end = issue & is_last
         final_block = rows_left <= n
         op_end = block_end & final_block
@@ -111,6 +114,9 @@ class OSExecuteUnit(wiring.Component):
         for x in range(length - 1):
             m.d.sync += wheel[x].eq(wheel[x + 1])
         m.d.sync += wheel[length - 1].eq(0)
+        with m.If(self.cmd.valid & self.cmd.ready):      # every row in flight now belongs to an earlier operation
+            for x in range(length - 1):
+                m.d.sync += wheel[x].older.eq(1)
         with m.If(block_end):
             for i in range(n):
                 # Written now, slot 1 + n + 2*i is read (index 0) 1 + n + 2*i cycles later.

@@ -53,6 +53,9 @@ def test_accumulator_wraps_like_golden():
 # Found by this test: an output-stationary final block of fewer rows with K < 2*dim - 1 committed before the same
 # operation's earlier block, so op_done came with rows 2..4 not yet written.
 @example(dim=5, dataflow="os", seed=0, shapes=[(6, 1, 1, False)])
+# Found by this test: a later operation's block committed a row before an earlier operation's row to the same
+# accumulator address, which then overwrote it.
+@example(dim=2, dataflow="os", seed=0, shapes=[(2, 1, 1, False), (4, 1, 2, False)])
 def test_cycle_model_is_exact_for_any_shapes(dim, dataflow, seed, shapes):
     """Any operation sequence on any small array, both dataflows: data == golden, (accept, done) ==
     golden.cycles."""
