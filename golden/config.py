@@ -7,7 +7,7 @@ import dataclasses
 import hashlib
 import json
 
-__all__ = ["AcceleratorConfig", "DATAFLOWS", "BUS_WIDTHS"]
+__all__ = ["AcceleratorConfig", "DATAFLOWS", "BUS_WIDTHS", "PRESETS", "preset"]
 
 DATAFLOWS = ("ws", "os")
 #: AXI4 data widths the accelerator is built for: a beat must divide the 256-bit instruction and the 128-bit
@@ -196,3 +196,20 @@ class AcceleratorConfig:
 
     def replace(self, **changes):
         return dataclasses.replace(self, **changes)
+
+
+#: Named configurations: the fields a preset sets (the others keep their defaults). ``ulx3s-85f`` is the largest
+#: whole accelerator that fits the ULX3S's LFE5U-85F (156 MULT18X18D, 208 DP16KD, 83,640 LUT4; docs/synth.md has
+#: the measured utilization) and still runs MiniLM at 32 tokens: DIM 8 with registered PE operands, 12-bit
+#: activations, a 64 KiB scratchpad (the 32-token layer's activations take 4,992 of its 5,460 rows) and a 32 KiB
+#: accumulator (1,024 rows).
+PRESETS = {
+    "ulx3s-85f": dict(dim=8, input_width=12, lanes=8, spad_kib=64, acc_kib=32, pe_pipeline=2),
+}
+
+
+def preset(name, **changes):
+    """The configuration preset ``name`` (:data:`PRESETS`), with ``changes`` applied over it."""
+    if name not in PRESETS:
+        raise ValueError(f"preset must be one of {sorted(PRESETS)}, not {name!r}")
+    return AcceleratorConfig(**{**PRESETS[name], **changes})

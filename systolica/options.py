@@ -9,7 +9,7 @@ import dataclasses
 import pathlib
 import re
 
-from golden.config import AcceleratorConfig
+from golden.config import PRESETS, AcceleratorConfig, preset
 
 __all__ = ["add_config_arguments", "config_from_args", "field_help"]
 
@@ -30,7 +30,10 @@ def _option(name):
 
 
 def add_config_arguments(parser, **defaults):
-    """Add ``--<field>`` for every configuration field and ``--config FILE``; ``defaults`` override the config's."""
+    """Add ``--<field>`` for every configuration field, ``--preset NAME`` and ``--config FILE``.
+
+    ``defaults`` override the config's defaults for this command. A preset or a file replaces the defaults;
+    the ``--<field>`` options given on the command line apply over any of them."""
     base = AcceleratorConfig()
     unknown = sorted(set(defaults) - {f.name for f in dataclasses.fields(AcceleratorConfig)})
     if unknown:
@@ -39,17 +42,26 @@ def add_config_arguments(parser, **defaults):
     group = parser.add_argument_group("configuration (golden.config.AcceleratorConfig)")
     for f in dataclasses.fields(AcceleratorConfig):
         default = defaults.get(f.name, getattr(base, f.name))
-        group.add_argument(_option(f.name), type=type(default), default=default, metavar=type(default).__name__.upper(),
+        group.add_argument(_option(f.name), type=type(default), default=None, metavar=type(default).__name__.upper(),
                            help=f"{helps.get(f.name, f.name)} (default: {default})")
-    group.add_argument("--config", metavar="FILE", help="JSON configuration file (replaces the options above)")
+    source = group.add_mutually_exclusive_group()
+    source.add_argument("--preset", choices=sorted(PRESETS),
+                        help="a named configuration (golden.config.PRESETS); the options above apply over it")
+    source.add_argument("--config", metavar="FILE",
+                        help="JSON configuration file; the options above apply over it")
+    parser.set_defaults(config_defaults=defaults)
 
 
 def config_from_args(args):
     """The configuration the options of :func:`add_config_arguments` describe (``ValueError`` names a bad value)."""
+    given = {f.name: getattr(args, f.name) for f in dataclasses.fields(AcceleratorConfig)
+             if getattr(args, f.name) is not None}
     if args.config:
         try:
             text = pathlib.Path(args.config).read_text()
         except OSError as e:
             raise ValueError(f"cannot read --config {args.config!r}: {e.strerror}") from None
-        return AcceleratorConfig.from_json(text)
-    return AcceleratorConfig(**{f.name: getattr(args, f.name) for f in dataclasses.fields(AcceleratorConfig)})
+        return AcceleratorConfig.from_json(text).replace(**given)
+    if args.preset:
+        return preset(args.preset, **given)
+    return AcceleratorConfig(**{**args.config_defaults, **given})
