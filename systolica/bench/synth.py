@@ -5,7 +5,7 @@ times recorded when it was built, a changed one is rebuilt, so area and Fmax fol
 """
 import pathlib
 
-from golden.config import AcceleratorConfig
+from golden.config import AcceleratorConfig, preset
 
 __all__ = ["run", "synth_metrics"]
 
@@ -48,12 +48,11 @@ def run(progress):
                       ("dim16_minilm", AcceleratorConfig(input_width=12))):
         out.update(synth_metrics(name, cfg, "generic", units=("array", *synth.OVERHEAD_UNITS), progress=progress))
     for dim, pipe in ((4, 0), (4, 2), (8, 0), (8, 2)):
-        cfg = AcceleratorConfig(dim=dim, pe_pipeline=pipe,
-                                **{k: v for k, v in fpga.BOARD_DEFAULTS.items() if k not in ("dim", "pe_pipeline")})
+        cfg = preset(fpga.BOARDS["ulx3s"]["preset"], dim=dim, pe_pipeline=pipe)
         r = fpga.build(cfg, design="tile", out_root=ROOT / "build" / "fpga", progress=progress)
         tag = f"ecp5 tile dim{dim} pe_pipeline{pipe}"
         out[f"{tag} synth"] = (r["seconds"]["synth"], "s")
-        out[f"{tag} place and route"] = (r["seconds"]["pnr"], "s")
+        out[f"{tag} place and route"] = (r["seconds"]["pnr"][0], "s")
         out[f"{tag} Fmax"] = (round(r["fmax_mhz"], 2), "MHz")
         for res in ("TRELLIS_COMB", "TRELLIS_FF", "MULT18X18D", "DP16KD"):
             if res in r["utilization"]:
