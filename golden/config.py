@@ -198,13 +198,15 @@ class AcceleratorConfig:
         return dataclasses.replace(self, **changes)
 
 
-#: Named configurations: the fields a preset sets (the others keep their defaults). ``ulx3s-85f`` is the largest
-#: whole accelerator that fits the ULX3S's LFE5U-85F (156 MULT18X18D, 208 DP16KD, 83,640 LUT4; docs/synth.md has
-#: the measured utilization) and still runs MiniLM at 32 tokens: DIM 8 with registered PE operands, 12-bit
-#: activations, a 64 KiB scratchpad (the 32-token layer's activations take 4,992 of its 5,460 rows) and a 32 KiB
-#: accumulator (1,024 rows).
+#: Named configurations: the fields a preset sets (the others keep their defaults).
+#:
+#: ``ulx3s-85f``: the largest whole accelerator that fits the ULX3S's LFE5U-85F (156 MULT18X18D, 208 DP16KD,
+#: 83,640 LUT4) and still runs MiniLM at 32 tokens (docs/synth.md has the measurements): DIM 8 with registered PE
+#: operands, 12-bit activations, a 64 KiB scratchpad (the 32-token layer's activations take 4,992 of its 5,460
+#: rows), a 32 KiB accumulator and 4 activation lanes. With 8 lanes it needs 162 MULT18X18D and about 98% of the
+#: LUTs (Yosys, per unit); 4 lanes cost 2% more cycles on a 32-token MiniLM layer (cycle model).
 PRESETS = {
-    "ulx3s-85f": dict(dim=8, input_width=12, lanes=8, spad_kib=64, acc_kib=32, pe_pipeline=2),
+    "ulx3s-85f": dict(dim=8, input_width=12, lanes=4, spad_kib=64, acc_kib=32, pe_pipeline=2),
 }
 
 

@@ -287,17 +287,22 @@ class Controller(wiring.Component):
         cur_op = cur[:8]
         cmm = data.View(LAYOUTS[Opcode.MATMUL], cur)
         ccf = data.View(LAYOUTS[Opcode.CONFIG], cur)
+        ec = self.exe_cmd
+        # block ``blk``'s B and C addresses, ``b_addr + blk * b_stride`` and ``c_addr + blk * c_stride``, kept as
+        # running sums (no multiplier)
         blk = Signal(16)
+        b_at, c_at = Signal.like(ec.payload.b_addr), Signal.like(ec.payload.c_addr)
+        new_mm = data.View(LAYOUTS[Opcode.MATMUL], ex_entry.word)
         with m.If(ex_start):
             m.d.sync += [cur.eq(ex_entry.word), ex_busy.eq(1), blk.eq(0), ex_push.eq(Cat(f["push_prev"],
-                                                                                       f["push_next"]))]
+                                                                                       f["push_next"])),
+                         b_at.eq(new_mm.b_addr), c_at.eq(new_mm.c_addr)]
         # MATMUL: one tile command per column block
-        ec = self.exe_cmd
         last_blk = blk == cmm.blocks - 1
         m.d.comb += [
             ec.valid.eq(ex_busy & (cur_op == Opcode.MATMUL)),
-            ec.payload.a_addr.eq(cmm.a_addr), ec.payload.b_addr.eq(cmm.b_addr + blk * cmm.b_stride),
-            ec.payload.c_addr.eq(cmm.c_addr + blk * cmm.c_stride), ec.payload.rows.eq(cmm.rows),
+            ec.payload.a_addr.eq(cmm.a_addr), ec.payload.b_addr.eq(b_at),
+            ec.payload.c_addr.eq(c_at), ec.payload.rows.eq(cmm.rows),
             ec.payload.k.eq(cmm.k), ec.payload.cols.eq(Mux(last_blk, cmm.cols, cfg.dim)),
             ec.payload.accumulate.eq(cmm.accumulate),
         ]
@@ -307,7 +312,7 @@ class Controller(wiring.Component):
                      mm_fifo.w_en.eq(ec.valid & ec.ready & (blk == 0))]
         m.d.sync += mm_outstanding.eq(mm_outstanding + (ec.valid & ec.ready) - self.exe_done)
         with m.If(ec.valid & ec.ready):
-            m.d.sync += blk.eq(blk + 1)
+            m.d.sync += [blk.eq(blk + 1), b_at.eq(b_at + cmm.b_stride), c_at.eq(c_at + cmm.c_stride)]
             with m.If(last_blk):
                 m.d.sync += ex_busy.eq(0)
         # MATMUL completion, in order

@@ -82,6 +82,7 @@ class SpadWriter(wiring.Component):
         t_draining = Signal()
         t_last = Signal()
         block_addr = Signal(cfg.spad_addr_width + 1)   # transposed: base + (r // dim)*row_stride
+        t_addr = Signal.like(block_addr)               # transposed drain: block_addr + t_out*line_stride
 
         w = self.o
         take_row = full & Mux(cmd.transpose, ~t_draining, w.ready)
@@ -113,22 +114,23 @@ class SpadWriter(wiring.Component):
                             m.d.sync += tbuf[i].eq(row)
                 m.d.sync += t_count.eq(t_count + 1)
                 with m.If((t_count == dim - 1) | full_last):
-                    m.d.sync += [t_draining.eq(1), t_out.eq(0), t_last.eq(full_last)]
+                    m.d.sync += [t_draining.eq(1), t_out.eq(0), t_last.eq(full_last), t_addr.eq(block_addr)]
 
-        # transposed drain: buffer column c -> row block_addr + c*line_stride; lanes beyond t_count are zero
+        # transposed drain: buffer column c -> row block_addr + c*line_stride (t_addr, a running sum); lanes beyond
+        # t_count are zero
         col = Signal(data.ArrayLayout(elem, dim))
         with m.Switch(t_out):
             for c in range(dim):
                 with m.Case(c):
                     m.d.comb += [col[i].eq(Mux(i < t_count, tbuf[i][c], 0)) for i in range(dim)]
         with m.If(cmd.transpose):
-            m.d.comb += [w.valid.eq(t_draining), w.payload.addr.eq(block_addr + t_out * cmd.line_stride),
+            m.d.comb += [w.valid.eq(t_draining), w.payload.addr.eq(t_addr),
                          w.payload.data.eq(col.as_value())]
         with m.Else():
             m.d.comb += [w.valid.eq(full), w.payload.addr.eq(line_addr), w.payload.data.eq(row.as_value())]
         drain_end = t_draining & w.ready & (t_out == dim - 1)
         with m.If(t_draining & w.ready):
-            m.d.sync += t_out.eq(t_out + 1)
+            m.d.sync += [t_out.eq(t_out + 1), t_addr.eq(t_addr + cmd.line_stride)]
             with m.If(drain_end):
                 m.d.sync += [t_draining.eq(0), t_count.eq(0), block_addr.eq(block_addr + cmd.row_stride)]
         m.d.comb += self.done.eq((~cmd.transpose & full & full_last & w.ready) | (drain_end & t_last))

@@ -42,7 +42,8 @@ from golden.config import PRESETS
 
 from .options import add_config_arguments, config_from_args
 
-__all__ = ["BOARDS", "BoardTop", "build", "pll_verilog", "parse_report", "format_report", "add_arguments", "run"]
+__all__ = ["BOARDS", "BoardTop", "build", "pll_verilog", "parse_report", "workload", "survey_row", "format_report",
+           "add_arguments", "run"]
 
 BUILD = pathlib.Path("build/fpga")
 BOARD_TOP = "systolica_board"
@@ -276,6 +277,45 @@ def build(config, *, board="ulx3s", design="accelerator", freq=100, seeds=(1,), 
     return {**result, "cached": not ran}
 
 
+def workload(config, *, seqs=(128, 64, 32), progress=print):
+    """A MiniLM layer on the RTL at ``config``, at the longest of ``seqs`` that the configuration holds: tokens,
+    MACs and RTL cycles (bit-exact against golden/, ``systolica.run.run_layers``)."""
+    from compiler import Options
+    from compiler.plan import LayerDims
+    from compiler.report import layer_macs
+    from golden.encoder import tokens_of_length
+
+    from .embeddings import quantized_model
+    from .run import run_layers
+
+    _, enc = quantized_model(progress=progress)
+    for seq in seqs:
+        try:
+            res = run_layers(enc, config, tokens_of_length(enc.model, seq), 1, Options(), progress)
+        except ValueError as e:
+            progress(f"[build] MiniLM layer at {seq} tokens: {e}")
+            continue
+        return {"model": "all-MiniLM-L6-v2", "layers": len(enc.layers), "seq": seq, "cycles": res["cycles"],
+                "macs": layer_macs(LayerDims.of(enc.layers[0]), seq)}
+    raise ValueError(f"no MiniLM layer of {list(seqs)} tokens fits this configuration")
+
+
+def survey_row(result, work):
+    """The row of a Transformer-accelerator survey's FPGA table: data format, MHz, peak and measured GOPS (one
+    MiniLM layer on the RTL: 2 x MACs / (cycles / Fmax)), inferences per second (every layer of the model at the
+    same cycles, embeddings on the host), DSP, LUT, FF, BRAM."""
+    cfg, util, mhz = result["config"], result["utilization"], result["fmax_mhz"]
+    peak = 2 * cfg["dim"] ** 2 * mhz / 1e3
+    measured = 2 * work["macs"] * mhz / work["cycles"] / 1e3
+    return {"data format": f"INT8 weights, INT{cfg['input_width']} activations, INT{cfg['acc_width']} accumulate",
+            "MHz": round(mhz, 1), "peak GOPS": round(peak, 2), "measured GOPS": round(measured, 2),
+            "efficiency": round(measured / peak, 3),
+            "workload": f"{work['model']} layer, {work['seq']} tokens, {work['cycles']:,} cycles",
+            "inferences/s": round(mhz * 1e6 / (work["layers"] * work["cycles"]), 1),
+            "DSP": util.get("MULT18X18D", (0,))[0], "LUT": util.get("TRELLIS_COMB", (0,))[0],
+            "FF": util.get("TRELLIS_FF", (0,))[0], "BRAM": util.get("DP16KD", (0,))[0]}
+
+
 def parse_report(report):
     """Fmax, utilization and a summary of the worst path from nextpnr's ``--report`` JSON."""
     clocks = report.get("fmax", {})
@@ -367,6 +407,10 @@ def format_report(r):
                       f"logic + {c['routing_ns']:.2f} ns routing, {c['levels']} logic steps",
                   f"  from {c['start']}", f"  to   {c['end']}", f"  {c.get('summary', '')}",
                   "  by kind: " + ", ".join(f"{k} {v:.2f} ns" for k, v in c.get("by_kind", {}).items())]
+    if r.get("survey"):
+        row = r["survey"]
+        lines += ["", "| " + " | ".join(row) + " |", "|" + " --- |" * len(row),
+                  "| " + " | ".join(f"{v:,}" if isinstance(v, int) else str(v) for v in row.values()) + " |"]
     lines.append(f"bitstream: {r['bitstream']}")
     return "\n".join(lines) + "\n"
 
@@ -391,6 +435,8 @@ def add_arguments(parser):
 def run(args):
     config = config_from_args(args)
     r = build(config, board=args.board, design=args.design, freq=args.freq, seeds=_seeds(args.seeds))
+    if args.design == "accelerator":
+        r["survey"] = survey_row(r, workload(config, progress=print))
     print(format_report(r))
     if args.json:
         pathlib.Path(args.json).write_text(json.dumps(r, indent=1))

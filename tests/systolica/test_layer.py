@@ -6,7 +6,7 @@ import pytest
 from compiler import Options
 from golden.encoder import tokens_of_length
 from golden.encoder import minilm_encoder
-from golden.config import AcceleratorConfig
+from golden.config import AcceleratorConfig, preset
 from systolica.run import run_layers
 
 
@@ -19,8 +19,11 @@ def _cfg(enc):
     return AcceleratorConfig(dim=16, input_width=enc.spec.activation_width)
 
 
-def test_one_layer_seq32_bit_exact(enc):
-    res = run_layers(enc, _cfg(enc), tokens_of_length(enc.model, 32), 1, Options(), print, optimize=False)
+@pytest.mark.parametrize("where", ["ulx3s-85f", pytest.param("dim16", marks=pytest.mark.slow)])
+def test_one_layer_seq32_bit_exact(enc, where):
+    """At the board preset (DIM 8, its small memories) in `make test`, at the default DIM 16 in `make test-all`."""
+    cfg = _cfg(enc) if where == "dim16" else preset(where)
+    res = run_layers(enc, cfg, tokens_of_length(enc.model, 32), 1, Options(), print, optimize=False)
     assert res["mac_cycles"] == res["ideal_cycles"]          # every MAC the layer needs, once
     # the program-level cycle model (golden.program_cycles) predicts the whole layer within 1%
     assert abs(res["model_cycles"] - res["cycles"]) <= 0.01 * res["cycles"], (res["model_cycles"], res["cycles"])
