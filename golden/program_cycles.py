@@ -5,7 +5,8 @@ have been pushed (the ``k``-th pop of a channel takes the ``k``-th push, at the 
 Instructions are placed in the order of their start times (the queue head that can start first), so a LOAD sees
 the MATMULs that run alongside it.
 
-- LOAD / STORE: ``ceil(bytes / config.bus_bytes) + burst_overhead`` plus ``line_overhead`` per line after the
+- LOAD / STORE: ``max(ceil(bytes / config.bus_bytes), lines) + burst_overhead`` (a DMA moves one beat or one
+  line per cycle, whichever is slower) plus ``line_overhead`` per line after the
   first when the lines are not contiguous in memory. Stride 0 (a replicated line, hw.dma): one line read, then one
   line per cycle. An accumulator LOAD writes its lines only in cycles the array does not write the accumulator
   (the array has the port): a LOAD still writing when a MATMUL starts finishes after that MATMUL.
@@ -45,9 +46,10 @@ class Latencies:
     store_overhead: int = 0         # STORE: last beat -> done (BRESP)
 
     def transfer(self, nbytes, bus_bytes, lines=1, contiguous=True):
-        """Cycles of a LOAD/STORE burst of ``nbytes`` over a bus of ``bus_bytes`` per beat."""
+        """Cycles of a LOAD/STORE burst of ``nbytes`` in ``lines`` lines over a bus of ``bus_bytes`` per beat: one
+        beat or one line per cycle, whichever is slower (hw.dma)."""
         extra = 0 if contiguous else (lines - 1) * self.line_overhead
-        return -(-nbytes // bus_bytes) + self.burst_overhead + extra
+        return max(-(-nbytes // bus_bytes), lines) + self.burst_overhead + extra
 
 
 @dataclass

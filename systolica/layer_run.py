@@ -1,6 +1,6 @@
 """One compiled MiniLM layer on the RTL (fast harness), against the golden model and the cycle model.
 
-    python -m systolica.layer_run [SEQ] [--unfuse-qk] [--fuse-ffn] [--trace FILE]
+    python -m systolica.layer_run [SEQ] [--unfuse-qk] [--fuse-ffn] [--trace FILE] [--preset NAME | --dim ...]
 
 Prints the RTL cycles (CYCLES CSR), the model's estimate (golden.program_cycles.estimate_cycles), the ideal
 MAC-bound cycles, the MHA / FFN phase latencies of both (phases as in compiler.report) and whether the RTL
@@ -21,18 +21,20 @@ def main(argv=None):
     ap.add_argument("--fuse-ffn", action="store_true")
     ap.add_argument("--trace")
     ap.add_argument("--top", type=int, default=15)
+    from systolica.options import config_from_args
+    from systolica.run import add_model_config_arguments
+    add_model_config_arguments(ap)
     a = ap.parse_args(argv)
     from compiler import Options, compile_encoder
     from compiler.report import _phases, layer_macs
     from golden.encoder import tokens_of_length
     from golden.encoder import minilm_encoder
     from golden.program_cycles import estimate_cycles
-    from golden.config import AcceleratorConfig
     from sim.system import run_program
 
     enc = minilm_encoder()
     ids = tokens_of_length(enc.model, a.seq)
-    cfg = AcceleratorConfig(dim=16, input_width=enc.spec.activation_width)
+    cfg = config_from_args(a)
     opts = Options(fuse_qk_softmax=not a.unfuse_qk, fuse_ffn2_layernorm=a.fuse_ffn)
     prog = compile_encoder(enc, cfg, ids, n_layers=1, options=opts)
     hs = enc.forward(ids, n_layers=1)
@@ -42,7 +44,7 @@ def main(argv=None):
     out = prog.outputs["output"]
     nbytes = hs[1].size * 2
     t = time.time()
-    r = run_program(cfg, {0: bytes(prog.memory())}, prog.prog_addr, [(out, nbytes)], trace=a.trace, optimize=True)
+    r = run_program(cfg, {0: bytes(prog.memory())}, prog.prog_addr, [(out, nbytes)], trace=a.trace)
     wall = time.time() - t
     mem = bytearray(out + nbytes)
     mem[out:out + nbytes] = r.reads[out]
