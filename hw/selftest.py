@@ -32,6 +32,8 @@ WATCHDOG_FACTOR = 4
 WATCHDOG_SLACK = 1024
 #: Cycles per compared word (ROM read, RAM read, compare).
 CHECK_CYCLES = 3
+#: The largest image the RAM is built for (on-chip memory).
+MAX_IMAGE_BYTES = 1 << 20
 
 
 def _segments(image):
@@ -46,6 +48,9 @@ def _segments(image):
             raise ValueError(f"image data at {addr:#x} must be bytes, not {type(blob).__name__}")
         segs.append((addr, bytes(blob)))
     segs.sort()
+    size = max(a + len(b) for a, b in segs)
+    if size > MAX_IMAGE_BYTES:
+        raise ValueError(f"a {size}-byte image exceeds the self-test's on-chip {MAX_IMAGE_BYTES}-byte RAM")
     for (a0, b0), (a1, _) in zip(segs, segs[1:]):
         if a0 + len(b0) > a1:
             raise ValueError(f"image segments at {a0:#x} ({len(b0)} bytes) and {a1:#x} overlap")
