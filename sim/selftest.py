@@ -20,7 +20,8 @@ SELFTEST_NAME = "systolica_selftest"
 
 
 def _digest(image, prog_addr, checks, max_cycles):
-    h = hashlib.sha256(repr((prog_addr, max_cycles)).encode())
+    """Digest of what the top bakes in, and of this file (how it is built)."""
+    h = hashlib.sha256(pathlib.Path(__file__).read_bytes() + repr((prog_addr, max_cycles)).encode())
     for addr, blob in sorted(image.items()):
         h.update(addr.to_bytes(8, "little") + len(blob).to_bytes(8, "little") + bytes(blob))
     for addr, blob in checks:

@@ -17,6 +17,11 @@ is never written fails the check.
 Memory map (byte addresses, each region 64-byte aligned): the program at 0 (so the controller's prefetch past
 HALT reads the data behind it), then A, B, bias, the lane constants, the LayerNorm column table, then the outputs
 C, P, L. :func:`layout` gives the addresses.
+
+Run it on the simulated top (Verilator build, cached) and print the measured numbers::
+
+    python -m systolica.selftest [--preset ulx3s-85f | --dim 4 --spad-kib 8 --acc-kib 4 ...] [--seed N]
+                                 [--inject-fault]
 """
 import numpy as np
 
@@ -31,7 +36,7 @@ from golden.program_cycles import estimate_cycles
 from golden.softmax import SoftmaxConstants, i_softmax
 from hw.selftest import program_at, watchdog_cycles
 
-__all__ = ["shape", "layout", "selftest_program", "expected_cycles"]
+__all__ = ["shape", "layout", "selftest_program", "expected_cycles", "main"]
 
 PROG_ADDR = 0
 ALIGN = 64
@@ -191,3 +196,34 @@ def expected_cycles(config, image, prog_addr):
     """The cycle model's estimate (``golden.program_cycles``) of the program at ``prog_addr`` in ``image``: what
     the CYCLES CSR should read after the run."""
     return estimate_cycles(program_at(image, prog_addr), config).cycles
+
+
+def main(argv=None):
+    """Build (cached) and run the self-test top for a configuration; print the verdict and the cycle counts."""
+    import argparse
+    import json
+
+    from sim import runner
+    from sim.selftest import run_selftest, selftest_design
+
+    from .options import add_config_arguments, config_from_args
+
+    ap = argparse.ArgumentParser(prog="python -m systolica.selftest", description=main.__doc__)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--inject-fault", action="store_true", help="hold the top's inject_fault input high")
+    add_config_arguments(ap)
+    args = ap.parse_args(argv)
+    cfg = config_from_args(args)
+    image, prog_addr, checks, max_cycles = selftest_program(cfg, args.seed)
+    bdir = runner.build(selftest_design(cfg, image, prog_addr, checks, max_cycles))
+    times = dict(line.split() for line in (bdir / "times.txt").read_text().splitlines())
+    r = run_selftest(cfg, image, prog_addr, checks, max_cycles, inject_fault=args.inject_fault)
+    print(json.dumps({"config": cfg.to_dict(), "image_bytes": max(a + len(b) for a, b in image.items()),
+                      "checked_bytes": sum(len(w) for _, w in checks), "verilog_s": float(times["generate"]),
+                      "verilator_s": float(times["verilator"]), "model_cycles": expected_cycles(cfg, image, prog_addr),
+                      "max_cycles": max_cycles, **vars(r)}, indent=1))
+    return 0 if r.passed != args.inject_fault else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
