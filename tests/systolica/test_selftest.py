@@ -67,6 +67,7 @@ def test_seed_changes_the_data():
 @pytest.mark.parametrize("change, match", [
     (dict(spad_kib=1, dim=16), "spad_kib=1 holds"),
     (dict(col_entries=4), "col_entries >= 8, not 4"),
+    (dict(dataflow="os"), "not dataflow='os'"),
 ])
 def test_program_refuses_a_config_too_small(change, match):
     with pytest.raises(ValueError, match=match):
@@ -157,6 +158,7 @@ PROG = assemble([Instr.make(Opcode.HALT)])
     (("dim4", {0: PROG}, 0, [(0, b"\x01")]), dict(max_cycles=0), "max_cycles must be a positive integer, not 0"),
     (("dim4", {-32: PROG}, 0, [(0, b"\x01")]), {}, "non-negative integer, not -32"),
     ((None, {0: PROG}, 0, [(0, b"\x01")]), {}, "config must be an AcceleratorConfig, not None"),
+    ((DIM4.replace(dataflow="os"), {0: PROG}, 0, [(0, b"\x01")]), {}, "not dataflow='os'"),
 ])
 def test_selftest_refuses_bad_input(args, kw, match):
     cfg, *rest = args
