@@ -18,7 +18,7 @@ DIM4 = AcceleratorConfig(dim=4, spad_kib=8, acc_kib=4)
 CONFIGS = {"dim4": DIM4, "ulx3s-85f": preset("ulx3s-85f")}
 #: The cycle model (golden.program_cycles) leaves out the first instruction fetch and the store traffic, a few
 #: dozen cycles that weigh on a program this short: the CYCLES CSR must lie within this fraction of its estimate.
-CYCLE_TOLERANCE = 0.25
+CYCLE_TOLERANCE = 0.2
 
 
 @pytest.fixture(scope="module")
