@@ -28,7 +28,7 @@ import numpy as np
 from compiler.emit import Emitter
 from golden import nlops
 from golden.config import AcceleratorConfig
-from golden.isa import Opcode, assemble
+from golden.isa import INSTR_BYTES, Opcode, assemble
 from golden.layernorm import LayerNormConstants, i_layernorm
 from golden.matmul import matmul, wrap
 from golden.numerics import int_range
@@ -97,7 +97,7 @@ def layout(config, prog_bytes):
     return out
 
 
-def _instrs(config, at, a_eb):
+def _instrs(config, at, a_eb, var_shift):
     """The program with region addresses ``at`` (tokens placed by ``compiler.emit.Emitter``)."""
     m, k, n = shape(config)
     d, eb = config.dim, _elem_bytes(config)
@@ -123,10 +123,9 @@ def _instrs(config, at, a_eb):
     em.emit(Opcode.NL, op=int(nlops.LaneOp.SOFTMAX), dst_base=p_row, **rows)
     em.emit(Opcode.STORE, src=0, local=p_row, lines=m * N_BLOCKS, mem_addr=at["out_p"][0], stride=d * eb,
             elem_bytes=eb)
-    ln = at["ln_consts"]
     em.emit(Opcode.CONFIG, kind=0, mem_addr=at["lane_layernorm"][0])
     em.emit(Opcode.CONFIG, kind=1, offset=0, count=n, mem_addr=at["cols_layernorm"][0])
-    em.emit(Opcode.NL, op=int(nlops.LaneOp.LAYERNORM), var_shift=ln.var_shift, dst_base=l_row, **rows)
+    em.emit(Opcode.NL, op=int(nlops.LaneOp.LAYERNORM), var_shift=var_shift, dst_base=l_row, **rows)
     em.emit(Opcode.STORE, src=0, local=l_row, lines=m * N_BLOCKS, mem_addr=at["out_l"][0], stride=d * eb,
             elem_bytes=eb)
     return em.instrs()
@@ -168,13 +167,10 @@ def selftest_program(config, seed=0):
                                         4.0 / (1 << (iw - 1)), in_bits=LN_IN_BITS, out_bits=iw)
     lnorm = wrap(i_layernorm(c, ln), iw)
 
-    # the program, its data behind it
-    def addrs(prog_bytes):
-        return {**layout(config, prog_bytes), "ln_consts": ln}
-    prog_bytes = len(_instrs(config, addrs(0), a_eb)) * 32
-    at = addrs(prog_bytes)
-    program = _instrs(config, at, a_eb)
-    assert len(program) * 32 == prog_bytes
+    # the program, its data behind it: the instruction count does not depend on the addresses
+    prog_bytes = len(_instrs(config, layout(config, 0), a_eb, ln.var_shift)) * INSTR_BYTES
+    at = layout(config, prog_bytes)
+    program = _instrs(config, at, a_eb, ln.var_shift)
     image = {PROG_ADDR: assemble(program, config)}
     a_lines = np.concatenate([a[:, i * d:(i + 1) * d] for i in range(K_BLOCKS)])      # K-block-major
     b_lines = np.concatenate([b[:, j * d:(j + 1) * d] for j in range(N_BLOCKS)])      # per column block
