@@ -48,7 +48,7 @@ __all__ = ["BOARDS", "BoardTop", "build", "pll_verilog", "parse_report", "worklo
 BUILD = pathlib.Path("build/fpga")
 BOARD_TOP = "systolica_board"
 PLL = "systolica_pll"
-DESIGNS = ("tile", "accelerator")
+DESIGNS = ("tile", "accelerator", "selftest")
 
 # Board -> its amaranth-boards platform, part and resources (for the report's percentages and the preset).
 BOARDS = {
@@ -97,10 +97,11 @@ def pll_verilog(freq_mhz, *, clkin_mhz=25):
 
 
 class BoardTop(Elaboratable):
-    """``inner`` on the board: the PLL clock domain, and :func:`_wrap_ports` around the design's ports."""
+    """``inner`` on the board, in the PLL's clock domain: ``selftest`` drives the LEDs itself
+    (:func:`_selftest_pins`), the other designs are wrapped by :func:`_wrap_ports`."""
 
-    def __init__(self, inner, *, freq_mhz):
-        self.inner, self.freq_mhz = inner, freq_mhz
+    def __init__(self, inner, *, freq_mhz, selftest=False):
+        self.inner, self.freq_mhz, self.selftest = inner, freq_mhz, selftest
 
     def elaborate(self, platform):
         from amaranth.hdl import ClockDomain, Instance, Module, Signal
@@ -121,8 +122,34 @@ class BoardTop(Elaboratable):
         platform.add_clock_constraint(clk, self.freq_mhz * 1e6)
         m.submodules.rst = ResetSynchronizer(~locked | pin("button_fire", 1, "i"), domain="sync")
         m.submodules.dut = self.inner
-        _wrap_ports(m, self.inner, pin("button_fire", 0, "i"), [pin("led", i, "o") for i in range(8)])
+        leds = [pin("led", i, "o") for i in range(8)]
+        if self.selftest:
+            _selftest_pins(m, self.inner, pin("button_fire", 0, "i"), leds)
+        else:
+            _wrap_ports(m, self.inner, pin("button_fire", 0, "i"), leds)
         return m
+
+
+#: The self-test's LEDs (docs/selftest.md): 0 passed, 1 failed, 2 done, 3 heartbeat (the clock runs), 4-7 the
+#: accelerator's error code (low four bits).
+SELFTEST_LEDS = ("passed", "failed", "done", "heartbeat", "error_code[0]", "error_code[1]", "error_code[2]",
+                 "error_code[3]")
+
+
+def _selftest_pins(m, st, button, leds):
+    """``hw.selftest.SelfTest``'s verdict on the LEDs (:data:`SELFTEST_LEDS`); the button, synchronized, injects a
+    fault into the checker (the run must then fail)."""
+    from amaranth.hdl import Signal
+    from amaranth.lib.cdc import FFSynchronizer
+
+    m.submodules.fault_sync = FFSynchronizer(button, st.inject_fault)
+    beat = Signal(26)
+    m.d.sync += beat.eq(beat + 1)
+    outs = [st.passed, st.failed, st.done, beat[-1], *st.error_code[:4]]
+    for led, v in zip(leds, outs):
+        r = Signal()
+        m.d.sync += r.eq(v)
+        m.d.comb += led.eq(r)
 
 
 def _wrap_ports(m, inner, sin, leds):
@@ -155,6 +182,12 @@ def _fold(value, width):
 
 
 def _inner(design, config):
+    if design == "selftest":
+        from hw.selftest import SelfTest
+
+        from .selftest import selftest_program
+        image, prog_addr, checks, max_cycles = selftest_program(config)
+        return SelfTest(config, image, prog_addr, checks, max_cycles=max_cycles)
     if design == "tile":
         from sim.tops import TileTop
         return TileTop(config)
@@ -174,7 +207,8 @@ def _plan(board, design, config, pll, seed):
     from sim.verilog import drop_zero_meminit
     platform = _platform(board)
     platform.add_file(f"{PLL}.v", pll[0])
-    plan = platform.prepare(BoardTop(_inner(design, config), freq_mhz=pll[1]), name=BOARD_TOP,
+    plan = platform.prepare(BoardTop(_inner(design, config), freq_mhz=pll[1], selftest=design == "selftest"),
+                            name=BOARD_TOP,
                             script_after_synth="tee -q -o stat.json stat -json",
                             nextpnr_opts=f"--timing-allow-fail --seed {seed} --report report.json")
     il = f"{BOARD_TOP}.il"
@@ -426,7 +460,8 @@ def add_arguments(parser):
     add_config_arguments(parser, **PRESETS[BOARDS["ulx3s"]["preset"]])
     parser.add_argument("--board", default="ulx3s", choices=sorted(BOARDS), help="(default: %(default)s)")
     parser.add_argument("--design", default="accelerator", choices=DESIGNS,
-                        help="accelerator = hw.accelerator (default); tile = array + memories (sim.tops.TileTop)")
+                        help="accelerator = hw.accelerator (default); tile = array + memories (sim.tops.TileTop); "
+                             "selftest = hw.selftest.SelfTest, its verdict on the LEDs (docs/selftest.md)")
     parser.add_argument("--freq", type=float, default=100, help="target clock in MHz (default: %(default)s)")
     parser.add_argument("--seeds", default="1", help="nextpnr placement seeds, e.g. 1,2,3 (default: %(default)s)")
     parser.add_argument("--json", help="also write the result to this file")

@@ -89,6 +89,9 @@ def test_board_plan_uses_the_platform():
     assert "--seed 7" in script and "--report report.json" in script and "--timing-allow-fail" in script
     assert "openFPGALoader" not in fpga._platform("ulx3s").required_tools
     assert "$meminit" not in plan.files[f"{fpga.BOARD_TOP}.il"]
+    # the self-test drives the LEDs itself; its image and expected bytes stay (non-zero memory initializers)
+    plan = fpga._plan("ulx3s", "selftest", cfg.replace(dim=4, spad_kib=8, acc_kib=4), pll, seed=1)
+    assert "$meminit" in plan.files[f"{fpga.BOARD_TOP}.il"] and 'SITE "B2"' in plan.files[f"{fpga.BOARD_TOP}.lpf"]
     with pytest.raises(ValueError, match="seeds must be distinct non-negative integers, not \\(1, 1\\)"):
         fpga.build(cfg, design="tile", seeds=(1, 1))
     with pytest.raises(ValueError, match="design must be one of"):
