@@ -77,9 +77,11 @@ STEPS = 2                                   # iterations per cycle of every recu
 DIV_CYCLES = -(-S_BITS // STEPS)            # the mean's division, hidden under sqrt + reciprocal
 SQRT_CYCLES = SQRT_ITERS // STEPS
 RECIP_CYCLES = QUOT_BITS // STEPS
-#: Cycles from a derive engine's start to its result; the engine takes a new row in the result cycle.
-DERIVE_CYCLES = {NormMode.STATS: 1 + SQRT_CYCLES + 1 + RECIP_CYCLES, NormMode.SUM: 1 + RECIP_CYCLES}
-assert DIV_CYCLES <= SQRT_CYCLES + 1 + RECIP_CYCLES
+#: Cycles from a derive engine's start to its result; the engine takes a new row in the result cycle. LayerNorm:
+#: start, the square root, the root's bit length (a registered leading-one tree), the reciprocal's set-up, the
+#: reciprocal; softmax: start, the reciprocal.
+DERIVE_CYCLES = {NormMode.STATS: 1 + SQRT_CYCLES + 2 + RECIP_CYCLES, NormMode.SUM: 1 + RECIP_CYCLES}
+assert DIV_CYCLES <= SQRT_CYCLES + 2 + RECIP_CYCLES
 
 #: Widest GELU input the lanes take: U1's result is clipped to this range for GELU (``|g| <= 2**15`` keeps
 #: ``t = g * (erf + one)`` within 34 bits).

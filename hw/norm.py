@@ -13,7 +13,7 @@ statistics; for softmax's sum pass ``S`` is the sum of exps), and at the row's e
 
 Latency and throughput: a row's record leaves the reducer ``golden.nlops.reduce_latency(n)`` cycles after its last
 beat (``max(1, ceil(log2 n))`` tree levels, the running sums, ``D``: 6 cycles for 16 lanes); an
-engine takes ``DERIVE_CYCLES[mode]`` (26 for LayerNorm, 11 for softmax; ``golden.nlops``) cycles per row;
+engine takes ``DERIVE_CYCLES[mode]`` (27 for LayerNorm, 11 for softmax; ``golden.nlops``) cycles per row;
 ``config.derive_engines`` engines take rows round-robin, so rows of ``W`` beats stream without stalls while
 ``DERIVE_CYCLES / derive_engines <= W``.
 """
@@ -177,6 +177,10 @@ class DeriveEngine(wiring.Component):
         rlow = Signal(unsigned(QUOT_BITS))
         quo = Signal(unsigned(QUOT_BITS))
         kk = Signal(unsigned(ROW_K_BITS))
+        r = Signal(unsigned(RAD_BITS // 2 + 1))     # the root, 1 when it is 0 (golden.layernorm)
+        r_held = Signal.like(r)
+        m.d.comb += r.eq(Mux(root == 0, 1, root))
+        r_bits = bit_length(m, r, ROW_K_BITS, name="r_bits")
 
         m.d.comb += self.idle.eq(~busy | self.done)
 
@@ -219,7 +223,7 @@ class DeriveEngine(wiring.Component):
                 quo.eq(0),
             ]
 
-        sqrt_end = 1 + SQRT_CYCLES
+        sqrt_end = 1 + SQRT_CYCLES + 1         # the reciprocal's first step (after the bit-length cycle)
         m.d.comb += self.done.eq(busy & (step == Mux(ln, DERIVE_CYCLES[NormMode.STATS],
                                                      DERIVE_CYCLES[NormMode.SUM]) - 1))
         with m.If(self.start & self.idle):
@@ -241,14 +245,11 @@ class DeriveEngine(wiring.Component):
                 m.d.sync += [num.eq(d_num), drem.eq(d_rem)]
             with m.If(ln & (step < SQRT_CYCLES)):
                 m.d.sync += [rem.eq(s_rem), root.eq(s_root), bit.eq(s_bit)]
+            # the root's bit length k (a balanced leading-one tree, registered), then the reciprocal 2**(k+18) / r
             with m.If(ln & (step == SQRT_CYCLES)):
-                r = Mux(root == 0, 1, root)
-                kbits = Signal(unsigned(ROW_K_BITS))
-                for i in range(RAD_BITS // 2 + 1):
-                    with m.If(r[i]):
-                        m.d.comb += kbits.eq(i + 1)
-                m.d.sync += kk.eq(kbits)
-                start_recip(r, kbits + LN_RECIP_BITS)
+                m.d.sync += [r_held.eq(r), kk.eq(r_bits)]
+            with m.If(ln & (step == SQRT_CYCLES + 1)):
+                start_recip(r_held, kk + LN_RECIP_BITS)
             recip_first = Mux(ln, sqrt_end, 0)
             with m.If((step >= recip_first) & (step < recip_first + RECIP_CYCLES)):
                 m.d.sync += [rrem.eq(r_rem), rlow.eq(r_low), quo.eq(r_quo)]
@@ -262,6 +263,26 @@ class DeriveEngine(wiring.Component):
             self.result.k.eq(kk),
         ]
         return m
+
+
+def bit_length(m, value, width, *, name):
+    """``value``'s bit length (0 for 0) as a ``width``-bit Signal: a balanced tree of (any bit set, index) pairs,
+    ``ceil(log2 len(value))`` 2:1 mux levels (a chain of ``If``s would be ``len(value)`` levels)."""
+    nodes = [(value[i], Const(i + 1, width)) for i in range(len(value))]
+    level = 0
+    while len(nodes) > 1:
+        nxt = []
+        for j in range(0, len(nodes) - 1, 2):
+            (lo_any, lo_len), (hi_any, hi_len) = nodes[j], nodes[j + 1]
+            any_, n = Signal(name=f"{name}_any_{level}_{j // 2}"), Signal(width, name=f"{name}_{level}_{j // 2}")
+            m.d.comb += [any_.eq(hi_any | lo_any), n.eq(Mux(hi_any, hi_len, lo_len))]
+            nxt.append((any_, n))
+        if len(nodes) % 2:
+            nxt.append(nodes[-1])
+        nodes, level = nxt, level + 1
+    out = Signal(width, name=name)
+    m.d.comb += out.eq(Mux(nodes[0][0], nodes[0][1], 0))
+    return out
 
 
 class NormUnit(wiring.Component):

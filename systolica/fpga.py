@@ -210,7 +210,7 @@ def _plan(board, design, config, pll, seed):
     plan = platform.prepare(BoardTop(_inner(design, config), freq_mhz=pll[1], selftest=design == "selftest"),
                             name=BOARD_TOP,
                             script_after_synth="tee -q -o stat.json stat -json",
-                            nextpnr_opts=f"--timing-allow-fail --seed {seed} --report report.json")
+                            nextpnr_opts=f"--timing-allow-fail --router router2 --seed {seed} --report report.json")
     il = f"{BOARD_TOP}.il"
     plan.files[il], _ = drop_zero_meminit(plan.files[il])
     return plan
