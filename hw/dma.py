@@ -260,14 +260,15 @@ class DmaReader(_DmaBase):
                 m.d.sync += [buf.eq(after), n.eq(n_after)]
             with m.If(out_fire):
                 m.d.sync += [seg_left.eq(seg_left - 1), s.total.eq(s.total - 1)]
+        # the next segment's first beat without the bytes below its start (built outside the `If`s: a shifter
+        # inside them would take `load` into every one of its stages)
+        nskip, nbeats = offs.r_data[:len(s.off)], offs.r_data[len(s.off):]
+        skipped = shift_units(m, self.mem.resp.payload.data, nskip, beat * 8, left=False, name="skip")
         with m.If(load):
-            nskip, nbeats = offs.r_data[:len(s.off)], offs.r_data[len(s.off):]
             m.d.comb += offs.r_en.eq(1)
             m.d.sync += [seg_left.eq(s.seg_lines), skip.eq(nskip)]
             with m.If(in_fire):
-                m.d.sync += [buf.eq(shift_units(m, self.mem.resp.payload.data, nskip, beat * 8, left=False,
-                                                name="skip")), n.eq(beat - nskip),
-                             first.eq(0), seg_beats.eq(nbeats - 1)]
+                m.d.sync += [buf.eq(skipped), n.eq(beat - nskip), first.eq(0), seg_beats.eq(nbeats - 1)]
             with m.Else():
                 m.d.sync += [first.eq(1), n.eq(0), buf.eq(0), seg_beats.eq(nbeats)]
         return m
