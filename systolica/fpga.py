@@ -209,7 +209,6 @@ def _plan(board, design, config, pll, seed):
     platform.add_file(f"{PLL}.v", pll[0])
     plan = platform.prepare(BoardTop(_inner(design, config), freq_mhz=pll[1], selftest=design == "selftest"),
                             name=BOARD_TOP,
-                            script_after_synth="tee -q -o stat.json stat -json",
                             nextpnr_opts=f"--timing-allow-fail --router router2 --seed {seed} --report report.json")
     il = f"{BOARD_TOP}.il"
     plan.files[il], _ = drop_zero_meminit(plan.files[il])
@@ -289,7 +288,6 @@ def build(config, *, board="ulx3s", design="accelerator", freq=100, seeds=(1,), 
             plan = first if seed == seeds[0] else _plan(board, design, config, pll, seed)
             where = pathlib.Path(plan.extract(sdir))
             shutil.copy(synth_json, where / synth_json.name)
-            shutil.copy(out / "synth" / "stat.json", where / "stat.json")
             progress(f"[build] nextpnr-ecp5 seed {seed} ({b['part']}, target {pll_mhz} MHz) in {sdir} ...")
             # The synthesized netlist is reused: a no-op stands in for Yosys.
             t = _run_script(where, {**_tool_env(), "YOSYS": "true"}, progress=progress, label=f"seed {seed}")
