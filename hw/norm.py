@@ -224,8 +224,12 @@ class DeriveEngine(wiring.Component):
             ]
 
         sqrt_end = 1 + SQRT_CYCLES + 1         # the reciprocal's first step (after the bit-length cycle)
-        m.d.comb += self.done.eq(busy & (step == Mux(ln, DERIVE_CYCLES[NormMode.STATS],
-                                                     DERIVE_CYCLES[NormMode.SUM]) - 1))
+        # done in step DERIVE_CYCLES[mode] - 1, from a register set one step earlier (``done`` feeds ``idle``, which
+        # the whole nonlinear pipeline's ready chain starts from)
+        done = Signal()
+        m.d.sync += done.eq(busy & ~done & (step == Mux(ln, DERIVE_CYCLES[NormMode.STATS],
+                                                         DERIVE_CYCLES[NormMode.SUM]) - 2))
+        m.d.comb += self.done.eq(done)
         with m.If(self.start & self.idle):
             rec = self.rec
             s_abs = Mux(rec.s < 0, -rec.s, rec.s)
