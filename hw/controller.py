@@ -45,6 +45,8 @@ def _instr_layout(op):
 
 LAYOUTS = {op: _instr_layout(op) for op in Opcode}
 _EntryLayout = data.StructLayout({"word": INSTR_BITS, "pc": 32})
+# a fetched instruction with its decode checks' verdict (computed as it enters the fetch FIFO)
+_FetchedLayout = data.StructLayout({"entry": _EntryLayout, "code": 8, "target": 2})
 
 
 class Controller(wiring.Component):
@@ -101,7 +103,7 @@ class Controller(wiring.Component):
         m.d.comb += [self.busy.eq(running), self.error_code.eq(err_code), self.error_info.eq(err_info)]
 
         # ---- fetch: bursts of FETCH_INSTRS instructions into a prefetch FIFO ---------------------------------
-        m.submodules.ififo = ififo = SyncFIFOBuffered(width=_EntryLayout.size, depth=PREFETCH)
+        m.submodules.ififo = ififo = SyncFIFOBuffered(width=_FetchedLayout.size, depth=PREFETCH)
         pc_fetch = Signal(32)
         in_flight = Signal(range(PREFETCH + 1))    # instructions requested, not yet in the FIFO
         beat = Signal(range(max(bpi, 2)))
@@ -122,8 +124,13 @@ class Controller(wiring.Component):
             m.d.sync += beat.eq(Mux(beat == bpi - 1, 0, beat + 1))
             m.d.comb += got_instr.eq(beat == bpi - 1)
         full_word = Cat(word[dw:], resp.payload.data) if bpi > 1 else resp.payload.data
+        # decode checks on the instruction as it enters the FIFO (off the dispatch path: the verdict waits in the
+        # FIFO with the word)
+        code_in, target_in = Signal(8), Signal(2)      # target: 0 ld, 1 ex, 2 st, 3 halt
+        self._decode_checks(m, full_word[:8], {op: data.View(LAYOUTS[op], full_word) for op in Opcode},
+                            target_in, code_in)
         m.d.comb += [ififo.w_en.eq(got_instr & ~stop),
-                     ififo.w_data.eq(Cat(full_word, pc_word))]
+                     ififo.w_data.eq(Cat(full_word, pc_word, code_in, target_in))]
         with m.If(got_instr):
             m.d.sync += pc_word.eq(pc_word + INSTR_BYTES)
         m.d.sync += in_flight.eq(in_flight + Mux(issued, FETCH_INSTRS, 0) - got_instr)
@@ -132,13 +139,8 @@ class Controller(wiring.Component):
         queues = {q: SyncFIFOBuffered(width=_EntryLayout.size, depth=QUEUE_DEPTH) for q in ("ld", "ex", "st")}
         for name, q in queues.items():
             m.submodules[f"q_{name}"] = q
-        head = data.View(_EntryLayout, ififo.r_data)
-        w = head.word
-        opcode = w[:8]
-        views = {op: data.View(LAYOUTS[op], w) for op in Opcode}
-        target = Signal(2)      # 0 ld, 1 ex, 2 st, 3 halt
-        code = Signal(8)
-        self._decode_checks(m, opcode, views, target, code)
+        fetched = data.View(_FetchedLayout, ififo.r_data)
+        head, code, target = fetched.entry, fetched.code, fetched.target
         fifo_of = {0: queues["ld"], 1: queues["ex"], 2: queues["st"]}
         can_push = Signal()
         with m.Switch(target):
@@ -150,7 +152,7 @@ class Controller(wiring.Component):
         take = ififo.r_rdy & running & ~stop & (can_push | (code != 0))
         m.d.comb += ififo.r_en.eq(take | (stop & ififo.r_rdy))
         for t, q in fifo_of.items():
-            m.d.comb += [q.w_data.eq(ififo.r_data), q.w_en.eq(take & (code == 0) & (target == t))]
+            m.d.comb += [q.w_data.eq(head), q.w_en.eq(take & (code == 0) & (target == t))]
         fail = Signal()
         fail_code = Signal(8)
         fail_info = Signal(32)

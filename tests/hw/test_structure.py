@@ -45,9 +45,9 @@ def test_cells_grow_as_the_arithmetic(unit):
 #: The longest chain of cells between registers in the whole accelerator (Yosys ``ltp -noff`` after ``proc``,
 #: ``flatten`` and ``opt``; a wide adder counts as one cell). An ``If``/``Elif`` chain built in a Python loop, or a
 #: shifter built inside an ``If``, shows up here as its length: the derive engine's leading-one chain made it 42,
-#: and the DMA reader's conditional skip shifter 26. The longest today (23 at the board preset) is the
-#: controller's decode checks into the error code's priority chain; next (19), the nonlinear pipeline's ready chain
-#: from the derive engines back through the lanes' stage enable to the accumulator's read command.
+#: and the DMA reader's conditional skip shifter 26, the controller's decode checks on the dispatch path 23.
+#: The longest today (20 at the board preset) is the nonlinear pipeline's ready chain, from the derive engines
+#: back through the lanes' stage enable to the accumulator's read command.
 MAX_LOGIC_CHAIN = 24
 
 
