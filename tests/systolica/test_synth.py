@@ -40,7 +40,7 @@ def test_not_built_units_print_as_such(monkeypatch):
     (["synth", "--dim", "1"], "dim must be in 2..32, not 1"),
     (["synth", "--sweep", "2,x"], "--sweep must be comma-separated integers, not '2,x'"),
     (["synth", "--sweep", "4,64"], "dim must be in 2..32, not 64"),
-    (["build", "--freq", "0"], "freq must be a number of MHz in 1..500, not 0.0"),
+    (["build", "--freq", "0"], "freq must be a number of MHz in 1..400, not 0.0"),
 ])
 def test_cli_errors(argv, needle, capsys):
     from systolica.cli import main
