@@ -15,6 +15,9 @@ stage  multiplier          used by
 7->8   M4                  GELU's output requantization ``t * M``; softmax's ``e * f`` (U4)
 =====  ==================  ======================================================================================
 
+Stages 2 -> 2b -> 3 hold U1's rounding and exp's ``floor(d / x0)``, split three division steps then two so that
+no stage chains more than three carry chains (``LANE_LATENCY`` = 10 stages).
+
 Every operand and intermediate is built at the width ``golden.nlops.lane_widths`` derives from the field ranges
 and the bounds golden/ proves (each written down there; ``tests/golden/test_lane_bounds.py`` checks them).
 
@@ -135,22 +138,30 @@ class _Lane:
         # LayerNorm's mean lies in U1's range (it is the mean of U1's results)
         x2, mean2, f2, kb2, m2, b2 = carry(2, x=x, mean=a[:w["g"]].as_signed(), f=f, kb=kb, m=col.m3, b=col.b)
 
-        # stage 2 -> 3: U1's rounding and clip; exp's q = floor(d / x0) (q <= 30: five restoring-division steps on
-        # magnitudes) and r = d - x0 * q.
-        g3 = reg("g3", round_shift_clamp(m, p2, k.s1, c.lo1, c.hi1), w["g"])
+        # stages 2 -> 2b -> 3: U1's rounding and clip; exp's q = floor(d / x0) (q <= 30: five restoring-division
+        # steps on magnitudes, three then two, each its own carry chain) and r = d - x0 * q.
         xm = (-k.x0).as_unsigned()
-        rem = (-d2).as_unsigned()
-        qbits = []
-        for bit in range(4, -1, -1):
-            t = Signal(signed(24), name=f"div{bit}")
-            m.d.comb += t.eq(rem - (xm << bit))
-            qbits.append(~t[-1])
-            nxt = Signal(unsigned(22), name=f"rem{bit}")
-            m.d.comb += nxt.eq(Mux(t[-1], rem, t))
-            rem = nxt
-        r3 = reg("r3", -rem.as_signed(), 17)
-        q3 = reg("q3", Cat(*reversed(qbits)), unsigned(5))
-        x3, mean3, f3, kb3, m3c, b3c = carry(3, x=x2, mean=mean2, f=f2, kb=kb2, m=m2, b=b2)
+
+        def divide(rem, bits):
+            qbits = []
+            for bit in bits:
+                t = Signal(signed(24), name=f"div{bit}")
+                m.d.comb += t.eq(rem - (xm << bit))
+                qbits.append(~t[-1])
+                nxt = Signal(unsigned(22), name=f"rem{bit}")
+                m.d.comb += nxt.eq(Mux(t[-1], rem, t))
+                rem = nxt
+            return rem, Cat(*reversed(qbits))
+
+        rem_hi, q_hi = divide((-d2).as_unsigned(), (4, 3, 2))
+        g2b = reg("g2b", round_shift_clamp(m, p2, k.s1, c.lo1, c.hi1), w["g"])
+        rem2b = reg("rem2b", rem_hi, unsigned(22))
+        qhi2b = reg("qhi2b", q_hi, unsigned(3))
+        x2b, mean2b, f2b, kb2b, m2b, b2b = carry("2b", x=x2, mean=mean2, f=f2, kb=kb2, m=m2, b=b2)
+        rem_lo, q_lo = divide(rem2b, (1, 0))
+        r3 = reg("r3", -rem_lo.as_signed(), 17)
+        q3 = reg("q3", Cat(q_lo, qhi2b), unsigned(5))
+        g3, x3, mean3, f3, kb3, m3c, b3c = carry(3, g=g2b, x=x2b, mean=mean2b, f=f2b, kb=kb2b, m=m2b, b=b2b)
 
         # stage 3 -> 4: S2, one multiplier for GELU's (min(|g|, -b) + b)**2 + c, LayerNorm's (g - mean) * f
         # (as (g - mean) * (f - LN_F_OFFSET) + (g - mean) * LN_F_OFFSET) and exp's (r + b) * r + c.
