@@ -48,6 +48,7 @@ def test_cli_errors(argv, needle, capsys):
     assert needle in capsys.readouterr().err
 
 
+@pytest.mark.slow      # ~80 s of Yosys: make test-all (make test keeps its 12-minute budget)
 @pytest.mark.synth
 def test_synth_dim4_generic():
     cfg = AcceleratorConfig(dim=4)
