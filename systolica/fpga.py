@@ -50,7 +50,8 @@ BOARD_TOP = "systolica_board"
 PLL = "systolica_pll"
 DESIGNS = ("tile", "accelerator", "selftest")
 
-# Board -> its amaranth-boards platform, part and resources (for the report's percentages and the preset).
+# Board -> its amaranth-boards platform, part, configuration preset and MULT18X18D count (the slow board test
+# checks nextpnr's report against it).
 BOARDS = {
     "ulx3s": {"platform": "amaranth_boards.ulx3s:ULX3S_85F_Platform", "part": "LFE5U-85F-6BG381C",
               "preset": "ulx3s-85f", "mult18": 156},
