@@ -8,26 +8,32 @@ start ``s_b``; an operation's command handshake is at cycle ``T``::
     p_b = max(p_{b-1} + dim, s_{b-2} + rows_{b-2}, T_j + 1 if b is op j's first block)
     s_b = max(p_b + 1, s_{b-1} + rows_{b-1})
     E_j = p_{last block of j} + dim - 1
-    D_j = s_{last block of j} + rows_j + 2*dim + P      (op_done pulses in cycle D_j; P = config.pe_pipeline)
+    D_j = s_{last block of j} + rows_j + 2*dim - 1 + P + W
+                    (op_done pulses in cycle D_j; P = config.pe_pipeline, W = ACC_WRITE_LATENCY)
 
-An isolated operation therefore takes ``D - T = (KB - 1) * max(rows, dim) + rows + 2*dim + 2 + P`` cycles, which is
+An isolated operation therefore takes ``D - T = (KB - 1) * max(rows, dim) + rows + 2*dim + 1 + W + P`` cycles, which is
 also what the ``busy_cycles`` counter reads for it; back-to-back operations with ``rows >= dim`` keep the
 array busy every cycle (one A row per cycle), so utilization tends to 1.
 
 Output-stationary (``dataflow="os"``, hw/execute_os.py): one k step per cycle from ``T + 1``, blocks are row
 blocks of ``dim`` rows, a block's ``last`` step waits while one of its result rows would leave the mesh in the
-same cycle as an earlier block's (only when k < 2*dim - 1), and row ``i`` commits ``dim + 2*i + 2`` cycles after
+same cycle as an earlier block's (only when k < 2*dim - 1), and row ``i`` commits ``dim + 2*i + 1 + W`` cycles after
 its block's ``last`` step (see :func:`_schedule_os` and :data:`FORMULA`).
+
+``ACC_WRITE_LATENCY``: an accumulator write accepted in cycle t commits (and ``done`` pulses) in cycle t + W.
 """
 import dataclasses
 
 from .config import AcceleratorConfig
 
-__all__ = ["FORMULA", "TileOp", "OpTiming", "blocks", "op_cycles", "schedule", "utilization", "busy_cycles",
+__all__ = ["ACC_WRITE_LATENCY", "FORMULA", "TileOp", "OpTiming", "blocks", "op_cycles", "schedule", "utilization", "busy_cycles",
            "mac_cycles"]
 
-FORMULA = ("ws: cycles(rows, k) = (ceil(k/dim) - 1) * max(rows, dim) + rows + 2*dim + 2 + pe_pipeline; "
-           "os (k >= 2*dim - 1): cycles(rows, k) = RB*k + dim + 2*i_last + 2 with RB = ceil(rows/dim), "
+#: Cycles from an accumulator write's acceptance to its commit (hw.accumulator: read, registered read, add/write).
+ACC_WRITE_LATENCY = 2
+
+FORMULA = ("ws: cycles(rows, k) = (ceil(k/dim) - 1) * max(rows, dim) + rows + 2*dim + 3 + pe_pipeline; "
+           "os (k >= 2*dim - 1): cycles(rows, k) = RB*k + dim + 2*i_last + 3 with RB = ceil(rows/dim), "
            "i_last = rows - 1 - (RB - 1)*dim; shorter k: golden.cycles.schedule "
            "(isolated op, handshake to done)")
 
@@ -81,7 +87,7 @@ def op_cycles(op, config):
     n = config.dim
     if config.dataflow == "os":
         return schedule([op], config)[0].cycles
-    return (blocks(op, config) - 1) * max(op.rows, n) + op.rows + 2 * n + 2 + config.pe_pipeline
+    return (blocks(op, config) - 1) * max(op.rows, n) + op.rows + 2 * n + 1 + ACC_WRITE_LATENCY + config.pe_pipeline
 
 
 def schedule(ops, config, valid_at=None):
@@ -122,7 +128,7 @@ def schedule(ops, config, valid_at=None):
             s.append(sb)
             rows.append(op.rows)
         e_prev = p[-1] + n - 1
-        out.append(OpTiming(accept=t, done=s[-1] + op.rows + 2 * n + config.pe_pipeline))
+        out.append(OpTiming(accept=t, done=s[-1] + op.rows + 2 * n - 1 + ACC_WRITE_LATENCY + config.pe_pipeline))
     return out
 
 
@@ -132,9 +138,9 @@ def _schedule_os(ops, config, valid_at):
     one of those cycles is taken by an earlier block's row, and an operation's final block also waits while its
     final row would commit before a row written by an earlier block (of this operation or an earlier one: with
     K < 2*dim - 1 a short final block can overtake its own operation's earlier blocks); row i commits at
-    s + dim + 2*i + 2. No block's first row commits before an earlier operation's row (which may be the same
+    s + dim + 2*i + 1 + ACC_WRITE_LATENCY. No block's first row commits before an earlier operation's row (which may be the same
     accumulator row)."""
-    n = config.dim
+    n, w = config.dim, 1 + ACC_WRITE_LATENCY     # row i of a block issued last at s commits at s + n + 2*i + w
     out, prev_last, e_prev = [], None, None
     pending = None          # the latest commit of a row written so far
     taken = set()
@@ -148,16 +154,16 @@ def _schedule_os(ops, config, valid_at):
             last = issue + op.k - 1
             # A slot taken by an earlier block's row, or (final block) op_done before an earlier row's commit: wait.
             while (any(last + 1 + n + 2 * i in taken for i in range(n))
-                   or (older is not None and last + n + 2 < older)
-                   or (b == rb - 1 and pending is not None and last + n + 2 * i_last + 2 < pending)):
+                   or (older is not None and last + n + w < older)
+                   or (b == rb - 1 and pending is not None and last + n + 2 * i_last + w < pending)):
                 last += 1
             taken.difference_update([x for x in taken if x <= last])
             taken.update(last + 1 + n + 2 * i for i in range(n))
-            commit = last + n + 2 * (min(n, op.rows - b * n) - 1) + 2
+            commit = last + n + 2 * (min(n, op.rows - b * n) - 1) + w
             pending = commit if pending is None else max(pending, commit)
             prev_last, issue = last, last + 1
         e_prev = prev_last
-        out.append(OpTiming(accept=t, done=prev_last + n + 2 * i_last + 2))
+        out.append(OpTiming(accept=t, done=prev_last + n + 2 * i_last + w))
     return out
 
 

@@ -1,13 +1,16 @@
 """Accumulator SRAM: int rows of ``dim`` x ``acc_width`` bits, accumulate-on-write or overwrite, banked.
 
-Row ``addr`` lives in bank ``addr % banks``. Writes are a two-stage read-modify-write: stage 1 reads the old row,
-stage 2 adds (or not) and writes, with per-element enables so a partial tile (``cols < dim``) leaves the other
-columns untouched. The stage-1 read port is transparent to the write port, so back-to-back writes to the same
-row (K loop over a one-row tile) see each other's result without a stall.
+Row ``addr`` lives in bank ``addr % banks``. Writes are a three-stage read-modify-write: stage 1 reads the old
+row, stage 2 registers the block RAM's output, stage 3 adds (or not) and writes, with per-element enables so a
+partial tile (``cols < dim``) leaves the other columns untouched. Stage 3 forwards the results of the two writes
+ahead of it, so back-to-back writes to the same row (K loop over a one-row tile) see each other's result without
+a stall, and no path runs from a block RAM's output through the adder.
 """
-from amaranth.hdl import Module, Mux, Signal, signed
+from amaranth.hdl import Cat, Module, Mux, Signal, signed
 from amaranth.lib import data, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
+
+from golden.cycles import ACC_WRITE_LATENCY
 
 __all__ = ["AccWriteLayout", "AccReadCmdLayout", "AccRowLayout", "Accumulator"]
 
@@ -38,8 +41,8 @@ def AccRowLayout(cfg):
 class Accumulator(wiring.Component):
     """Banked accumulator with a write (read-modify-write) stream and a row read stream.
 
-    Latency: a write accepted at cycle t is committed at the end of cycle t + 1; ``done`` pulses in cycle t + 1
-    for a write with ``last``. Throughput: one write per cycle, always ready.
+    Latency: a write accepted at cycle t is committed at the end of cycle t + ACC_WRITE_LATENCY (2,
+    ``golden.cycles``); ``done`` pulses in that cycle for a write with ``last``. Throughput: one write per cycle, always ready.
     Read stream: after a command is accepted at cycle t, row i is valid from cycle t + 2 + i if ``read``
     is never stalled (1 row per cycle; backpressure holds the row). A new command is accepted in the cycle the
     previous one issues its last row, so back-to-back commands stream without a gap. Reads are not ordered
@@ -81,33 +84,51 @@ class Accumulator(wiring.Component):
         def bank_of(addr):
             return addr[:bb] if bb else 0
 
-        # ---- write path: stage 1 (read old row) -> stage 2 (add, write) ----
+        # ---- write path, three stages: ACC_WRITE_LATENCY cycles from acceptance to commit ----
+        assert ACC_WRITE_LATENCY == 2
+        # s1 (cycle t): the row's banks are read. s2 (t + 1): the block RAM's output is registered through the
+        # bank mux. s3 (t + 2): old + data, written at the end of the cycle. The read at t misses the writes of
+        # the two operations ahead of it (they commit at the ends of t and t + 1); s3 takes their results from
+        # ``fwd1`` (one ahead) and ``fwd2`` (two ahead) instead, per element, as decided in s2 (``hit1``, ``hit2``).
         wr = self.write.payload
-        s2 = Signal(AccWriteLayout(cfg))
-        s2_valid = Signal()
-        m.d.sync += [s2.eq(wr), s2_valid.eq(self.write.valid)]
+        row = data.ArrayLayout(signed(aw), n)
+        s2, s3 = Signal(AccWriteLayout(cfg)), Signal(AccWriteLayout(cfg))
+        s2_valid, s3_valid = Signal(), Signal()
+        fwd1, fwd2 = Signal(row), Signal(row)
+        fwd1_addr, fwd1_cols, fwd1_valid = Signal(cfg.acc_addr_width), Signal(range(n + 1)), Signal()
+        old_q = Signal(row)
+        hit1, hit2 = Signal(n), Signal(n)
+        new_row = Signal(row)
+        m.d.sync += [s2.eq(wr), s2_valid.eq(self.write.valid), s3.eq(s2), s3_valid.eq(s2_valid),
+                     fwd1.eq(new_row), fwd1_addr.eq(s3.addr), fwd1_cols.eq(s3.cols), fwd1_valid.eq(s3_valid),
+                     fwd2.eq(fwd1)]
         old, wps = [], []
         for i, mem in enumerate(self._mems):
             wp = mem.write_port(granularity=aw)
-            rp = mem.read_port(transparent_for=(wp,))
+            rp = mem.read_port()
             m.d.comb += [rp.addr.eq(wr.addr >> bb), rp.en.eq(1)]
-            old.append(data.View(data.ArrayLayout(signed(aw), n), rp.data))
-            hit = s2_valid & ((s2.addr[:bb] == i) if bb else 1)
-            m.d.comb += wp.addr.eq(s2.addr >> bb)
+            old.append(rp.data)
+            hit = s3_valid & ((s3.addr[:bb] == i) if bb else 1)
+            m.d.comb += [wp.addr.eq(s3.addr >> bb), wp.data.eq(new_row.as_value())]
             for j in range(n):
-                m.d.comb += wp.en[j].eq(hit & (j < s2.cols))
+                m.d.comb += wp.en[j].eq(hit & (j < s3.cols))
             wps.append(wp)
-        s2_bank = s2.addr[:bb] if bb else 0
-        new_row = Signal(data.ArrayLayout(signed(aw), n))
+        # s2: bank mux into old_q; which elements the two writes ahead of s3 will have changed
+        with m.Switch(s2.addr[:bb] if bb else 0):
+            for i, d in enumerate(old):
+                with m.Case(i):
+                    m.d.sync += old_q.eq(d)
+        # in s3 the operation now in s3 is one ahead (fwd1), the one in fwd1 two ahead (fwd2)
+        same1 = s3_valid & (s3.addr == s2.addr)
+        same2 = fwd1_valid & (fwd1_addr == s2.addr)
+        m.d.sync += [hit1.eq(Cat(same1 & (j < s3.cols) for j in range(n))),
+                     hit2.eq(Cat(same2 & (j < fwd1_cols) for j in range(n)))]
+        # s3: add and write
         for j in range(n):
-            prev = old[0][j]
-            for i in range(1, nb):
-                prev = Mux(s2_bank == i, old[i][j], prev)
+            prev = Mux(hit1[j], fwd1[j], Mux(hit2[j], fwd2[j], old_q[j]))
             # Truncation to acc_width is the documented two's-complement wrap (golden.matmul).
-            m.d.comb += new_row[j].eq(Mux(s2.accumulate, prev + s2.data[j], s2.data[j]))
-        for wp in wps:
-            m.d.comb += wp.data.eq(new_row.as_value())
-        m.d.comb += self.done.eq(s2_valid & s2.last)
+            m.d.comb += new_row[j].eq(Mux(s3.accumulate, prev + s3.data[j], s3.data[j]))
+        m.d.comb += self.done.eq(s3_valid & s3.last)
 
         # ---- read path: one row per cycle; the memory port's enable doubles as the output register ----
         active = Signal()

@@ -16,8 +16,8 @@ preload start, ``s_b`` = stream start, ``T`` = command handshake; see golden/cyc
 
     p_b = max(p_{b-1} + dim, s_{b-2} + rows_{b-2}, T + 1 for an operation's first block)
     s_b = max(p_b + 1, s_{b-1} + rows_{b-1})
-    done = s_last + rows + 2*dim + pe_pipeline
-                         (mesh 2*dim - 1 + pe_pipeline, scratchpad read 1, accumulator write 1, done 1 - 1)
+    done = s_last + rows + 2*dim + 1 + pe_pipeline
+               (mesh 2*dim - 1 + pe_pipeline, scratchpad read 1, accumulator write ACC_WRITE_LATENCY = 2, done 1 - 1)
 
 Throughput: ``dim**2`` MACs per cycle while ``rows >= dim``; one block per ``max(rows, dim)`` cycles.
 """
@@ -74,7 +74,7 @@ class ExecuteUnit(wiring.Component):
     """Tile-operation sequencer + mesh.
 
     Latency of an isolated operation (``cmd`` handshake to the accumulator's ``done``):
-    ``(KB - 1) * max(rows, dim) + rows + 2*dim + 2 + pe_pipeline`` cycles. Throughput: operations overlap; a queued command
+    ``(KB - 1) * max(rows, dim) + rows + 2*dim + 3 + pe_pipeline`` cycles. Throughput: operations overlap; a queued command
     is accepted in the last preload cycle of the previous one.
 
     Members

@@ -12,7 +12,7 @@ Timing (golden/cycles.py is the model): one A^T row and one B row are issued per
 operations back to back, except that the ``last`` (k = K - 1) element of a block waits while one of its rows
 would reach the mesh's up-chain output in the same cycle as a row of an earlier block (``last`` issues an even
 number ``<= 2*dim - 2`` of cycles apart collide, see ``hw/mesh_os.py``); this only happens when K < 2*dim - 1.
-Row i of a block is written ``dim + 2*i + 1`` cycles after its ``last`` issue and committed one cycle later
+Row i of a block is written ``dim + 2*i + 1`` cycles after its ``last`` issue and committed two cycles later
 (``op_done`` for the operation's final row; an operation's final block also waits until its final row commits
 after every row written before it, so that ``op_done`` means the operation's rows are all written and pulses in
 command order).
@@ -29,8 +29,8 @@ __all__ = ["OSExecuteUnit"]
 class OSExecuteUnit(wiring.Component):
     """Tile-operation sequencer + output-stationary mesh; same interface as ``hw.execute.ExecuteUnit``.
 
-    Latency of an isolated operation with ``rows <= dim``: ``K + dim + 2*(rows - 1) + 2`` cycles from the
-    handshake to ``op_done``; with ``RB`` row blocks and ``K >= 2*dim - 1``, ``RB*K + dim + 2*i_last + 2``. Throughput: one K step
+    Latency of an isolated operation with ``rows <= dim``: ``K + dim + 2*(rows - 1) + 3`` cycles from the
+    handshake to ``op_done``; with ``RB`` row blocks and ``K >= 2*dim - 1``, ``RB*K + dim + 2*i_last + 3``. Throughput: one K step
     (``dim**2`` MACs) per cycle; a queued command is accepted in the cycle of the previous one's final issue.
 
     Members

@@ -1,12 +1,13 @@
 """cocotb testbench for hw.accumulator.Accumulator alone: write stream (RMW) in, row read stream out.
 
 The model is a dict of rows updated with ``golden.matmul.wrap``; the checker compares every read row and the
-cycle of every ``done`` pulse (write cycle + 1, as the unit's docstring states).
+cycle of every ``done`` pulse (write cycle + ``golden.cycles.ACC_WRITE_LATENCY``, as the unit's docstring states).
 """
 
 import numpy as np
 from cocotb.triggers import ReadOnly
 
+from golden.cycles import ACC_WRITE_LATENCY
 from golden.matmul import wrap
 
 from .packing import Packer
@@ -45,7 +46,7 @@ class AccumulatorTB(ClockedTB):
                                                            last=last)
                 self._apply(addr, row, acc, cols)
                 if last:
-                    expect_done.append(self.cycle + 1)
+                    expect_done.append(self.cycle + ACC_WRITE_LATENCY)
             else:
                 d.write__valid.value = 0
             await ReadOnly()

@@ -14,13 +14,13 @@ def ceil_div(a, b):
 
 def ws_cycles(rows, k, dim, pipe=0):
     """docs/hw.md: an isolated weight-stationary operation, handshake to ``op_done``."""
-    return (ceil_div(k, dim) - 1) * max(rows, dim) + rows + 2 * dim + 2 + pipe
+    return (ceil_div(k, dim) - 1) * max(rows, dim) + rows + 2 * dim + 3 + pipe
 
 
 def os_cycles(rows, k, dim):
     """docs/hw.md: an isolated output-stationary operation with ``k >= 2*dim - 1`` (no output-slot stall)."""
     rb = ceil_div(rows, dim)
-    return rb * k + dim + 2 * (rows - 1 - (rb - 1) * dim) + 2
+    return rb * k + dim + 2 * (rows - 1 - (rb - 1) * dim) + 3
 
 
 # ---- weight-stationary ---------------------------------------------------------------------------------------
@@ -37,11 +37,11 @@ def test_isolated_op_is_the_documented_formula(dim, rows, k):
 
 
 @pytest.mark.parametrize("dim, rows, k, pipe, want", [
-    (2, 1, 1, 0, 7),        # one block: 1 + 4 + 2
-    (4, 4, 4, 0, 14),       # 4 + 8 + 2
-    (4, 3, 9, 0, 21),       # 3 blocks of max(3, 4): 2*4 + 3 + 8 + 2
-    (16, 40, 17, 0, 114),   # 2 blocks of max(40, 16): 40 + 40 + 32 + 2
-    (8, 8, 16, 2, 36),      # 8 + 8 + 16 + 2, two PE stages
+    (2, 1, 1, 0, 8),        # one block: 1 + 4 + 3
+    (4, 4, 4, 0, 15),       # 4 + 8 + 3
+    (4, 3, 9, 0, 22),       # 3 blocks of max(3, 4): 2*4 + 3 + 8 + 3
+    (16, 40, 17, 0, 115),   # 2 blocks of max(40, 16): 40 + 40 + 32 + 3
+    (8, 8, 16, 2, 37),      # 8 + 8 + 16 + 3, two PE stages
 ])
 def test_hand_computed_isolated_ops(dim, rows, k, pipe, want):
     cfg = AcceleratorConfig(dim=dim, pe_pipeline=pipe)
@@ -50,11 +50,11 @@ def test_hand_computed_isolated_ops(dim, rows, k, pipe, want):
 
 @pytest.mark.parametrize("rows, want", [
     # dim 2, two ops of k = 4 (2 blocks each), both valid at cycle 0; by hand from p_b, s_b, E_j, D_j:
-    # rows 1: op 0 p = 1, 3; s = 2, 4; E = 4; D = 4 + 1 + 4 = 9.  op 1: T = 4; p = 5, 7; s = 6, 8; D = 13.
-    (1, [(0, 9), (4, 13)]),
-    # rows 3: op 0 p = 1, 3; s = 2, 5; E = 4; D = 12.  op 1: T = 4; p = max(5, 5, s_0 + 3) = 5, then
-    # max(7, s_1 + 3) = 8; s = max(6, 5 + 3) = 8, max(9, 8 + 3) = 11; D = 11 + 3 + 4 = 18.
-    (3, [(0, 12), (4, 18)]),
+    # rows 1: op 0 p = 1, 3; s = 2, 4; E = 4; D = 4 + 1 + 5 = 10.  op 1: T = 4; p = 5, 7; s = 6, 8; D = 14.
+    (1, [(0, 10), (4, 14)]),
+    # rows 3: op 0 p = 1, 3; s = 2, 5; E = 4; D = 13.  op 1: T = 4; p = max(5, 5, s_0 + 3) = 5, then
+    # max(7, s_1 + 3) = 8; s = max(6, 5 + 3) = 8, max(9, 8 + 3) = 11; D = 11 + 3 + 5 = 19.
+    (3, [(0, 13), (4, 19)]),
 ])
 def test_hand_traced_back_to_back_pair(rows, want):
     t = cycles.schedule([cycles.TileOp(rows=rows, k=4)] * 2, AcceleratorConfig(dim=2))
@@ -70,15 +70,15 @@ def test_back_to_back_tiles_reach_the_target():
     # The array takes one block per max(rows, dim) cycles once it is full: no preload bubble.
     t = cycles.schedule(ops, cfg)
     assert [b.done - a.done for a, b in zip(t, t[1:])] == [384] * 7
-    assert t[0].done == ws_cycles(16, 384, 16) == 418 and busy == 418 + 7 * 384
+    assert t[0].done == ws_cycles(16, 384, 16) == 419 and busy == 419 + 7 * 384
 
 
 def test_late_commands_wait():
     cfg = AcceleratorConfig(dim=4)
     ops = [cycles.TileOp(rows=4, k=4), cycles.TileOp(rows=4, k=4)]
     t = cycles.schedule(ops, cfg, valid_at=[0, 100])
-    assert t[1].accept == 100 and t[1].cycles == cycles.op_cycles(ops[1], cfg) == 14
-    assert cycles.busy_cycles(t) == 2 * cycles.op_cycles(ops[0], cfg) == 28
+    assert t[1].accept == 100 and t[1].cycles == cycles.op_cycles(ops[1], cfg) == 15
+    assert cycles.busy_cycles(t) == 2 * cycles.op_cycles(ops[0], cfg) == 30
 
 
 @st.composite
@@ -148,7 +148,7 @@ def test_pe_pipeline_adds_its_stages_to_every_operation(pipe):
     ops = [cycles.TileOp(rows=3, k=9), cycles.TileOp(rows=8, k=4), cycles.TileOp(rows=1, k=1)]
     for a, b in zip(cycles.schedule(ops, base, valid_at=[0, 2, 40]), cycles.schedule(ops, piped, valid_at=[0, 2, 40])):
         assert (b.accept, b.done) == (a.accept, a.done + pipe)
-    assert cycles.op_cycles(ops[0], piped) == cycles.op_cycles(ops[0], base) + pipe == 21 + pipe
+    assert cycles.op_cycles(ops[0], piped) == cycles.op_cycles(ops[0], base) + pipe == 22 + pipe
 
 
 # ---- output-stationary ---------------------------------------------------------------------------------------
@@ -169,21 +169,21 @@ def test_output_stationary_closed_form(dim, rows, k):
 
 @pytest.mark.parametrize("rows, k, want", [
     # dim 2, two row blocks. k = 1: block 0's last step at 1 sends rows out at 1+1+2 + {0, 2} = 4, 6; block 1's
-    # at 2: 5, 7 are free; done = 2 + 2 + 2*1 + 2 = 8 (the formula).
-    (4, 1, 8),
-    # k = 2: block 0 last at 2 -> slots 5, 7; block 1 last at 4 -> 7 is taken, wait to 5 -> 8, 10; done = 5 + 6.
-    (4, 2, 11),
+    # at 2: 5, 7 are free; done = 2 + 2 + 2*1 + 3 = 9 (the formula).
+    (4, 1, 9),
+    # k = 2: block 0 last at 2 -> slots 5, 7; block 1 last at 4 -> 7 is taken, wait to 5 -> 8, 10; done = 5 + 7.
+    (4, 2, 12),
 ])
 def test_output_stationary_slot_stall_by_hand(rows, k, want):
     assert cycles.op_cycles(cycles.TileOp(rows=rows, k=k), AcceleratorConfig(dim=2, dataflow="os")) == want
 
 
 def test_output_stationary_done_pulses_in_command_order():
-    # dim 2. Op 0 (2 rows, k 3): last step 3, slots 6, 8, done 3 + 2 + 2 + 2 = 9. Op 1 (1 row, k 1): accepted at 3
-    # (op 0's last step), issue 4: at 4 its row would commit at 8 < 9; at 5 its slot 8 is taken; at 6: done 10.
+    # dim 2. Op 0 (2 rows, k 3): last step 3, slots 6, 8, done 3 + 2 + 2 + 3 = 10. Op 1 (1 row, k 1): accepted at 3
+    # (op 0's last step), issue 4: at 4 its row would commit at 9 < 10; at 5 its slot 8 is taken; at 6: done 11.
     cfg = AcceleratorConfig(dim=2, dataflow="os")
     t = cycles.schedule([cycles.TileOp(rows=2, k=3), cycles.TileOp(rows=1, k=1)], cfg)
-    assert [(x.accept, x.done) for x in t] == [(0, 9), (3, 10)]
+    assert [(x.accept, x.done) for x in t] == [(0, 10), (3, 11)]
 
 
 def test_output_stationary_back_to_back():
