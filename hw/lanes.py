@@ -22,7 +22,8 @@ Every operand and intermediate is built at the width ``golden.nlops.lane_widths`
 and the bounds golden/ proves (each written down there; ``tests/golden/test_lane_bounds.py`` checks them).
 
 Latency: ``LANE_LATENCY`` cycles from an accepted beat to its output beat. Throughput: one beat per cycle
-(``n`` elements per cycle) when the output is not stalled; backpressure stalls the whole pipeline.
+(``n`` elements per cycle) when the output is not stalled; backpressure stalls the whole pipeline one cycle
+later, through a skid register (``hw.pipeline.skid_output``), with the same output timing.
 """
 from amaranth.hdl import Cat, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, memory, stream, wiring
@@ -36,6 +37,8 @@ from golden.nlops import (COL_FIELDS, FIELDS, LANE_LATENCY, LN_F_OFFSET, MAX_GEL
 from golden.numerics import MAX_SHIFT, int_range
 from golden.softmax import CLAMP_Q, EXP_BITS, OUT_BITS as PROB_BITS
 from golden.layernorm import RECIP_BITS as LN_RECIP_BITS
+
+from .pipeline import skid_output
 
 __all__ = ["LANE_LATENCY", "LaneConstsLayout", "ColConstsLayout", "ColWriteLayout", "LaneInLayout", "LaneOutLayout",
            "ActivationUnit", "round_shift_clamp", "ROW_A_BITS", "ROW_F_BITS", "ROW_K_BITS"]
@@ -273,17 +276,18 @@ class ActivationUnit(wiring.Component):
         rd = table.read_port(transparent_for=(wr,))
         m.d.comb += self.col_write.ready.eq(1)
 
-        en = Signal()
+        # the pipeline's enable is a register (hw.pipeline.skid_output): the output's ready reaches no stage
         valid = Signal(LANE_LATENCY)
+        out = Signal(LaneOutLayout(self._cfg, n))
+        en = Signal()
         m.d.comb += [
-            en.eq(~self.o.valid | self.o.ready),
+            en.eq(skid_output(m, self.o, out, valid[-1], name="out_skid")),
             self.i.ready.eq(en),
             rd.en.eq(en),
             rd.addr.eq(self.i.payload.col // n),
         ]
         with m.If(en):
             m.d.sync += valid.eq(Cat(self.i.valid, valid[:-1]))
-        m.d.comb += self.o.valid.eq(valid[-1])
 
         # stage 1: the accepted beat (the table word arrives in the same cycle from the read port)
         beat = Signal(LaneInLayout(self._cfg, n))
@@ -297,8 +301,8 @@ class ActivationUnit(wiring.Component):
             with m.If(en):
                 m.d.sync += nxt.eq(last[-1])
             last.append(nxt)
-        m.d.comb += self.o.payload.last.eq(last[-1])
+        m.d.comb += out.last.eq(last[-1])
         for j in range(n):
             lane = _Lane(m, self._cfg, en, c, beat.data[j], beat.res[j], beat.a, beat.f, beat.k, cols[j])
-            m.d.comb += self.o.payload.data[j].eq(lane.out)
+            m.d.comb += out.data[j].eq(lane.out)
         return m

@@ -25,6 +25,7 @@ from golden.layernorm import RECIP_BITS as LN_RECIP_BITS, XS_BITS
 from golden.softmax import MIN_EXP_SUM, RECIP_BITS as SM_RECIP_BITS
 
 from .lanes import ROW_A_BITS, ROW_F_BITS, ROW_K_BITS
+from .pipeline import skid_output
 from golden.nlops import (DERIVE_CYCLES, DIV_CYCLES, N_BITS, QUOT_BITS, RAD_BITS, RECIP_CYCLES, S_BITS, SQRT_CYCLES,
                           SQRT_ITERS, STEPS, NormMode, reduce_latency)
 
@@ -44,7 +45,7 @@ class Reducer(wiring.Component):
     Latency: a row's record is valid ``reduce_latency(n)`` cycles after its last beat is accepted: the beat's max,
     sum, shifted sum and sum of squares go up balanced trees, one registered level per cycle
     (``max(1, ceil(log2 n))`` levels), then into the running sums (one cycle) and ``D = L*Q - T**2`` (one cycle).
-    Throughput: one beat per cycle; a stalled record output stalls the input.
+    Throughput: one beat per cycle; a stalled record output stalls the input one cycle later (``hw.pipeline``).
 
     Members
     -------
@@ -69,8 +70,10 @@ class Reducer(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         aw, n = self._cfg.acc_width, self._n
+        # the pipeline's enable is a register (hw.pipeline.skid_output): the output's ready reaches no stage
+        rec, rec_valid = Signal(_RecordLayout), Signal()
         en = Signal()
-        m.d.comb += [en.eq(~self.o.valid | self.o.ready), self.i.ready.eq(en)]
+        m.d.comb += [en.eq(skid_output(m, self.o, rec, rec_valid, name="rec_skid")), self.i.ready.eq(en)]
 
         # stages 1..L: the beat's max, S, T and Q as balanced trees, one registered level per stage (L =
         # max(1, ceil(log2 n)); golden.nlops.reduce_latency), every node a named Signal
@@ -129,12 +132,11 @@ class Reducer(wiring.Component):
         pre = self.pre_shift
         with m.If(en):
             m.d.sync += [
-                self.o.valid.eq(q_valid),
-                self.o.payload.s.eq(r_s),
-                self.o.payload.d.eq(self.n_elems * r_q - r_t * r_t),
-                self.o.payload.max.eq(Mux(pre < 0, r_max << (-pre).as_unsigned()[:6],
-                                          r_max >> pre.as_unsigned()[:6])),
-                self.o.payload.row.eq(row),
+                rec_valid.eq(q_valid),
+                rec.s.eq(r_s),
+                rec.d.eq(self.n_elems * r_q - r_t * r_t),
+                rec.max.eq(Mux(pre < 0, r_max << (-pre).as_unsigned()[:6], r_max >> pre.as_unsigned()[:6])),
+                rec.row.eq(row),
             ]
             with m.If(q_valid):
                 m.d.sync += row.eq(row + 1)
