@@ -244,7 +244,7 @@ def _any(conds):
     return functools.reduce(operator.or_, conds, False)
 
 
-def decode_checks(op, f, config, select):
+def decode_checks(op, f, config, select, product=operator.mul):
     """The decoder's checks of one instruction, in the order it applies them: ``[(condition, ErrorCode, what)]``;
     the instruction's error is the first whose condition holds.
 
@@ -252,7 +252,8 @@ def decode_checks(op, f, config, select):
     Python ints with ``select = a if c else b``, and ``hw.controller`` on the Amaranth values of the decoded
     fields with ``select = Mux``, so the two cannot disagree. ``f`` maps every field name of ``op``, the four
     :data:`FLAGS` and ``reserved`` (the unused instruction bits) to values; conditions use only
-    ``+ - * // == != < <= > >= & |``.
+    ``+ - // == != < <= > >= & |`` and ``product(a, b)``, every multiplication, called in the same order on every
+    evaluation (the hardware registers the products a cycle ahead of the rest).
     """
     op = Opcode(op)
     spad, acc, dim = config.spad_rows, config.acc_rows, config.dim
@@ -275,9 +276,9 @@ def decode_checks(op, f, config, select):
                  f"column-table entries beyond the table's {config.col_entries}")]
     if op == Opcode.MATMUL:
         kb = (f["k"] + dim - 1) // dim
-        last_a = f["a_addr"] + kb * f["rows"] - 1
-        last_b = f["b_addr"] + (f["blocks"] - 1) * f["b_stride"] + f["k"] - 1
-        last_c = f["c_addr"] + (f["blocks"] - 1) * f["c_stride"] + f["rows"] - 1
+        last_a = f["a_addr"] + product(kb, f["rows"]) - 1
+        last_b = f["b_addr"] + product(f["blocks"] - 1, f["b_stride"]) + f["k"] - 1
+        last_c = f["c_addr"] + product(f["blocks"] - 1, f["c_stride"]) + f["rows"] - 1
         return [(fields | (f["rows"] == 0) | (f["k"] == 0) | (f["blocks"] == 0) | (f["cols"] == 0) |
                  (f["cols"] > dim), ErrorCode.BAD_FIELD, f"rows, k, blocks must be >= 1 and cols in 1..{dim}"),
                 ((last_a >= spad) | (last_b >= spad), ErrorCode.SPAD_RANGE,
@@ -285,16 +286,17 @@ def decode_checks(op, f, config, select):
                 (last_c >= acc, ErrorCode.ACC_RANGE, f"C reaches beyond the accumulator's {acc} lines")]
     if op == Opcode.NL:
         def last(base, rs, ls):
-            return f[base] + (f["rows"] - 1) * f[rs] + (f["lines"] - 1) * f[ls]
+            return f[base] + product(f["rows"] - 1, f[rs]) + product(f["lines"] - 1, f[ls])
         # a transposed output's rows: dst_base + (r // dim)*dst_row_stride + c*dst_line_stride, c < dim
-        last_t = f["dst_base"] + ((f["rows"] - 1) // dim) * f["dst_row_stride"] + (dim - 1) * f["dst_line_stride"]
+        last_t = (f["dst_base"] + product((f["rows"] - 1) // dim, f["dst_row_stride"])
+                  + product(dim - 1, f["dst_line_stride"]))
         last_dst = select(f["transpose"], last_t, last("dst_base", "dst_row_stride", "dst_line_stride"))
         bad_op = functools.reduce(operator.and_, [f["op"] != int(o) for o in NL_OPS])
-        return [(fields | (f["rows"] == 0) | (f["lines"] == 0) | bad_op | (f["lines"] * dim > MAX_ROW) |
+        return [(fields | (f["rows"] == 0) | (f["lines"] == 0) | bad_op | (product(f["lines"], dim) > MAX_ROW) |
                  ((f["transpose"] == 1) & (f["lines"] != 1)), ErrorCode.BAD_FIELD,
                  f"rows, lines must be >= 1, op one of {[o.name for o in NL_OPS]}, rows of at most {MAX_ROW} "
                  "values; transpose needs lines=1"),
-                ((f["op"] != int(LaneOp.SOFTMAX)) & (f["lines"] * dim > config.col_entries), ErrorCode.TABLE_RANGE,
+                ((f["op"] != int(LaneOp.SOFTMAX)) & (product(f["lines"], dim) > config.col_entries), ErrorCode.TABLE_RANGE,
                  f"rows longer than the column table's {config.col_entries} entries (every op but softmax reads "
                  "one entry per column)"),
                 (last("acc_base", "row_stride", "line_stride") >= acc, ErrorCode.ACC_RANGE,

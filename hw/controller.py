@@ -9,10 +9,11 @@ HALT stops fetching and reports ``done`` once every queue is empty and every uni
 wait on tokens that can never come (no unit busy, fetch stopped or blocked) ends with ``ErrorCode.DEADLOCK``:
 the controller never hangs.
 
-Latency: decode takes 1 cycle per instruction after its last beat arrives; an instruction starts at the earliest
+Latency: an instruction enters the prefetch FIFO ``CHECK_STAGES`` cycles after its last beat arrives (its decode
+checks are pipelined) and is decoded in 1 cycle at the FIFO's head; an instruction starts at the earliest
 in the cycle after it reaches the head of its queue. Throughput: one instruction decoded per cycle.
 """
-from amaranth.hdl import Cat, Module, Mux, Signal
+from amaranth.hdl import Cat, Module, Mux, Signal, Value
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.fifo import SyncFIFOBuffered
 from amaranth.lib.wiring import In, Out
@@ -28,9 +29,10 @@ from .lanes import ColWriteLayout, LaneConstsLayout
 from .nonlinear import NlCmdLayout
 from .scratchpad import ReadPortSignature as SpadReadPort, SpadWriteLayout
 
-__all__ = ["Controller", "FETCH_INSTRS", "PREFETCH", "QUEUE_DEPTH"]
+__all__ = ["CHECK_STAGES", "Controller", "FETCH_INSTRS", "PREFETCH", "QUEUE_DEPTH"]
 
 FETCH_INSTRS = 4
+CHECK_STAGES = 3    # an instruction's last beat -> its FIFO write: the word, its products, its decode verdict
 PREFETCH = 32       # instructions fetched ahead of decode (several fetch requests in flight behind DMA bursts)
 QUEUE_DEPTH = 16
 
@@ -124,16 +126,21 @@ class Controller(wiring.Component):
             m.d.sync += beat.eq(Mux(beat == bpi - 1, 0, beat + 1))
             m.d.comb += got_instr.eq(beat == bpi - 1)
         full_word = Cat(word[dw:], resp.payload.data) if bpi > 1 else resp.payload.data
-        # decode checks on the instruction as it enters the FIFO (off the dispatch path: the verdict waits in the
-        # FIFO with the word)
+        # Decode checks on the instruction on its way into the FIFO (off the dispatch path: the verdict waits in
+        # the FIFO with the word), over CHECK_STAGES registered stages: the word, its products, its verdict.
+        words = [Signal(INSTR_BITS, name=f"check_word{i}") for i in range(CHECK_STAGES)]
+        valids = [Signal(name=f"check_valid{i}") for i in range(CHECK_STAGES)]
+        m.d.sync += [words[0].eq(full_word), valids[0].eq(got_instr)]
+        for i in range(1, CHECK_STAGES):
+            m.d.sync += [words[i].eq(words[i - 1]), valids[i].eq(valids[i - 1])]
         code_in, target_in = Signal(8), Signal(2)      # target: 0 ld, 1 ex, 2 st, 3 halt
-        self._decode_checks(m, full_word[:8], {op: data.View(LAYOUTS[op], full_word) for op in Opcode},
-                            target_in, code_in)
-        m.d.comb += [ififo.w_en.eq(got_instr & ~stop),
-                     ififo.w_data.eq(Cat(full_word, pc_word, code_in, target_in))]
-        with m.If(got_instr):
+        self._decode_checks(m, words[0], words[1], target_in, code_in)
+        written = valids[-1]
+        m.d.comb += [ififo.w_en.eq(written & ~stop),
+                     ififo.w_data.eq(Cat(words[-1], pc_word, code_in, target_in))]
+        with m.If(written):
             m.d.sync += pc_word.eq(pc_word + INSTR_BYTES)
-        m.d.sync += in_flight.eq(in_flight + Mux(issued, FETCH_INSTRS, 0) - got_instr)
+        m.d.sync += in_flight.eq(in_flight + Mux(issued, FETCH_INSTRS, 0) - written)
 
         # ---- decode: check, then dispatch to a queue ---------------------------------------------------------
         queues = {q: SyncFIFOBuffered(width=_EntryLayout.size, depth=QUEUE_DEPTH) for q in ("ld", "ex", "st")}
@@ -409,23 +416,42 @@ class Controller(wiring.Component):
             m.d.sync += [tok[n].eq(0) for n in names]
         return m
 
-    def _decode_checks(self, m, opcode, views, target, code):
-        """``target`` queue (0 load, 1 execute, 2 store, 3 halt) and error ``code`` (0: fine) of the instruction
-        word in ``views``: the checks of ``golden.isa.decode_checks``, evaluated on the decoded fields."""
-        w = views[Opcode.HALT].as_value()
+    def _decode_checks(self, m, word1, word2, target, code):
+        """``target`` queue (0 load, 1 execute, 2 store, 3 halt) and error ``code`` (0: fine), registered, of the
+        instruction in ``word2``: the checks of ``golden.isa.decode_checks``, whose products are registered from
+        ``word1``, the same instruction one cycle earlier."""
+        def fields(word, op):
+            v, w = data.View(LAYOUTS[op], word), data.View(LAYOUTS[Opcode.HALT], word).as_value()
+            f = {name: getattr(v, name) for name, _, _ in FIELDS[op]}
+            f.update({flag: w[8 + i] for i, flag in enumerate(FLAGS)}, reserved=v.rest)
+            return f
+
+        def registering(products):
+            def product(a, b):
+                a, b = Value.cast(a), Value.cast(b)
+                p = Signal((a * b).shape())
+                m.d.sync += p.eq(a * b)
+                products.append(p)
+                return p
+            return product
+
+        products = {op: [] for op in Opcode}
+        for op in Opcode:
+            decode_checks(op, fields(word1, op), self._cfg, Mux, product=registering(products[op]))
         target_of = {Queue.LOAD: 0, Queue.EXECUTE: 1, Queue.STORE: 2}
-        with m.Switch(opcode):
+        with m.Switch(word2[:8]):
             for op in Opcode:
                 with m.Case(op):
-                    v = views[op]
-                    f = {name: getattr(v, name) for name, _, _ in FIELDS[op]}
-                    f.update({flag: w[8 + i] for i, flag in enumerate(FLAGS)}, reserved=v.rest)
-                    m.d.comb += target.eq(target_of.get(QUEUE_OF.get(op), 3))
-                    checks = decode_checks(op, f, self._cfg, Mux)
+                    taken = iter(products[op])
+                    checks = decode_checks(op, fields(word2, op), self._cfg, Mux, product=lambda a, b: next(taken))
+                    assert next(taken, None) is None
+                    m.d.sync += target.eq(target_of.get(QUEUE_OF.get(op), 3))
                     with m.If(checks[0][0]):
-                        m.d.comb += code.eq(checks[0][1])
+                        m.d.sync += code.eq(checks[0][1])
                     for cond, err, _ in checks[1:]:
                         with m.Elif(cond):
-                            m.d.comb += code.eq(err)
+                            m.d.sync += code.eq(err)
+                    with m.Else():
+                        m.d.sync += code.eq(0)
             with m.Default():
-                m.d.comb += [target.eq(3), code.eq(ErrorCode.ILLEGAL_OPCODE)]
+                m.d.sync += [target.eq(3), code.eq(ErrorCode.ILLEGAL_OPCODE)]
