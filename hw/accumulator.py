@@ -12,6 +12,8 @@ from amaranth.lib.wiring import In, Out
 
 from golden.cycles import ACC_WRITE_LATENCY
 
+from .pipeline import skid_output
+
 __all__ = ["AccWriteLayout", "AccReadCmdLayout", "AccRowLayout", "Accumulator"]
 
 
@@ -130,14 +132,16 @@ class Accumulator(wiring.Component):
             m.d.comb += new_row[j].eq(Mux(s3.accumulate, prev + s3.data[j], s3.data[j]))
         m.d.comb += self.done.eq(s3_valid & s3.last)
 
-        # ---- read path: one row per cycle; the memory port's enable doubles as the output register ----
+        # ---- read path: one row per cycle; the rows leave through a skid register (hw.pipeline), so the
+        # reader's ready reaches neither the block RAMs nor the address counters ----
         active = Signal()
         addr = Signal(cfg.acc_addr_width)
         left = Signal(cfg.acc_addr_width + 1)
         out_valid = Signal()
         out_last = Signal()
         sel = Signal(range(max(nb, 2)))
-        advance = ~out_valid | self.read.ready
+        row_out = Signal(AccRowLayout(cfg))
+        advance = skid_output(m, self.read, row_out, out_valid, name="read_skid")
         rdata = []
         for mem in self._mems:
             rp = mem.read_port()
@@ -153,9 +157,9 @@ class Accumulator(wiring.Component):
         with m.If(self.read_cmd.valid & self.read_cmd.ready):
             m.d.sync += [addr.eq(self.read_cmd.payload.addr), left.eq(self.read_cmd.payload.count),
                          stride.eq(self.read_cmd.payload.stride), active.eq(self.read_cmd.payload.count != 0)]
-        m.d.comb += [self.read.valid.eq(out_valid), self.read.payload.last.eq(out_last)]
+        m.d.comb += row_out.last.eq(out_last)
         with m.Switch(sel):
             for i, d in enumerate(rdata):
                 with m.Case(i):
-                    m.d.comb += self.read.payload.data.eq(d)
+                    m.d.comb += row_out.data.eq(d)
         return m
