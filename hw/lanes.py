@@ -16,7 +16,8 @@ stage  multiplier          used by
 =====  ==================  ======================================================================================
 
 Stages 2 -> 2b -> 3 hold U1's rounding and exp's ``floor(d / x0)``, split three division steps then two so that
-no stage chains more than three carry chains (``LANE_LATENCY`` = 10 stages).
+no stage chains more than three carry chains; every rounding shift takes two stages, the shifter and then the
+increment and clip (4 -> 4b -> 5, 6 -> 6b -> 7, 8 -> 8b -> 9): ``LANE_LATENCY`` = 13 stages.
 
 Every operand and intermediate is built at the width ``golden.nlops.lane_widths`` derives from the field ranges
 and the bounds golden/ proves (each written down there; ``tests/golden/test_lane_bounds.py`` checks them).
@@ -41,7 +42,7 @@ from golden.layernorm import RECIP_BITS as LN_RECIP_BITS
 from .pipeline import skid_output
 
 __all__ = ["LANE_LATENCY", "LaneConstsLayout", "ColConstsLayout", "ColWriteLayout", "LaneInLayout", "LaneOutLayout",
-           "ActivationUnit", "round_shift_clamp", "ROW_A_BITS", "ROW_F_BITS", "ROW_K_BITS"]
+           "ActivationUnit", "round_shift", "round_clamp", "ROW_A_BITS", "ROW_F_BITS", "ROW_K_BITS"]
 
 ROW_A_BITS = 48     # per-row offset: LayerNorm mean, or softmax's (shifted) row max
 ROW_F_BITS = 20     # per-row reciprocal (unsigned): LayerNorm's f <= 2**18, softmax's f <= 2**19
@@ -74,17 +75,19 @@ def LaneOutLayout(cfg, n):
     return data.StructLayout({"data": data.ArrayLayout(signed(cfg.acc_width), n), "last": 1})
 
 
-def round_shift_clamp(m, value, shift, lo, hi):
-    """``clamp(floor(value / 2**shift + 1/2), lo, hi)``: golden.numerics.round_shift, then saturate.
-
-    ``shift`` is an unsigned Value. The rounding is ``(floor(value / 2**(shift-1)) + 1) >> 1`` (``value << 1`` for
-    a zero shift): one variable shifter and an increment, no wide adder before the shift
-    (``floor((floor(a) + 1) / 2) = floor((a + 1) / 2)``).
-    """
-    width = len(value)
-    pre = Signal(signed(width + 1))
+def round_shift(m, value, shift):
+    """The first half of ``clamp(floor(value / 2**shift + 1/2), lo, hi)`` (golden.numerics.round_shift, then
+    saturate): ``floor(value / 2**(shift-1))`` (``value << 1`` for a zero shift), one variable shifter. The
+    second half, :func:`round_clamp`, is an increment: ``floor((floor(a) + 1) / 2) = floor((a + 1) / 2)``, so no
+    wide adder comes before the shift. ``shift`` is an unsigned Value."""
+    pre = Signal(signed(len(value) + 1))
     m.d.comb += pre.eq(Mux(shift == 0, value << 1, value >> (shift - 1)[:len(shift)]))
-    shifted = Signal(signed(width))
+    return pre
+
+
+def round_clamp(m, pre, lo, hi):
+    """The second half of the rounding shift (see :func:`round_shift`): ``clamp((pre + 1) >> 1, lo, hi)``."""
+    shifted = Signal(signed(len(pre) - 1))
     m.d.comb += shifted.eq((pre + 1) >> 1)
     return clamp(shifted, lo, hi)
 
@@ -94,24 +97,27 @@ def clamp(value, lo, hi):
 
 
 class _OpConsts:
-    """What every lane derives from the op's constants, built once per unit: the op decode, U1's clip range (GELU's
-    narrowed to ``MAX_GELU_IN_BITS``) and exp's clamp ``CLAMP_Q * x0``."""
+    """What every lane derives from the op's constants, built once per unit and registered: the op decode, U1's
+    clip range (GELU's narrowed to ``MAX_GELU_IN_BITS``) and exp's clamp ``CLAMP_Q * x0``. The constants are held
+    for a whole pass and its first beat reaches stage 1 at least two cycles after they change
+    (``golden.nlops.READ_TO_LANES``), so one cycle of delay is never seen."""
 
     def __init__(self, m, k):
         is_ = lambda *ops: Cat(*(k.op == int(o) for o in ops)).any()  # noqa: E731
         self.k = k
         self.gelu, self.ln, self.resid = Signal(), Signal(), Signal()
         self.exp, self.softmax = Signal(), Signal()
-        m.d.comb += [self.gelu.eq(is_(LaneOp.GELU)), self.ln.eq(is_(LaneOp.LAYERNORM)),
+        m.d.sync += [self.gelu.eq(is_(LaneOp.GELU)), self.ln.eq(is_(LaneOp.LAYERNORM)),
                      self.resid.eq(is_(LaneOp.RESIDUAL)), self.exp.eq(is_(LaneOp.EXP, LaneOp.SOFTMAX)),
                      self.softmax.eq(is_(LaneOp.SOFTMAX))]
         glo, ghi = int_range(MAX_GELU_IN_BITS)
         self.lo1, self.hi1 = Signal.like(k.lo1), Signal.like(k.hi1)
-        m.d.comb += [self.lo1.eq(Mux(self.gelu & (k.lo1 < glo), glo, k.lo1)),
-                     self.hi1.eq(Mux(self.gelu & (k.hi1 > ghi), ghi, k.hi1))]
+        gelu = k.op == int(LaneOp.GELU)
+        m.d.sync += [self.lo1.eq(Mux(gelu & (k.lo1 < glo), glo, k.lo1)),
+                     self.hi1.eq(Mux(gelu & (k.hi1 > ghi), ghi, k.hi1))]
         assert CLAMP_Q == 30
         self.exp_floor = Signal(signed(len(k.x0) + 5))
-        m.d.comb += self.exp_floor.eq((k.x0 << 5) - (k.x0 << 1))
+        m.d.sync += self.exp_floor.eq((k.x0 << 5) - (k.x0 << 1))
 
 
 class _Lane:
@@ -157,14 +163,15 @@ class _Lane:
             return rem, Cat(*reversed(qbits))
 
         rem_hi, q_hi = divide((-d2).as_unsigned(), (4, 3, 2))
-        g2b = reg("g2b", round_shift_clamp(m, p2, k.s1, c.lo1, c.hi1), w["g"])
+        pre2b = reg("pre2b", round_shift(m, p2, k.s1), w["u1"] + 1)
         rem2b = reg("rem2b", rem_hi, unsigned(22))
         qhi2b = reg("qhi2b", q_hi, unsigned(3))
         x2b, mean2b, f2b, kb2b, m2b, b2b = carry("2b", x=x2, mean=mean2, f=f2, kb=kb2, m=m2, b=b2)
         rem_lo, q_lo = divide(rem2b, (1, 0))
         r3 = reg("r3", -rem_lo.as_signed(), 17)
         q3 = reg("q3", Cat(q_lo, qhi2b), unsigned(5))
-        g3, x3, mean3, f3, kb3, m3c, b3c = carry(3, g=g2b, x=x2b, mean=mean2b, f=f2b, kb=kb2b, m=m2b, b=b2b)
+        g3 = reg("g3", round_clamp(m, pre2b, c.lo1, c.hi1), w["g"])
+        x3, mean3, f3, kb3, m3c, b3c = carry(3, x=x2b, mean=mean2b, f=f2b, kb=kb2b, m=m2b, b=b2b)
 
         # stage 3 -> 4: S2, one multiplier for GELU's (min(|g|, -b) + b)**2 + c, LayerNorm's (g - mean) * f
         # (as (g - mean) * (f - LN_F_OFFSET) + (g - mean) * LN_F_OFFSET) and exp's (r + b) * r + c.
@@ -192,10 +199,12 @@ class _Lane:
         sp = Signal(signed(w["poly"] + 1))
         m.d.comb += sp.eq(Mux(c.gelu, Mux(sgn4 < 0, -poly4, Mux(sgn4 > 0, poly4, 0)), poly4) >>
                           Mux(c.gelu, k.erf_shift, kb4))
-        erf = clamp(sp, *int_range(ERF_BITS + 1))
-        z = clamp(sp, *int_range(Z_BITS))
-        w5 = reg("w5", Mux(c.gelu, erf, Mux(c.ln, z, poly4)), w["u3_a"])
-        g5, q5, x5, f5, m5c, b5c = carry(5, g=g4, q=q4, x=x4, f=f4, m=m4c, b=b4c)
+        sp4b = reg("sp4b", sp, w["poly"] + 1)
+        poly4b, g4b, q4b, x4b, f4b, m4b, b4b = carry("4b", poly=poly4, g=g4, q=q4, x=x4, f=f4, m=m4c, b=b4c)
+        erf = clamp(sp4b, *int_range(ERF_BITS + 1))
+        z = clamp(sp4b, *int_range(Z_BITS))
+        w5 = reg("w5", Mux(c.gelu, erf, Mux(c.ln, z, poly4b)), w["u3_a"])
+        g5, q5, x5, f5, m5c, b5c = carry(5, g=g4b, q=q4b, x=x4b, f=f4b, m=m4b, b=b4b)
 
         # stage 5 -> 6: U3, u * M + B with M and B per column or scalar; GELU's t = g * (erf + one).
         u3_a = Signal(signed(w["u3_a"]))
@@ -207,9 +216,11 @@ class _Lane:
         sh6 = reg("sh6", Mux(sh > MAX_SHIFT, MAX_SHIFT, sh), unsigned(6))
         g6, f6 = carry(6, g=g5, f=f5)
 
-        # stage 6 -> 7: U3's rounding and clip (GELU's t passes).
-        v7 = reg("v7", Mux(c.gelu, p6, round_shift_clamp(m, p6, sh6, k.lo3, k.hi3)), max(w["t"], len(k.lo3)))
-        g7, f7 = carry(7, g=g6, f=f6)
+        # stages 6 -> 6b -> 7: U3's rounding and clip (GELU's t passes).
+        pre6b = reg("pre6b", round_shift(m, p6, sh6), w["u3"] + 1)
+        p6b, g6b, f6b = carry("6b", p=p6, g=g6, f=f6)
+        v7 = reg("v7", Mux(c.gelu, p6b, round_clamp(m, pre6b, k.lo3, k.hi3)), max(w["t"], len(k.lo3)))
+        g7, f7 = carry(7, g=g6b, f=f6b)
 
         # stage 7 -> 8: M4, GELU's t * M or softmax's e * f (U4).
         m4_a = Signal(signed(w["m4_a"]))
@@ -219,10 +230,12 @@ class _Lane:
         p8 = reg("p8", m4_a * m4_b, w["m4"])
         v8, g8 = carry(8, v=v7, g=g7)
 
-        # stage 8 -> 9: M4's rounding and clip (GELU: the op's s3, lo3, hi3; softmax: 24 and uint8); the output.
-        m4_out = round_shift_clamp(m, p8, Mux(c.gelu, k.s3, SOFTMAX_SHIFT), Mux(c.gelu, k.lo3, 0),
-                                   Mux(c.gelu, k.hi3, (1 << PROB_BITS) - 1))
-        self.out = reg("out", Mux(c.gelu | c.softmax, m4_out, Mux(c.resid, g8, v8)), signed(cfg.acc_width))
+        # stages 8 -> 8b -> 9: M4's rounding and clip (GELU: the op's s3, lo3, hi3; softmax: 24 and uint8); the
+        # output.
+        pre8b = reg("pre8b", round_shift(m, p8, Mux(c.gelu, k.s3, SOFTMAX_SHIFT)), w["m4"] + 1)
+        v8b, g8b = carry("8b", v=v8, g=g8)
+        m4_out = round_clamp(m, pre8b, Mux(c.gelu, k.lo3, 0), Mux(c.gelu, k.hi3, (1 << PROB_BITS) - 1))
+        self.out = reg("out", Mux(c.gelu | c.softmax, m4_out, Mux(c.resid, g8b, v8b)), signed(cfg.acc_width))
 
 
 class ActivationUnit(wiring.Component):

@@ -44,7 +44,8 @@ class Reducer(wiring.Component):
 
     Latency: a row's record is valid ``reduce_latency(n)`` cycles after its last beat is accepted: the beat's max,
     sum, shifted sum and sum of squares go up balanced trees, one registered level per cycle
-    (``max(1, ceil(log2 n))`` levels), then into the running sums (one cycle) and ``D = L*Q - T**2`` (one cycle).
+    (``max(1, ceil(log2 n))`` levels), then into the running sums (one cycle), the products ``L*Q`` and ``T**2``
+    (one cycle) and ``D = L*Q - T**2`` (one cycle).
     Throughput: one beat per cycle; a stalled record output stalls the input one cycle later (``hw.pipeline``).
 
     Members
@@ -107,7 +108,7 @@ class Reducer(wiring.Component):
             with m.If(en):
                 m.d.sync += [v_reg.eq(valid), l_reg.eq(last)]
             valid, last = v_reg, l_reg
-        assert depth == reduce_latency(n) - 2
+        assert depth == reduce_latency(n) - 3
         (p_max, p_s, p_t, p_q), p_valid, p_last = level[0], valid, last
 
         # stage L+1: running sums over the row's beats
@@ -128,15 +129,20 @@ class Reducer(wiring.Component):
                     r_q.eq(Mux(first, 0, r_q) + p_q),
                     first.eq(p_last),
                 ]
-        # stage L+2: D = L*Q - T**2 and the max's pre-shift
+        # stage L+2: the products L*Q and T**2, the max's pre-shift; stage L+3: D = L*Q - T**2
         pre = self.pre_shift
+        lq, tt = Signal(unsigned(N_BITS + len(r_q))), Signal(unsigned(2 * len(r_t)))
+        p3 = Signal(_RecordLayout)
+        p3_valid = Signal()
         with m.If(en):
             m.d.sync += [
-                rec_valid.eq(q_valid),
-                rec.s.eq(r_s),
-                rec.d.eq(self.n_elems * r_q - r_t * r_t),
-                rec.max.eq(Mux(pre < 0, r_max << (-pre).as_unsigned()[:6], r_max >> pre.as_unsigned()[:6])),
-                rec.row.eq(row),
+                p3_valid.eq(q_valid),
+                lq.eq(self.n_elems * r_q), tt.eq(r_t * r_t),
+                p3.s.eq(r_s),
+                p3.max.eq(Mux(pre < 0, r_max << (-pre).as_unsigned()[:6], r_max >> pre.as_unsigned()[:6])),
+                p3.row.eq(row),
+                rec_valid.eq(p3_valid),
+                rec.s.eq(p3.s), rec.max.eq(p3.max), rec.row.eq(p3.row), rec.d.eq(lq - tt),
             ]
             with m.If(q_valid):
                 m.d.sync += row.eq(row + 1)
