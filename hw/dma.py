@@ -239,25 +239,26 @@ class DmaReader(_DmaBase):
                 with m.Case(e):
                     for k in range(self._dim):
                         m.d.comb += self.lines.payload.data[k].eq(buf[k * 8 * e:(k + 1) * 8 * e].as_signed())
-        after = Signal.like(buf)
-        n_after = Signal.like(n)
-        m.d.comb += [after.eq(buf), n_after.eq(n)]
-        with m.If(out_fire & ~(s.rep & (seg_left != 1))):     # a replicated line stays until its last copy
-            m.d.comb += n_after.eq(n - s.L)
-            with m.Switch(s.eb):
-                for e in self._elem_bytes:
-                    with m.Case(e):
-                        m.d.comb += after.eq(buf >> (self._dim * e * 8))
+        # The beat goes in at n, the held bytes' top, and then the line leaves from the bottom: the placement's
+        # shift amount is a register, and the handshakes only select among finished values (n stays below
+        # lmax + beat while a beat is taken, so the beat fits before the line leaves).
         cut = Mux(first, skip, 0)
         word = Signal(beat * 8)
         m.d.comb += word.eq(shift_units(m, self.mem.resp.payload.data, cut, beat * 8, left=False, name="cut"))
-        placed = shift_units(m, word, n_after, cap * 8, left=True, name="place")
+        placed = shift_units(m, word, n, cap * 8, left=True, name="place")
+        grown, n_grown = Signal.like(buf), Signal.like(n)
+        m.d.comb += [grown.eq(buf | Mux(in_fire, placed, 0)), n_grown.eq(n + Mux(in_fire, beat - cut, 0))]
         with m.If(active):
-            with m.If(in_fire):
-                m.d.sync += [buf.eq(after | placed),
-                             n.eq(n_after + beat - cut), first.eq(0), seg_beats.eq(seg_beats - 1)]
+            with m.If(out_fire & ~(s.rep & (seg_left != 1))):     # a replicated line stays until its last copy
+                m.d.sync += n.eq(n_grown - s.L)
+                with m.Switch(s.eb):
+                    for e in self._elem_bytes:
+                        with m.Case(e):
+                            m.d.sync += buf.eq(grown >> (self._dim * e * 8))
             with m.Else():
-                m.d.sync += [buf.eq(after), n.eq(n_after)]
+                m.d.sync += [buf.eq(grown), n.eq(n_grown)]
+            with m.If(in_fire):
+                m.d.sync += [first.eq(0), seg_beats.eq(seg_beats - 1)]
             with m.If(out_fire):
                 m.d.sync += [seg_left.eq(seg_left - 1), s.total.eq(s.total - 1)]
         # the next segment's first beat without the bytes below its start (built outside the `If`s: a shifter
@@ -359,25 +360,30 @@ class DmaWriter(_DmaBase):
                      self.lines.ready.eq((seg_on & (in_left != 0) & (n < beat + lmax)) | load),
                      out.valid.eq(seg_on & ((n >= beat) | ((in_left == 0) & (n != 0)))),
                      out.payload.data.eq(buf[:beat * 8]), out.payload.strb.eq(strb[:beat])]
-        after, s_after = Signal.like(buf), Signal.like(strb)
-        n_after = Signal.like(n)
-        m.d.comb += [after.eq(buf), s_after.eq(strb), n_after.eq(n)]
-        with m.If(out_fire):
-            m.d.comb += [after.eq(buf >> (beat * 8)), s_after.eq(strb >> beat), n_after.eq(Mux(n > beat, n - beat, 0))]
-        with m.If(load):
-            # The new segment's bytes start above its offset's worth of strobe-0 bytes.
-            m.d.comb += [after.eq(0), s_after.eq(0), n_after.eq(offs.r_data)]
         line, ones = Signal(lmax * 8), Signal(lmax)     # the line's bytes and strobes at the element size in use
         with m.Switch(s.eb):
             for e in self._elem_bytes:
                 with m.Case(e):
                     m.d.comb += [line.eq(self._line_bytes(m, e)), ones.eq((1 << (self._dim * e)) - 1)]
-        placed = shift_units(m, line, n_after, cap * 8, left=True, name="place")
-        placed_strb = shift_units(m, ones, n_after, cap, left=True, unit=1, name="place_strb")
-        with m.If(in_fire):
-            m.d.sync += [buf.eq(after | placed), strb.eq(s_after | placed_strb), n.eq(n_after + s.L)]
+        # The line goes in at n, the held bytes' top, and then the beat leaves from the bottom (n stays below
+        # beat + lmax while a line is taken, so the line fits before the beat leaves); a new segment's first line
+        # goes in above its offset. The shift amounts are registers (or the offset FIFO's head), and the
+        # handshakes only select among finished values.
+        at_n = shift_units(m, line, n, cap * 8, left=True, name="place")
+        at_n_strb = shift_units(m, ones, n, cap, left=True, unit=1, name="place_strb")
+        at_off = shift_units(m, line, offs.r_data, (lmax + beat) * 8, left=True, name="first")
+        at_off_strb = shift_units(m, ones, offs.r_data, lmax + beat, left=True, unit=1, name="first_strb")
+        grown, s_grown, n_grown = Signal.like(buf), Signal.like(strb), Signal.like(n)
+        m.d.comb += [grown.eq(buf | Mux(in_fire, at_n, 0)), s_grown.eq(strb | Mux(in_fire, at_n_strb, 0)),
+                     n_grown.eq(n + Mux(in_fire, s.L, 0))]
+        with m.If(load):
+            m.d.sync += [buf.eq(Mux(in_fire, at_off, 0)), strb.eq(Mux(in_fire, at_off_strb, 0)),
+                         n.eq(offs.r_data + Mux(in_fire, s.L, 0))]
+        with m.Elif(out_fire):
+            m.d.sync += [buf.eq(grown >> (beat * 8)), strb.eq(s_grown >> beat),
+                         n.eq(Mux(n_grown > beat, n_grown - beat, 0))]
         with m.Else():
-            m.d.sync += [buf.eq(after), strb.eq(s_after), n.eq(n_after)]
+            m.d.sync += [buf.eq(grown), strb.eq(s_grown), n.eq(n_grown)]
         with m.If(load):
             m.d.comb += offs.r_en.eq(1)
             m.d.sync += [seg_on.eq(1), in_left.eq(s.seg_lines - in_fire)]
