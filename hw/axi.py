@@ -278,6 +278,7 @@ class AxiMaster(wiring.Component):
         blog = (self._data_width // 8).bit_length() - 1
         ar_addr = [Signal(self._addr_width, name=f"ar_addr{i}") for i in range(n)]
         ar_rem = [Signal(bw, name=f"ar_rem{i}") for i in range(n)]
+        # the next burst's length, a register: set with the address and the beats left (hw.axi.burst_beats)
         lens = [Signal(9, name=f"ar_len{i}") for i in range(n)]
         # Per requester, the accepted requests whose data is still due (addr, beats), oldest first: a new request
         # is taken as soon as the previous one's bursts are all issued, so short requests (strided DMA lines)
@@ -288,7 +289,6 @@ class AxiMaster(wiring.Component):
             q = SyncFIFO(width=self._addr_width + bw, depth=self._read_queue)
             m.submodules[f"rxq{i}"] = q
             rxq.append(q)
-            m.d.comb += lens[i].eq(burst_beats(ar_addr[i], ar_rem[i], blog, self._read_burst))
 
         # AR channel: a register stage, reloaded from the arbiter when empty or being accepted.
         inflight = Signal(range(self._max_outstanding + 1))
@@ -308,9 +308,11 @@ class AxiMaster(wiring.Component):
             with m.Switch(grant):
                 for i in range(n):
                     with m.Case(i):
+                        nxt_addr = (ar_addr[i] + (lens[i] << blog))[:len(ar_addr[i])]
+                        nxt_rem = (ar_rem[i] - lens[i])[:bw]
                         m.d.sync += [axi.araddr.eq(ar_addr[i]), axi.arlen.eq(lens[i] - 1), axi.arid.eq(i),
-                                     ar_addr[i].eq(ar_addr[i] + (lens[i] << blog)),
-                                     ar_rem[i].eq(ar_rem[i] - lens[i])]
+                                     ar_addr[i].eq(nxt_addr), ar_rem[i].eq(nxt_rem),
+                                     lens[i].eq(burst_beats(nxt_addr, nxt_rem, blog, self._read_burst))]
         m.d.sync += inflight.eq(inflight + load - (r_fire & axi.rlast))
         for i in range(n):
             # A new request is taken when the previous one's last burst goes to the AR register (no bubble).
@@ -319,7 +321,8 @@ class AxiMaster(wiring.Component):
             m.d.comb += port.req.ready.eq(free & q.w_rdy)
             a = Cat(C(0, blog), port.req.payload.addr[blog:])
             with m.If(port.req.valid & port.req.ready & (port.req.payload.beats != 0)):
-                m.d.sync += [ar_addr[i].eq(a), ar_rem[i].eq(port.req.payload.beats)]
+                m.d.sync += [ar_addr[i].eq(a), ar_rem[i].eq(port.req.payload.beats),
+                             lens[i].eq(burst_beats(a, port.req.payload.beats, blog, self._read_burst))]
                 m.d.comb += [q.w_en.eq(1), q.w_data.eq(Cat(a, port.req.payload.beats))]
         m.d.comb += [axi.arsize.eq(blog), axi.arburst.eq(BURST_INCR)]
 
@@ -372,14 +375,18 @@ class AxiMaster(wiring.Component):
                              rr.eq(Mux(grant == n - 1, 0, grant + 1))]
 
         def walker(name, ptr, behind=()):
-            """Registers (loaded, owner, addr, rem) and the burst length of one walker, and ``step(finish)``,
-            to be called after the walker's own updates: it loads the entry at ``ptr`` when idle or finishing
-            (so consecutive requests follow without a bubble). ``behind``: pointers this walker must not pass."""
+            """Registers (loaded, owner, addr, rem, and the current burst's length) of one walker,
+            ``advance()`` to its next burst (call under the condition), and ``step(finish)``, to be called after
+            the walker's own updates: it loads the entry at ``ptr`` when idle or finishing (so consecutive
+            requests follow without a bubble). ``behind``: pointers this walker must not pass."""
             loaded = Signal(name=f"{name}_loaded")
             owner, addr, rem = (Signal(ow, name=f"{name}_owner"), Signal(aw, name=f"{name}_addr"),
                                 Signal(bw, name=f"{name}_rem"))
             length = Signal(9, name=f"{name}_len")
-            m.d.comb += length.eq(burst_beats(addr, rem, blog))
+
+            def advance():
+                nxt_addr, nxt_rem = (addr + (length << blog))[:aw], (rem - length)[:bw]
+                m.d.sync += [addr.eq(nxt_addr), rem.eq(nxt_rem), length.eq(burst_beats(nxt_addr, nxt_rem, blog))]
 
             def step(finish):
                 avail = ptr != wr_ptr
@@ -387,25 +394,26 @@ class AxiMaster(wiring.Component):
                     avail &= ptr != other
                 with m.If((~loaded | finish) & avail):
                     o, a, b = fields(entries[ptr[:pw]])
-                    m.d.sync += [loaded.eq(1), owner.eq(o), addr.eq(a), rem.eq(b), ptr.eq(ptr + 1)]
+                    m.d.sync += [loaded.eq(1), owner.eq(o), addr.eq(a), rem.eq(b), ptr.eq(ptr + 1),
+                                 length.eq(burst_beats(a, b, blog))]
                 with m.Elif(finish):
                     m.d.sync += loaded.eq(0)
-            return loaded, owner, addr, rem, length, step
+            return loaded, owner, addr, rem, length, advance, step
 
         # AW: a register stage like AR.
-        aw_loaded, _, aw_addr, aw_rem, aw_len, aw_step = walker("aw", aw_ptr)
+        aw_loaded, _, aw_addr, aw_rem, aw_len, aw_advance, aw_step = walker("aw", aw_ptr)
         aw_load = Signal()
         m.d.comb += [aw_load.eq((~axi.awvalid | axi.awready) & aw_loaded & (aw_rem != 0)),
                      axi.awsize.eq(blog), axi.awburst.eq(BURST_INCR), axi.awid.eq(0)]
         with m.If(axi.awvalid & axi.awready & ~aw_load):
             m.d.sync += axi.awvalid.eq(0)
         with m.If(aw_load):
-            m.d.sync += [axi.awvalid.eq(1), axi.awaddr.eq(aw_addr), axi.awlen.eq(aw_len - 1),
-                         aw_addr.eq(aw_addr + (aw_len << blog)), aw_rem.eq(aw_rem - aw_len)]
+            m.d.sync += [axi.awvalid.eq(1), axi.awaddr.eq(aw_addr), axi.awlen.eq(aw_len - 1)]
+            aw_advance()
         aw_step(aw_loaded & ((aw_rem == 0) | (aw_load & (aw_rem == aw_len))))
 
         # W: straight from the current request's writer.
-        w_loaded, w_owner, w_addr, w_rem, w_len, w_step = walker("w", w_ptr)
+        w_loaded, w_owner, w_addr, w_rem, w_len, w_advance, w_step = walker("w", w_ptr)
         w_cnt = Signal(8)
         w_on = w_loaded & (w_rem != 0)
         m.d.comb += axi.wlast.eq(w_cnt == w_len - 1)
@@ -418,14 +426,15 @@ class AxiMaster(wiring.Component):
         w_fire = axi.wvalid & axi.wready
         with m.If(w_fire):
             with m.If(axi.wlast):
-                m.d.sync += [w_cnt.eq(0), w_addr.eq(w_addr + (w_len << blog)), w_rem.eq(w_rem - w_len)]
+                m.d.sync += w_cnt.eq(0)
+                w_advance()
             with m.Else():
                 m.d.sync += w_cnt.eq(w_cnt + 1)
         w_step(w_loaded & ((w_rem == 0) | (w_fire & axi.wlast & (w_rem == w_len))))
 
         # B: always accepted; the request's last response (or a zero-beat request) pulses its writer's done.
         # The B walker only loads entries both others have taken: the queue frees an entry when B loads it.
-        b_loaded, b_owner, b_addr, b_rem, b_len, b_step = walker("b", b_ptr, behind=(aw_ptr, w_ptr))
+        b_loaded, b_owner, b_addr, b_rem, b_len, b_advance, b_step = walker("b", b_ptr, behind=(aw_ptr, w_ptr))
         done_now, done_owner = Signal(), Signal(ow)
         m.d.sync += done_now.eq(0)
         for i in range(n):
@@ -434,7 +443,7 @@ class AxiMaster(wiring.Component):
         b_fire = axi.bvalid & b_loaded & (b_rem != 0)
         b_finish = b_loaded & ((b_rem == 0) | (b_fire & (b_rem == b_len)))
         with m.If(b_fire):
-            m.d.sync += [b_addr.eq(b_addr + (b_len << blog)), b_rem.eq(b_rem - b_len)]
+            b_advance()
             self._error(m, axi.bresp != RESP_OKAY, b_addr, 1)
         with m.If(b_finish):
             m.d.sync += [done_now.eq(1), done_owner.eq(b_owner)]
