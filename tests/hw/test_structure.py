@@ -46,8 +46,9 @@ def test_cells_grow_as_the_arithmetic(unit):
 #: ``flatten`` and ``opt``; a wide adder counts as one cell). An ``If``/``Elif`` chain built in a Python loop, or a
 #: shifter built inside an ``If``, shows up here as its length: the derive engine's leading-one chain made it 42,
 #: and the DMA reader's conditional skip shifter 26, the controller's decode checks on the dispatch path 23.
-#: The longest today (20, at DIM 4 and at the board preset) is the nonlinear pipeline's ready chain, from the derive engines
-#: back through the lanes' stage enable to the accumulator's read command.
+#: The nonlinear pipeline's ready chain (20: derive engines -> lanes' stage enable -> accumulator read command) is
+#: cut by skid registers (``hw.pipeline``); the longest today (20, at DIM 4) is the load path's: the DMA reader's
+#: line handshake -> its beat ready -> the AXI master's RREADY -> its error-capture priority chain.
 MAX_LOGIC_CHAIN = 21
 
 
