@@ -29,6 +29,7 @@ DATAFLOWS = ["ws", "os"]
 
 # Long runs on the big arrays are `slow`; K = 4096 stays in the fast suite on the 4x4 array (~0.3 s).
 SLOW = {("dim8", "k_4096"), ("dim16", "k_4096"), ("dim4-in16", "k_4096"), ("dim8-pipe2", "k_4096")}
+TEST_ALL_BUILDS = {"dim8", "dim4-pipe1", "dim4-in16"}
 # The 16-bit-activation build checks the cases where the operand width matters.
 IN16_CASES = {"random_shapes", "all_min", "all_max", "k_4096", "accumulate_vs_overwrite"}
 assert {c for _, c in SLOW} | IN16_CASES <= set(CASES), "a case named here is not in sim.tile_job.CASES"
@@ -43,9 +44,11 @@ def _params():
                 if CONFIGS[cname].pe_pipeline and df != "ws":
                     continue
                 # dim 8 sits between dim 4 and dim 16 (and dim8-pipe2 builds a dim-8 array in the fast suite):
-                # its plain builds run in test-all only, to keep `make test` well inside its time budget
-                marks = [pytest.mark.slow] if (cname, case) in SLOW or cname == "dim8" or (
-                    df == "os" and case == "k_4096" and cname != "dim4") else []
+                # its plain builds run in test-all only, to keep `make test` well inside its time budget; so do
+                # the builds whose feature a fast build covers (output-stationary at dim 4, pe_pipeline 2 at dim 8,
+                # a 12-bit operand in the preset's layer test)
+                marks = [pytest.mark.slow] if (cname, case) in SLOW or cname in TEST_ALL_BUILDS or (
+                    cname, df) == ("dim16", "os") or (df == "os" and case == "k_4096" and cname != "dim4") else []
                 yield pytest.param(cname, df, case, id=f"{cname}-{df}-{case}", marks=marks)
 
 
