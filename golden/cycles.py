@@ -26,8 +26,8 @@ import dataclasses
 
 from .config import AcceleratorConfig
 
-__all__ = ["ACC_WRITE_LATENCY", "FORMULA", "TileOp", "OpTiming", "blocks", "op_cycles", "schedule", "utilization", "busy_cycles",
-           "mac_cycles"]
+__all__ = ["ACC_WRITE_LATENCY", "FORMULA", "TileOp", "OpTiming", "blocks", "op_cycles", "schedule", "utilization",
+           "busy_cycles", "mac_cycles"]
 
 #: Cycles from an accumulator write's acceptance to its commit (hw.accumulator: read, registered read, add/write).
 ACC_WRITE_LATENCY = 2
@@ -138,8 +138,8 @@ def _schedule_os(ops, config, valid_at):
     one of those cycles is taken by an earlier block's row, and an operation's final block also waits while its
     final row would commit before a row written by an earlier block (of this operation or an earlier one: with
     K < 2*dim - 1 a short final block can overtake its own operation's earlier blocks); row i commits at
-    s + dim + 2*i + 1 + ACC_WRITE_LATENCY. No block's first row commits before an earlier operation's row (which may be the same
-    accumulator row)."""
+    s + dim + 2*i + 1 + ACC_WRITE_LATENCY. No block's first row commits before an earlier operation's row (which
+    may be the same accumulator row)."""
     n, w = config.dim, 1 + ACC_WRITE_LATENCY     # row i of a block issued last at s commits at s + n + 2*i + w
     out, prev_last, e_prev = [], None, None
     pending = None          # the latest commit of a row written so far

@@ -296,7 +296,8 @@ def decode_checks(op, f, config, select, product=operator.mul):
                  ((f["transpose"] == 1) & (f["lines"] != 1)), ErrorCode.BAD_FIELD,
                  f"rows, lines must be >= 1, op one of {[o.name for o in NL_OPS]}, rows of at most {MAX_ROW} "
                  "values; transpose needs lines=1"),
-                ((f["op"] != int(LaneOp.SOFTMAX)) & (product(f["lines"], dim) > config.col_entries), ErrorCode.TABLE_RANGE,
+                ((f["op"] != int(LaneOp.SOFTMAX)) & (product(f["lines"], dim) > config.col_entries),
+                 ErrorCode.TABLE_RANGE,
                  f"rows longer than the column table's {config.col_entries} entries (every op but softmax reads "
                  "one entry per column)"),
                 (last("acc_base", "row_stride", "line_stride") >= acc, ErrorCode.ACC_RANGE,

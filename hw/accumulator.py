@@ -44,7 +44,8 @@ class Accumulator(wiring.Component):
     """Banked accumulator with a write (read-modify-write) stream and a row read stream.
 
     Latency: a write accepted at cycle t is committed at the end of cycle t + ACC_WRITE_LATENCY (2,
-    ``golden.cycles``); ``done`` pulses in that cycle for a write with ``last``. Throughput: one write per cycle, always ready.
+    ``golden.cycles``); ``done`` pulses in that cycle for a write with ``last``. Throughput: one write per cycle,
+    always ready.
     Read stream: after a command is accepted at cycle t, row i is valid from cycle t + 2 + i if ``read``
     is never stalled (1 row per cycle; backpressure holds the row). A new command is accepted in the cycle the
     previous one issues its last row, so back-to-back commands stream without a gap. Reads are not ordered
