@@ -117,7 +117,7 @@ class Accumulator(wiring.Component):
                 m.d.comb += wp.en[j].eq(hit & (j < s3.cols))
             wps.append(wp)
         # s2: bank mux into old_q; which elements the two writes ahead of s3 will have changed
-        with m.Switch(s2.addr[:bb] if bb else 0):
+        with m.Switch(bank_of(s2.addr)):
             for i, d in enumerate(old):
                 with m.Case(i):
                     m.d.sync += old_q.eq(d)

@@ -164,6 +164,15 @@ def burst_beats(addr, remaining, beat_log2, max_burst=MAX_BURST):
     return Mux(remaining < cap, remaining, cap)
 
 
+def _next_burst(addr, remaining, length, beat_log2, max_burst=MAX_BURST):
+    """Past a burst of ``length`` beats at ``addr`` with ``remaining`` beats left: the next burst's ``(addr,
+    remaining, length)`` assignments' values, so a walker keeps its burst length in a register (set here and
+    with each new request) rather than deriving it from the address in the cycle it is used."""
+    nxt_addr = (addr + (length << beat_log2))[:len(addr)]
+    nxt_rem = (remaining - length)[:len(remaining)]
+    return nxt_addr, nxt_rem, burst_beats(nxt_addr, nxt_rem, beat_log2, max_burst)
+
+
 def _round_robin(m, valids, pointer, grant):
     """``grant`` := the first valid index at or after ``pointer`` (comb)."""
     n = len(valids)
@@ -308,11 +317,9 @@ class AxiMaster(wiring.Component):
             with m.Switch(grant):
                 for i in range(n):
                     with m.Case(i):
-                        nxt_addr = (ar_addr[i] + (lens[i] << blog))[:len(ar_addr[i])]
-                        nxt_rem = (ar_rem[i] - lens[i])[:bw]
+                        nxt = _next_burst(ar_addr[i], ar_rem[i], lens[i], blog, self._read_burst)
                         m.d.sync += [axi.araddr.eq(ar_addr[i]), axi.arlen.eq(lens[i] - 1), axi.arid.eq(i),
-                                     ar_addr[i].eq(nxt_addr), ar_rem[i].eq(nxt_rem),
-                                     lens[i].eq(burst_beats(nxt_addr, nxt_rem, blog, self._read_burst))]
+                                     *(r.eq(v) for r, v in zip((ar_addr[i], ar_rem[i], lens[i]), nxt))]
         m.d.sync += inflight.eq(inflight + load - (r_fire & axi.rlast))
         for i in range(n):
             # A new request is taken when the previous one's last burst goes to the AR register (no bubble).
@@ -385,8 +392,7 @@ class AxiMaster(wiring.Component):
             length = Signal(9, name=f"{name}_len")
 
             def advance():
-                nxt_addr, nxt_rem = (addr + (length << blog))[:aw], (rem - length)[:bw]
-                m.d.sync += [addr.eq(nxt_addr), rem.eq(nxt_rem), length.eq(burst_beats(nxt_addr, nxt_rem, blog))]
+                m.d.sync += [r.eq(v) for r, v in zip((addr, rem, length), _next_burst(addr, rem, length, blog))]
 
             def step(finish):
                 avail = ptr != wr_ptr

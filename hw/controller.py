@@ -128,6 +128,7 @@ class Controller(wiring.Component):
         full_word = Cat(word[dw:], resp.payload.data) if bpi > 1 else resp.payload.data
         # Decode checks on the instruction on its way into the FIFO (off the dispatch path: the verdict waits in
         # the FIFO with the word), over CHECK_STAGES registered stages: the word, its products, its verdict.
+        assert CHECK_STAGES == 3    # _decode_checks: products from stage 1's word, the verdict from stage 2's
         words = [Signal(INSTR_BITS, name=f"check_word{i}") for i in range(CHECK_STAGES)]
         valids = [Signal(name=f"check_valid{i}") for i in range(CHECK_STAGES)]
         m.d.sync += [words[0].eq(full_word), valids[0].eq(got_instr)]

@@ -112,9 +112,8 @@ class _OpConsts:
                      self.softmax.eq(is_(LaneOp.SOFTMAX))]
         glo, ghi = int_range(MAX_GELU_IN_BITS)
         self.lo1, self.hi1 = Signal.like(k.lo1), Signal.like(k.hi1)
-        gelu = k.op == int(LaneOp.GELU)
-        m.d.sync += [self.lo1.eq(Mux(gelu & (k.lo1 < glo), glo, k.lo1)),
-                     self.hi1.eq(Mux(gelu & (k.hi1 > ghi), ghi, k.hi1))]
+        m.d.sync += [self.lo1.eq(Mux(is_(LaneOp.GELU) & (k.lo1 < glo), glo, k.lo1)),
+                     self.hi1.eq(Mux(is_(LaneOp.GELU) & (k.hi1 > ghi), ghi, k.hi1))]
         assert CLAMP_Q == 30
         self.exp_floor = Signal(signed(len(k.x0) + 5))
         m.d.sync += self.exp_floor.eq((k.x0 << 5) - (k.x0 << 1))
