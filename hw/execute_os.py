@@ -114,7 +114,8 @@ class OSExecuteUnit(wiring.Component):
         for x in range(length - 1):
             m.d.sync += wheel[x].eq(wheel[x + 1])
         m.d.sync += wheel[length - 1].eq(0)
-        with m.If(self.cmd.valid & self.cmd.ready):      # every row in flight now belongs to an earlier operation
+        accept = self.cmd.valid & self.cmd.ready
+        with m.If(accept):      # every row in flight now belongs to an earlier operation
             for x in range(length - 1):
                 m.d.sync += wheel[x].older.eq(1)
         with m.If(block_end):
@@ -122,7 +123,9 @@ class OSExecuteUnit(wiring.Component):
                 # Written now, slot 1 + n + 2*i is read (index 0) 1 + n + 2*i cycles later.
                 x = 1 + n + 2 * i
                 w = wheel[x - 1]
-                m.d.sync += [w.valid.eq(rows_left > i), w.busy.eq(1), w.addr.eq(c_base + i),
+                # A row is older than the command accepted in the cycle it is written (op_end), and than no other:
+                # the slot it overwrites may hold a stale ``older`` from an earlier acceptance.
+                m.d.sync += [w.valid.eq(rows_left > i), w.busy.eq(1), w.addr.eq(c_base + i), w.older.eq(accept),
                              w.accumulate.eq(cmd.accumulate),
                              w.cols.eq(cmd.cols), w.last.eq(final_block & (rows_left == i + 1))]
         out = wheel[0]

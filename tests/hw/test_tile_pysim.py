@@ -56,6 +56,10 @@ def test_accumulator_wraps_like_golden():
 # Found by this test: a later operation's block committed a row before an earlier operation's row to the same
 # accumulator address, which then overwrote it.
 @example(dim=2, dataflow="os", seed=0, shapes=[(2, 1, 1, False), (4, 1, 2, False)])
+# Found by this test: a row written in the execute unit's timing wheel kept the slot's stale ``older`` flag from
+# the command's acceptance, so an operation's second full row block waited on its own first one (done 4 cycles
+# late at DIM 4, K 2). The second operation is accepted in the cycle the first one's rows are written.
+@example(dim=4, dataflow="os", seed=0, shapes=[(8, 2, 1, False), (8, 1, 1, True)])
 def test_cycle_model_is_exact_for_any_shapes(dim, dataflow, seed, shapes):
     """Any operation sequence on any small array, both dataflows: data == golden, (accept, done) ==
     golden.cycles."""
