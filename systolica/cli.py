@@ -12,7 +12,7 @@ COMMANDS = {
     "synth":    ("systolica.synth", "Yosys area per unit (generic / ECP5 / iCE40), DIM sweep with a plot"),
     "build":    ("systolica.fpga", "ECP5 bitstream (ULX3S) with nextpnr: Fmax and utilization"),
     "bench":    ("systolica.bench", "run the benchmarks, write JSON + Markdown under build/"),
-    "run":      ("systolica.run", "real all-MiniLM-L6-v2 layers on the simulated RTL, checked, with a report"),
+    "run":      ("systolica.run", "encoder layers (MiniLM, bert-base-random, a checkpoint) on the RTL, checked"),
     "demo":     ("systolica.demo", "the main job on a built-in default"),
 }
 

@@ -19,15 +19,16 @@ def add_arguments(parser):
     parser.add_argument("--gelu-bits", type=int, default=None, help="GELU output width (default: 12)")
 
 
-def quantized_model(hidden_bits=None, gelu_bits=None, progress=None):
-    """The float model and its quantized integer encoder (progress lines go to ``progress``)."""
-    from golden.encoder import QuantSpec, minilm_encoder
+def quantized_model(hidden_bits=None, gelu_bits=None, progress=None, model="minilm", n_layers=None):
+    """The float model (``golden.model.load_model(model)``) and its first ``n_layers`` layers (default all)
+    quantized (progress lines go to ``progress``)."""
+    from golden.encoder import QuantSpec, quantized_encoder
 
     kw = {k: v for k, v in (("hidden_bits", hidden_bits), ("gelu_bits", gelu_bits)) if v is not None}
     spec = QuantSpec(**kw)
     if progress:
-        progress("loading all-MiniLM-L6-v2 and quantizing it (calibration on data/calibration.txt)")
-    enc = minilm_encoder(spec)
+        progress(f"loading {model} and quantizing it (calibration on data/calibration.txt)")
+    enc = quantized_encoder(model, spec, n_layers)
     return enc.model, enc
 
 

@@ -1,6 +1,7 @@
-"""`systolica run`: real all-MiniLM-L6-v2 layers on the simulated RTL, checked against golden/, with a report.
+"""`systolica run`: real encoder layers (all-MiniLM-L6-v2, ``bert-base-random`` or a local Hugging Face BERT
+checkpoint) on the simulated RTL, checked against golden/, with a report.
 
-Stages (a line each): quantize the model (golden/), tokenize, compile the layers (compiler/), build or reuse the
+Stages (a line each): load and quantize the model (golden/), tokenize, compile the layers (compiler/), build or reuse the
 Verilator model of the accelerator, run the program on it (fast harness: memory inside the simulation, clock in
 SystemVerilog), check every output value against golden/'s integer encoder, report cycles, utilization and the
 matmul / nonlinear / load shares from the hardware counters next to the cycle model's estimate; with
@@ -19,9 +20,15 @@ __all__ = ["add_arguments", "add_model_config_arguments", "run", "run_layers", "
 def add_arguments(parser):
     from systolica.embeddings import DEFAULT_SENTENCE
     parser.add_argument("sentence", nargs="?", default=DEFAULT_SENTENCE, help="input sentence (default: built in)")
-    parser.add_argument("--layers", type=int, default=1, help="encoder layers to run, 1..6 (default: 1)")
+    from golden.model import MODELS
+    parser.add_argument("--model", default="minilm", metavar="DIR|" + "|".join(MODELS),
+                        help="a Hugging Face BERT checkpoint directory (config.json, model.safetensors, "
+                             "tokenizer.json) or a built-in model; bert-base-random has seeded random weights, "
+                             "for performance work only (default: minilm)")
+    parser.add_argument("--layers", type=int, default=1, help="encoder layers to run (default: 1)")
     parser.add_argument("--seq", type=int, default=None,
-                        help="tokens (the sentence's tokens, truncated, or extended with built-in text)")
+                        help="tokens, up to the model's positions (512 for BERT): the sentence's tokens, "
+                             "truncated, or extended with built-in text")
     parser.add_argument("--compare", action="store_true",
                         help="also run the unfused schedules and print the fused vs unfused comparison")
     parser.add_argument("--json", metavar="FILE", help="write the report as JSON")
@@ -42,11 +49,11 @@ def fit_tokens(model, sentence, seq):
     if seq is None:
         return ids
     if not isinstance(seq, int) or not 2 <= seq <= model.max_tokens:
-        raise ValueError(f"seq must be an integer in 2..{model.max_tokens}, not {seq!r}")
+        raise ValueError(f"seq must be an integer in 2..{model.max_tokens} for {model.name}, not {seq!r}")
     if len(ids) >= seq:
         return np.concatenate([ids[:seq - 1], ids[-1:]])
     from golden.encoder import tokens_of_length
-    filler = tokens_of_length(model, seq + 2)[1:-1]
+    filler = tokens_of_length(model, seq)[1:-1]
     return np.concatenate([ids[:-1], filler[:seq - len(ids)], ids[-1:]])
 
 
@@ -103,12 +110,11 @@ def run(args):
     from golden.evaluate import cosine
 
     log = lambda msg: print(f"[run] {msg}", flush=True)  # noqa: E731
-    if not 1 <= args.layers <= 6:
-        raise ValueError(f"--layers must be in 1..6, not {args.layers}")
-    model, enc = quantized_model(progress=log)
-    ids = fit_tokens(model, args.sentence, args.seq)
     cfg = config_from_args(args)
-    log(f"{len(ids)} tokens, {args.layers} layer(s), configuration {cfg.to_json()}")
+    model, enc = quantized_model(progress=log, model=args.model, n_layers=args.layers)
+    ids = fit_tokens(model, args.sentence, args.seq)
+    log(f"{model.name}: {len(ids)} tokens, {args.layers} of {model.n_layers} layer(s), configuration "
+        f"{cfg.to_json()}")
     variants = [("fused QK^T+softmax, unfused FFN2+LN (default)", Options())]
     if args.compare:
         variants += [("unfused QK^T+softmax", Options(fuse_qk_softmax=False)),
@@ -124,7 +130,7 @@ def run(args):
         for name, _ in variants[1:]:
             d = results[name]["cycles"] / base["cycles"] - 1
             log(f"{name}: {100 * d:+.1f}% cycles vs the default schedule")
-    if args.layers == len(enc.layers):
+    if args.layers == model.n_layers:
         float_emb = model.forward(ids)[-1].mean(axis=0)
         golden_emb = enc.sentence_embedding(ids)
         same = np.array_equal(base["embedding"], golden_emb)
@@ -134,6 +140,8 @@ def run(args):
             return 1
     if args.json:
         with open(args.json, "w") as f:
-            json.dump({k: {m: (v.tolist() if isinstance(v, np.ndarray) else v) for m, v in r.items()}
-                       for k, r in results.items()}, f, indent=2)
+            json.dump({"model": model.name, "tokens": len(ids), "layers": args.layers,
+                       "config": json.loads(cfg.to_json()),
+                       "schedules": {k: {m: (v.tolist() if isinstance(v, np.ndarray) else v) for m, v in r.items()}
+                                     for k, r in results.items()}}, f, indent=2)
     return 0
