@@ -23,7 +23,7 @@ demo: $(STAMP)
 	$(VENV)/bin/systolica demo
 
 test: $(STAMP)
-	$(PY) -m pytest -n $(JOBS) -m "not slow and not crosscheck"
+	$(PY) -m pytest -n $(JOBS) -m "not slow and not crosscheck" --durations=25
 
 test-all: $(STAMP)
 	$(PY) -m pytest -n $(JOBS) -m "not crosscheck"

@@ -18,7 +18,7 @@ array busy every cycle (one A row per cycle), so utilization tends to 1.
 Output-stationary (``dataflow="os"``, hw/execute_os.py): one k step per cycle from ``T + 1``, blocks are row
 blocks of ``dim`` rows, a block's ``last`` step waits while one of its result rows would leave the mesh in the
 same cycle as an earlier block's (only when k < 2*dim - 1), and row ``i`` commits ``dim + 2*i + 1 + W`` cycles after
-its block's ``last`` step (see :func:`_schedule_os` and :data:`FORMULA`).
+its block's ``last`` step (see :meth:`Engine._issue_os` and :data:`FORMULA`).
 
 ``ACC_WRITE_LATENCY``: an accumulator write accepted in cycle t commits (and ``done`` pulses) in cycle t + W.
 """
@@ -26,8 +26,8 @@ import dataclasses
 
 from .config import AcceleratorConfig
 
-__all__ = ["ACC_WRITE_LATENCY", "FORMULA", "TileOp", "OpTiming", "blocks", "op_cycles", "schedule", "utilization",
-           "busy_cycles", "mac_cycles"]
+__all__ = ["ACC_WRITE_LATENCY", "FORMULA", "TileOp", "OpTiming", "Engine", "blocks", "op_cycles", "schedule",
+           "utilization", "busy_cycles", "mac_cycles"]
 
 #: Cycles from an accumulator write's acceptance to its commit (hw.accumulator: read, registered read, add/write).
 ACC_WRITE_LATENCY = 2
@@ -96,75 +96,82 @@ def schedule(ops, config, valid_at=None):
     ``valid_at[j]`` is the first cycle command j is presented (default: all at cycle 0, i.e. back to back);
     cycles are counted from the same origin, with the engine idle before the first command.
     """
-    _check_config(config)
     ops = list(ops)
-    for op in ops:
-        op.check(config)
     if valid_at is None:
         valid_at = [0] * len(ops)
     if len(valid_at) != len(ops):
         raise ValueError(f"valid_at has {len(valid_at)} entries for {len(ops)} operations")
-    if config.dataflow == "os":
-        return _schedule_os(ops, config, valid_at)
-    n = config.dim
-    p = []     # preload starts, all blocks so far
-    s = []     # stream starts
-    rows = []  # rows of each block
-    out = []
-    e_prev = None
-    for j, op in enumerate(ops):
-        t = valid_at[j] if e_prev is None else max(valid_at[j], e_prev)
-        for kb in range(blocks(op, config)):
-            b = len(p)
-            pb = t + 1 if kb == 0 else p[b - 1] + n
-            if b >= 1:
-                pb = max(pb, p[b - 1] + n)
-            if b >= 2:
-                pb = max(pb, s[b - 2] + rows[b - 2])
+    engine = Engine(config)
+    return [engine.issue(op, v) for op, v in zip(ops, valid_at)]
+
+
+class Engine:
+    """The execute unit's timing, one operation at a time: :meth:`issue` gives the :class:`OpTiming` of the next
+    operation in order (an operation's timing never depends on later ones), so a program's model adds its
+    MATMULs as it meets them. :func:`schedule` is this over a list."""
+
+    def __init__(self, config):
+        _check_config(config)
+        self._cfg = config
+        self._e_prev = None       # cycle the previous operation's final step issues (the next one is accepted)
+        # weight-stationary: preload and stream starts and rows of the last two blocks
+        self._p, self._s, self._rows = [], [], []
+        # output-stationary: the latest commit of a row written so far, and the up-chain slots taken
+        self._pending, self._taken = None, set()
+
+    def issue(self, op, valid_at=0):
+        """Timing of ``op`` (a :class:`TileOp`) presented from cycle ``valid_at`` after every earlier one."""
+        op.check(self._cfg)
+        t = valid_at if self._e_prev is None else max(valid_at, self._e_prev)
+        return self._issue_os(op, t) if self._cfg.dataflow == "os" else self._issue_ws(op, t)
+
+    def _issue_ws(self, op, t):
+        n = self._cfg.dim
+        p, s, rows = self._p, self._s, self._rows
+        for kb in range(blocks(op, self._cfg)):
+            pb = t + 1 if kb == 0 else p[-1] + n
+            if p:
+                pb = max(pb, p[-1] + n)
+            if len(p) >= 2:
+                pb = max(pb, s[-2] + rows[-2])
             sb = pb + 1
-            if b >= 1:
-                sb = max(sb, s[b - 1] + rows[b - 1])
+            if p:
+                sb = max(sb, s[-1] + rows[-1])
             p.append(pb)
             s.append(sb)
             rows.append(op.rows)
-        e_prev = p[-1] + n - 1
-        out.append(OpTiming(accept=t, done=s[-1] + op.rows + 2 * n - 1 + ACC_WRITE_LATENCY + config.pe_pipeline))
-    return out
+            del p[:-2], s[:-2], rows[:-2]
+        self._e_prev = p[-1] + n - 1
+        return OpTiming(accept=t, done=s[-1] + op.rows + 2 * n - 1 + ACC_WRITE_LATENCY + self._cfg.pe_pipeline)
 
-
-def _schedule_os(ops, config, valid_at):
-    """Output-stationary timing (hw/execute_os.py): one k step issued per cycle from ``T + 1``; a block whose
-    ``last`` step is issued at s sends row i out of the mesh at s + 1 + dim + 2*i; the ``last`` step waits while
-    one of those cycles is taken by an earlier block's row, and an operation's final block also waits while its
-    final row would commit before a row written by an earlier block (of this operation or an earlier one: with
-    K < 2*dim - 1 a short final block can overtake its own operation's earlier blocks); row i commits at
-    s + dim + 2*i + 1 + ACC_WRITE_LATENCY. No block's first row commits before an earlier operation's row (which
-    may be the same accumulator row)."""
-    n, w = config.dim, 1 + ACC_WRITE_LATENCY     # row i of a block issued last at s commits at s + n + 2*i + w
-    out, prev_last, e_prev = [], None, None
-    pending = None          # the latest commit of a row written so far
-    taken = set()
-    for j, op in enumerate(ops):
-        t = valid_at[j] if e_prev is None else max(valid_at[j], e_prev)
+    def _issue_os(self, op, t):
+        """Output-stationary timing (hw/execute_os.py): one k step issued per cycle from ``T + 1``; a block whose
+        ``last`` step is issued at s sends row i out of the mesh at s + 1 + dim + 2*i; the ``last`` step waits
+        while one of those cycles is taken by an earlier block's row, and an operation's final block also waits
+        while its final row would commit before a row written by an earlier block (of this operation or an
+        earlier one: with K < 2*dim - 1 a short final block can overtake its own operation's earlier blocks);
+        row i commits at s + dim + 2*i + 1 + ACC_WRITE_LATENCY. No block's first row commits before an earlier
+        operation's row (which may be the same accumulator row)."""
+        n, w = self._cfg.dim, 1 + ACC_WRITE_LATENCY    # row i of a block issued last at s commits at s + n + 2*i + w
+        taken = self._taken
         issue = t + 1
-        rb = blocks(op, config)
+        rb = blocks(op, self._cfg)
         i_last = op.rows - 1 - (rb - 1) * n
-        older = pending         # the latest commit of an earlier operation's row
+        older = self._pending          # the latest commit of an earlier operation's row
         for b in range(rb):
             last = issue + op.k - 1
             # A slot taken by an earlier block's row, or (final block) op_done before an earlier row's commit: wait.
             while (any(last + 1 + n + 2 * i in taken for i in range(n))
                    or (older is not None and last + n + w < older)
-                   or (b == rb - 1 and pending is not None and last + n + 2 * i_last + w < pending)):
+                   or (b == rb - 1 and self._pending is not None and last + n + 2 * i_last + w < self._pending)):
                 last += 1
             taken.difference_update([x for x in taken if x <= last])
             taken.update(last + 1 + n + 2 * i for i in range(n))
             commit = last + n + 2 * (min(n, op.rows - b * n) - 1) + w
-            pending = commit if pending is None else max(pending, commit)
-            prev_last, issue = last, last + 1
-        e_prev = prev_last
-        out.append(OpTiming(accept=t, done=prev_last + n + 2 * i_last + w))
-    return out
+            self._pending = commit if self._pending is None else max(self._pending, commit)
+            issue = last + 1
+        self._e_prev = last
+        return OpTiming(accept=t, done=last + n + 2 * i_last + w)
 
 
 def utilization(ops, config):

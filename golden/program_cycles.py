@@ -12,7 +12,7 @@ the MATMULs that run alongside it.
   (the array has the port): a LOAD still writing when a MATMUL starts finishes after that MATMUL.
 - CONFIG: ``decode + config_overhead + beats``; issued while a LOAD streams, it waits ``bus_queue`` cycles for
   the bursts in flight and then shares the bus with the LOAD (its beats count twice and delay the LOAD).
-- MATMUL: its ``blocks`` tile operations are timed with :func:`golden.cycles.schedule` (the exact model of the
+- MATMUL: its ``blocks`` tile operations are timed with :class:`golden.cycles.Engine` (the exact model of the
   tile engine), presented when the instruction's tokens are in; consecutive MATMULs form one schedule, so
   back-to-back blocks overlap as that model says. Completion: the last block's ``done``.
 - NL: starts when every earlier MATMUL is done; :func:`golden.cycles.nonlinear_cycles` plus ``nl_overhead``
@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 
 from .isa import CHANNELS, Opcode, Queue, disassemble
 
-from .cycles import TileOp, nonlinear_cycles, schedule
+from .cycles import Engine, TileOp, nonlinear_cycles
 
 __all__ = ["Latencies", "ProgramTiming", "estimate_cycles"]
 
@@ -84,7 +84,7 @@ def estimate_cycles(program, config, latencies=None):
     pushes = {ch: [] for ch in CHANNELS.values()}
     pops = dict.fromkeys(CHANNELS.values(), 0)
     res = ProgramTiming(busy={q.name: 0 for q in Queue}, starts=[None] * len(instrs), ends=[None] * len(instrs))
-    run = {"ops": [], "valid": [], "done": 0}
+    run = {"engine": Engine(config), "done": 0}     # the execute unit's MATMULs since the last NL
     array = []          # (from, to): the array writing the accumulator (MATMULs), in start order
     load_data = []      # (from, to): weight / activation LOAD data on the read bus
     last_load = {}      # the latest LOAD: k, first data, lines, acc (bool), pushes [(channel, index)]
@@ -155,13 +155,12 @@ def estimate_cycles(program, config, latencies=None):
     def run_execute(ins, t0):
         f = dict(ins.fields)
         if ins.op == Opcode.MATMUL:
+            tm = []
             for j in range(f["blocks"]):
                 cols = d if j < f["blocks"] - 1 else f["cols"]
-                run["ops"].append(TileOp(f["rows"], f["k"], cols))
-                run["valid"].append(t0 + lat.decode)
+                tm.append(run["engine"].issue(TileOp(f["rows"], f["k"], cols), t0 + lat.decode))
                 res.macs += f["rows"] * f["k"] * cols
-            tm = schedule(run["ops"], config, run["valid"])
-            first = tm[len(tm) - f["blocks"]]
+            first = tm[0]
             end = tm[-1].done
             run["done"] = max(run["done"], end)
             a = first.accept + lat.array_write
@@ -176,7 +175,7 @@ def estimate_cycles(program, config, latencies=None):
             # the controller sends every NL to the scratchpad writer (straight or transposed)
             end = start + lat.decode + lat.nl_overhead + nonlinear_cycles(
                 f["op"], f["rows"], f["lines"], config, to_spad=True, transpose=bool(f["transpose"]))
-            run.update(ops=[], valid=[], done=0)
+            run.update(engine=Engine(config), done=0)
             return start, end, end
         n = 64 if f["kind"] == 0 else 16 * f["count"]
         res.bytes += n

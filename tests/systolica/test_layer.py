@@ -5,7 +5,7 @@ import pytest
 
 from compiler import Options
 from golden.encoder import tokens_of_length
-from golden.encoder import minilm_encoder
+from golden.encoder import minilm_encoder, quantized_encoder
 from golden.config import AcceleratorConfig, preset
 from systolica.run import run_layers
 
@@ -41,3 +41,15 @@ def test_six_layers_seq128_embedding_equals_golden(enc):
                          ids=["qk-unfused", "ffn2-ln-fused"])
 def test_schedule_options_bit_exact(enc, options):
     run_layers(enc, _cfg(enc), tokens_of_length(enc.model, 32), 1, options, print)
+
+
+@pytest.mark.parametrize("seq", [128, pytest.param(512, marks=pytest.mark.slow)])
+def test_bert_base_layer_bit_exact(seq):
+    """A BERT-base-shaped layer (seeded random weights) at the ``bert-base`` preset: every output value equal to
+    golden/'s, every MAC once."""
+    enc = quantized_encoder("bert-base-random", n_layers=1)
+    res = run_layers(enc, preset("bert-base"), tokens_of_length(enc.model, seq), 1, Options(), print,
+                     optimize=False)
+    assert res["mac_cycles"] == res["ideal_cycles"]
+    # a held-out shape for the program cycle model (fitted on MiniLM layer 0 only)
+    assert abs(res["model_cycles"] - res["cycles"]) <= 0.01 * res["cycles"], (res["model_cycles"], res["cycles"])
