@@ -35,6 +35,8 @@ class Program:
     options : compiler.plan.Options
     scale : float or None
         Real value of one unit of the final hidden states (for the pooled embedding).
+    schedules : list of (Options, int) or None
+        When the compiler chose the schedule: every candidate with its estimated cycles per layer, fastest first.
     """
     config: object
     plan: object
@@ -46,6 +48,7 @@ class Program:
     scale: float = None
     marks: list = field(default_factory=list)
     ids: object = None
+    schedules: list = None
 
     def memory(self):
         """A fresh copy of the memory image (bytearray)."""
@@ -142,14 +145,17 @@ def compile_layer(int_layer, config, seq=None, options=Options(), h=None):
     return _compile([int_layer], config, np.asarray(h), options)
 
 
-def compile_encoder(int_encoder, config, seq, n_layers=None, options=Options()):
+def compile_encoder(int_encoder, config, seq, n_layers=None, options=None, progress=None):
     """Compile the first ``n_layers`` layers of a ``golden.encoder.IntEncoder``.
 
     ``seq``: token ids (1-D integer array), or an int ``n`` for ``golden.encoder.tokens_of_length(model, n)``. The
     input is the quantized embedding (computed on the host, as golden does). The program's ``output`` holds the
     final hidden states (:meth:`Program.run` / :meth:`Program.read_output`; compare with
     ``int_encoder.forward(prog.ids, n_layers)[-1]``); :meth:`Program.embedding` gives the mean-pooled sentence
-    embedding."""
+    embedding.
+
+    ``options`` None (the default): the schedule the cycle model finds fastest (:func:`compiler.schedule.choose`);
+    ``prog.schedules`` lists every candidate with its estimated cycles per layer, fastest first."""
     if isinstance(seq, (int, np.integer)):
         from golden.encoder import tokens_of_length
         ids = tokens_of_length(int_encoder.model, int(seq))
@@ -158,8 +164,14 @@ def compile_encoder(int_encoder, config, seq, n_layers=None, options=Options()):
     n = len(int_encoder.layers) if n_layers is None else n_layers
     if not 1 <= n <= len(int_encoder.layers):
         raise ValueError(f"n_layers must be in 1..{len(int_encoder.layers)}, not {n_layers!r}")
+    schedules = None
+    if options is None:
+        from .schedule import choose
+        schedules = choose(int_encoder.layers[0], config, len(ids), progress=progress)
+        options = schedules[0][0]
     h = int_encoder.quantize_input(int_encoder.model.embed(ids))
     prog = _compile(int_encoder.layers[:n], config, h, options, options.store_all)
+    prog.schedules = schedules
     prog.scale = int_encoder.hidden_scale(n)
     prog.ids = ids
     return prog

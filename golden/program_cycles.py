@@ -58,6 +58,7 @@ class ProgramTiming:
     cycles: int = 0
     busy: dict = field(default_factory=dict)      # queue name -> cycles with an instruction in flight (union)
     by_op: dict = field(default_factory=dict)     # opcode name -> summed latency (overlapping MATMULs each)
+    op_busy: dict = field(default_factory=dict)   # opcode name -> cycles with one of its instructions in flight
     macs: int = 0
     bytes: int = 0
     starts: list = field(default_factory=list)
@@ -229,6 +230,9 @@ def estimate_cycles(program, config, latencies=None):
         res.by_op[ins.op.name] = res.by_op.get(ins.op.name, 0) + res.ends[k] - res.starts[k]
     for q in Queue:
         res.busy[q.name] = _union([(res.starts[k], res.ends[k]) for k in queues[q]])
+    for name in res.by_op:
+        res.op_busy[name] = _union([(res.starts[k], res.ends[k]) for k, ins in enumerate(instrs)
+                                    if ins.op.name == name])
     return res
 
 

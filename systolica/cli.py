@@ -13,6 +13,7 @@ COMMANDS = {
     "build":    ("systolica.fpga", "ECP5 bitstream (ULX3S) with nextpnr: Fmax and utilization"),
     "bench":    ("systolica.bench", "run the benchmarks, write JSON + Markdown under build/"),
     "run":      ("systolica.run", "encoder layers (MiniLM, bert-base-random, a checkpoint) on the RTL, checked"),
+    "paper":    ("systolica.paper", "the seed paper's claims beside ours: JSON, Markdown, PNG"),
     "demo":     ("systolica.demo", "the main job on a built-in default"),
 }
 

@@ -42,6 +42,6 @@ def run(args):
 
     log(f"stage 3/3: one real layer on the RTL, {args.seq} tokens")
     rc = run_cmd.run(argparse.Namespace(**{**vars(args), "sentence": DEFAULT_SENTENCE, "layers": 1, "compare": True,
-                                           "json": None}))
+                                           "json": None, "model": "minilm"}))
     log(f"done: Verilog and manifest in {args.out}")
     return rc

@@ -5,8 +5,11 @@ Stages (a line each): load and quantize the model (golden/), tokenize, compile t
 reuse the Verilator model of the accelerator, run the program on it (fast harness: memory inside the simulation, clock in
 SystemVerilog), check every output value against golden/'s integer encoder, report cycles, utilization and the
 matmul / nonlinear / load shares from the hardware counters next to the cycle model's estimate; with
-``--compare`` the same layers again under the unfused schedules (QK^T + softmax, FFN2 + LayerNorm).
+``--compare`` the same layers again with each of the chosen schedule's fusions (QK^T + softmax, FFN2 + LayerNorm)
+flipped. The schedule is the fastest the cycle model finds (``compiler.schedule``); the report lists the
+candidates it timed.
 """
+import dataclasses
 import json
 import time
 
@@ -30,7 +33,7 @@ def add_arguments(parser):
                         help="tokens, up to the model's positions (512 for BERT): the sentence's tokens, "
                              "truncated, or extended with built-in text")
     parser.add_argument("--compare", action="store_true",
-                        help="also run the unfused schedules and print the fused vs unfused comparison")
+                        help="also run the chosen schedule with each fusion flipped and print the comparison")
     parser.add_argument("--json", metavar="FILE", help="write the report as JSON")
     add_model_config_arguments(parser)
 
@@ -59,13 +62,20 @@ def fit_tokens(model, sentence, seq):
 
 def run_layers(enc, cfg, ids, n_layers, options, log, *, optimize=True):
     """Compile and run on the RTL; returns a dict of measurements (raises AssertionError on a mismatch).
-    ``optimize``: the harness compiled for long runs (``sim.system.run_program``)."""
+    ``options`` None: the schedule the cycle model finds fastest (``schedules`` in the result lists every
+    candidate). ``optimize``: the harness compiled for long runs (``sim.system.run_program``)."""
     from compiler import compile_encoder
     from golden.program_cycles import estimate_cycles
     from sim.system import run_program
 
     t0 = time.perf_counter()
     prog = compile_encoder(enc, cfg, ids, n_layers=n_layers, options=options)
+    if prog.schedules:
+        from compiler.schedule import describe
+        log(f"schedule chosen by the cycle model (per-layer estimate; {len(prog.schedules)} candidates):")
+        best = prog.schedules[0][1]
+        for opts, c in prog.schedules:
+            log(f"  {describe(opts):50s} {c:>11,} cycles ({100 * (c / best - 1):+.1f}%)")
     log(f"compiled {len(prog.instrs)} instructions {prog.counts()}, image {len(prog.image.data) / 1e6:.2f} MB "
         f"in {time.perf_counter() - t0:.1f} s")
     est = estimate_cycles(prog.instrs, cfg)
@@ -91,7 +101,10 @@ def run_layers(enc, cfg, ids, n_layers, options, log, *, optimize=True):
     return {"cycles": r.cycles, "model_cycles": est.cycles, "ideal_cycles": ideal, "mac_cycles": r.perf[0],
             "array_busy": r.perf[1], "nonlinear_busy": r.perf[2], "load_busy": r.perf[3],
             "sim_cycles_per_s": r.wall_cycles / max(r.seconds, 1e-9), "sim_seconds": r.seconds,
-            "output": got, "embedding": prog.embedding(mem), "instructions": len(prog.instrs)}
+            "output": got, "embedding": prog.embedding(mem), "instructions": len(prog.instrs),
+            "schedule": dataclasses.asdict(prog.options),
+            "candidates": [{"schedule": dataclasses.asdict(o), "model_cycles_per_layer": c}
+                           for o, c in prog.schedules or []]}
 
 
 def _report(res, log):
@@ -115,21 +128,22 @@ def run(args):
     ids = fit_tokens(model, args.sentence, args.seq)
     log(f"{model.name}: {len(ids)} tokens, {args.layers} of {model.n_layers} layer(s), configuration "
         f"{cfg.to_json()}")
-    variants = [("fused QK^T+softmax, unfused FFN2+LN (default)", Options())]
+    from compiler.schedule import describe
+    log("schedule: the fastest the cycle model finds (default)")
+    base = run_layers(enc, cfg, ids, args.layers, None, log)
+    _report(base, log)
+    results = {"chosen": base}
     if args.compare:
-        variants += [("unfused QK^T+softmax", Options(fuse_qk_softmax=False)),
-                     ("fused FFN2+LN", Options(fuse_ffn2_layernorm=True))]
-    results = {}
-    for name, opts in variants:
-        log(f"schedule: {name}")
-        res = run_layers(enc, cfg, ids, args.layers, opts, log)
-        _report(res, log)
-        results[name] = res
-    base = results[variants[0][0]]
-    if args.compare:
-        for name, _ in variants[1:]:
-            d = results[name]["cycles"] / base["cycles"] - 1
-            log(f"{name}: {100 * d:+.1f}% cycles vs the default schedule")
+        # the chosen schedule with each fusion flipped, on the RTL: the choice checked where it matters
+        chosen = Options(**base["schedule"])
+        for flip in ("fuse_qk_softmax", "fuse_ffn2_layernorm"):
+            opts = dataclasses.replace(chosen, **{flip: not getattr(chosen, flip)})
+            log(f"schedule: {describe(opts)}")
+            res = run_layers(enc, cfg, ids, args.layers, opts, log)
+            _report(res, log)
+            results[describe(opts)] = res
+            log(f"{describe(opts)}: {100 * (res['cycles'] / base['cycles'] - 1):+.1f}% cycles vs the chosen "
+                f"schedule")
     if args.layers == model.n_layers:
         float_emb = model.forward(ids)[-1].mean(axis=0)
         golden_emb = enc.sentence_embedding(ids)

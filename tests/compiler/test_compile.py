@@ -177,3 +177,21 @@ def test_report_prints_every_option(enc):
     assert unfused["cycles"] > fused["cycles"] > fused["ideal_cycles"]
     assert unfused["bytes"] > fused["bytes"]
     assert fused["mha"] + fused["ffn"] <= fused["cycles"]
+
+
+def test_schedule_chosen_by_the_cycle_model(enc):
+    """The default schedule is the fastest candidate the cycle model times: every fusion choice at each token
+    tile tried, each estimate that of the candidate's own compiled layer."""
+    from compiler.schedule import candidates, choose
+    cfg = cfg16(enc)
+    cands = candidates(LayerDims.of(enc.layers[0]), cfg, 32)
+    assert {(o.fuse_qk_softmax, o.fuse_ffn2_layernorm) for o in cands} == {(a, b) for a in (0, 1) for b in (0, 1)}
+    assert sorted({o.tile for o in cands}) == [16, 32] == sorted({make_plan(LayerDims.of(enc.layers[0]), cfg, 32,
+                                                                             Options(tile=t)).tile for t in (16, 32)})
+    ranked = choose(enc.layers[0], cfg, 32)
+    assert [c for _, c in ranked] == sorted(c for _, c in ranked) and len(ranked) == len(cands)
+    opts, cycles = ranked[-1]
+    assert estimate_cycles(compile_layer(enc.layers[0], cfg, 32, opts).instrs, cfg).cycles == cycles
+    prog = compile_encoder(enc, cfg, 32, n_layers=1)
+    assert prog.options == ranked[0][0] and prog.schedules == ranked
+    assert compile_encoder(enc, cfg, 32, n_layers=1, options=Options()).schedules is None

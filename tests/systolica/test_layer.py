@@ -21,9 +21,11 @@ def _cfg(enc):
 
 @pytest.mark.parametrize("where", ["ulx3s-85f", pytest.param("dim16", marks=pytest.mark.slow)])
 def test_one_layer_seq32_bit_exact(enc, where):
-    """At the board preset (DIM 8, its small memories) in `make test`, at the default DIM 16 in `make test-all`."""
+    """At the board preset (DIM 8, its small memories) in `make test`, at the default DIM 16 in `make test-all`;
+    the schedule the compiler chooses."""
     cfg = _cfg(enc) if where == "dim16" else preset(where)
-    res = run_layers(enc, cfg, tokens_of_length(enc.model, 32), 1, Options(), print, optimize=False)
+    res = run_layers(enc, cfg, tokens_of_length(enc.model, 32), 1, None, print, optimize=False)
+    assert res["candidates"] and res["schedule"] == res["candidates"][0]["schedule"]
     assert res["mac_cycles"] == res["ideal_cycles"]          # every MAC the layer needs, once
     # the program-level cycle model (golden.program_cycles) predicts the whole layer within 1%
     assert abs(res["model_cycles"] - res["cycles"]) <= 0.01 * res["cycles"], (res["model_cycles"], res["cycles"])

@@ -34,7 +34,7 @@ def test_config_file_is_the_base(tmp_path):
 
 
 def test_bad_sources():
-    with pytest.raises(ValueError, match="preset must be one of \\['ulx3s-85f'\\], not 'nope'"):
+    with pytest.raises(ValueError, match="preset must be one of \\['bert-base', 'ulx3s-85f'\\], not 'nope'"):
         preset("nope")
     with pytest.raises(argparse.ArgumentError, match="invalid choice: 'nope'"):
         _parse(["--preset", "nope"])
