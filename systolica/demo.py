@@ -5,10 +5,12 @@
    (``sim.system.ACCEL_NAME``), so stage 3's RTL build reuses this one elaboration
    (``sim.system.accelerator_verilog``) instead of elaborating the accelerator again.
 2. golden/: integer vs float all-MiniLM-L6-v2 on the built-in sentence, per layer.
-3. `systolica run`: one real layer on the RTL (Verilator), every output checked against golden/, with the cycle,
-   utilization and fused vs unfused report.
+3. `systolica run`: one real layer on the RTL (Verilator), every output checked against golden/, with the cycle
+   and utilization report, the schedule the cycle model chose, the chosen schedule with each fusion flipped, and
+   the run's timeline (``<out>/timeline.png``: the RTL's queues beside the model's, and the array's utilization).
 """
 import argparse
+import pathlib
 
 from . import generate, run as run_cmd
 
@@ -42,6 +44,7 @@ def run(args):
 
     log(f"stage 3/3: one real layer on the RTL, {args.seq} tokens")
     rc = run_cmd.run(argparse.Namespace(**{**vars(args), "sentence": DEFAULT_SENTENCE, "layers": 1, "compare": True,
-                                           "json": None, "model": "minilm"}))
+                                           "json": None, "model": "minilm",
+                                           "timeline": str(pathlib.Path(args.out) / "timeline.png")}))
     log(f"done: Verilog and manifest in {args.out}")
     return rc

@@ -11,6 +11,7 @@ candidates it timed.
 """
 import dataclasses
 import json
+import pathlib
 import time
 
 import numpy as np
@@ -35,6 +36,9 @@ def add_arguments(parser):
     parser.add_argument("--compare", action="store_true",
                         help="also run the chosen schedule with each fusion flipped and print the comparison")
     parser.add_argument("--json", metavar="FILE", help="write the report as JSON")
+    parser.add_argument("--timeline", metavar="FILE.png",
+                        help="draw the chosen schedule's run over cycles: queues from the RTL's instruction trace "
+                             "beside the cycle model's, and the array's utilization")
     add_model_config_arguments(parser)
 
 
@@ -60,10 +64,12 @@ def fit_tokens(model, sentence, seq):
     return np.concatenate([ids[:-1], filler[:seq - len(ids)], ids[-1:]])
 
 
-def run_layers(enc, cfg, ids, n_layers, options, log, *, optimize=True):
+def run_layers(enc, cfg, ids, n_layers, options, log, *, optimize=True, trace=None):
     """Compile and run on the RTL; returns a dict of measurements (raises AssertionError on a mismatch).
     ``options`` None: the schedule the cycle model finds fastest (``schedules`` in the result lists every
-    candidate). ``optimize``: the harness compiled for long runs (``sim.system.run_program``)."""
+    candidate). ``optimize``: the harness compiled for long runs (``sim.system.run_program``). ``trace``: a file
+    for the RTL's event trace; the result then has ``times`` (label -> per-instruction starts and ends, cycles
+    from the start, for the RTL and the model) and ``instrs``."""
     from compiler import compile_encoder
     from golden.program_cycles import estimate_cycles
     from sim.system import run_program
@@ -83,7 +89,7 @@ def run_layers(enc, cfg, ids, n_layers, options, log, *, optimize=True):
     nbytes = 2 * len(ids) * enc.layers[0].wq.w_t.shape[0]
     log("running on the RTL (Verilator; the first run of a configuration builds the model) ...")
     r = run_program(cfg, {0: bytes(prog.memory())}, prog.prog_addr, [(out_addr, nbytes)], progress=log,
-                    optimize=optimize)
+                    optimize=optimize, trace=trace)
     if not r.done:
         raise AssertionError(f"the accelerator stopped with STATUS {r.status:#x}, error code {r.error_code} at "
                              f"instruction address {r.error_info:#x}")
@@ -98,7 +104,14 @@ def run_layers(enc, cfg, ids, n_layers, options, log, *, optimize=True):
     from compiler.report import layer_macs
     from compiler.plan import LayerDims
     ideal = n_layers * -(-layer_macs(LayerDims.of(enc.layers[0]), len(ids)) // cfg.macs_per_cycle)
-    return {"cycles": r.cycles, "model_cycles": est.cycles, "ideal_cycles": ideal, "mac_cycles": r.perf[0],
+    extra = {}
+    if trace:
+        from sim.trace import instr_times, parse
+        tr = parse(trace)
+        starts, ends = instr_times(prog.instrs, tr, cfg.bus_width // 8)
+        rel = lambda xs: [None if x is None else x - tr.start for x in xs]  # noqa: E731
+        extra = {"instrs": prog.instrs, "times": {"RTL": (rel(starts), rel(ends)), "model": (est.starts, est.ends)}}
+    return {**extra,"cycles": r.cycles, "model_cycles": est.cycles, "ideal_cycles": ideal, "mac_cycles": r.perf[0],
             "array_busy": r.perf[1], "nonlinear_busy": r.perf[2], "load_busy": r.perf[3],
             "sim_cycles_per_s": r.wall_cycles / max(r.seconds, 1e-9), "sim_seconds": r.seconds,
             "output": got, "embedding": prog.embedding(mem), "instructions": len(prog.instrs),
@@ -130,8 +143,18 @@ def run(args):
         f"{cfg.to_json()}")
     from compiler.schedule import describe
     log("schedule: the fastest the cycle model finds (default)")
-    base = run_layers(enc, cfg, ids, args.layers, None, log)
+    trace = None
+    if args.timeline:
+        trace = pathlib.Path(args.timeline).with_suffix(".trace")
+        trace.parent.mkdir(parents=True, exist_ok=True)
+    base = run_layers(enc, cfg, ids, args.layers, None, log, trace=trace)
     _report(base, log)
+    if args.timeline:
+        from systolica.timeline import draw
+        draw(base.pop("instrs"), base.pop("times"), cfg.dim, args.timeline,
+             f"{model.name}, {len(ids)} tokens, {args.layers} layer(s), DIM {cfg.dim}: RTL {base['cycles']:,} cycles, "
+             f"model {base['model_cycles']:,}")
+        log(f"timeline: {args.timeline} (trace {trace})")
     results = {"chosen": base}
     if args.compare:
         # the chosen schedule with each fusion flipped, on the RTL: the choice checked where it matters

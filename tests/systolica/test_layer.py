@@ -20,12 +20,19 @@ def _cfg(enc):
 
 
 @pytest.mark.parametrize("where", ["ulx3s-85f", pytest.param("dim16", marks=pytest.mark.slow)])
-def test_one_layer_seq32_bit_exact(enc, where):
+def test_one_layer_seq32_bit_exact(enc, where, tmp_path):
     """At the board preset (DIM 8, its small memories) in `make test`, at the default DIM 16 in `make test-all`;
-    the schedule the compiler chooses."""
+    the schedule the compiler chooses; its timeline (RTL trace beside the model) drawn."""
+    from systolica.timeline import draw
     cfg = _cfg(enc) if where == "dim16" else preset(where)
-    res = run_layers(enc, cfg, tokens_of_length(enc.model, 32), 1, None, print, optimize=False)
+    res = run_layers(enc, cfg, tokens_of_length(enc.model, 32), 1, None, print, optimize=False,
+                     trace=tmp_path / "run.trace")
     assert res["candidates"] and res["schedule"] == res["candidates"][0]["schedule"]
+    (starts, ends), (m_starts, m_ends) = res["times"]["RTL"], res["times"]["model"]
+    assert None not in starts[:-1] and None not in ends[:-1]           # every instruction but HALT traced
+    assert abs(max(ends[:-1]) - res["cycles"]) <= 0.001 * res["cycles"], (max(ends[:-1]), res["cycles"])
+    draw(res["instrs"], res["times"], cfg.dim, tmp_path / "timeline.png", "test")
+    assert (tmp_path / "timeline.png").stat().st_size > 10_000
     assert res["mac_cycles"] == res["ideal_cycles"]          # every MAC the layer needs, once
     # the program-level cycle model (golden.program_cycles) predicts the whole layer within 1%
     assert abs(res["model_cycles"] - res["cycles"]) <= 0.01 * res["cycles"], (res["model_cycles"], res["cycles"])
