@@ -2,8 +2,8 @@
 checkpoint) on the simulated RTL, checked against golden/, with a report.
 
 Stages (a line each): load and quantize the model (golden/), tokenize, compile the layers (compiler/), build or
-reuse the Verilator model of the accelerator, run the program on it (fast harness: memory inside the simulation, clock in
-SystemVerilog), check every output value against golden/'s integer encoder, report cycles, utilization and the
+reuse the Verilator model of the accelerator, run the program on it (fast harness: memory inside the simulation,
+clock in SystemVerilog), check every output value against golden/'s integer encoder, report cycles, utilization and the
 matmul / nonlinear / load shares from the hardware counters next to the cycle model's estimate; with
 ``--compare`` the same layers again with each of the chosen schedule's fusions (QK^T + softmax, FFN2 + LayerNorm)
 flipped. The schedule is the fastest the cycle model finds (``compiler.schedule``); the report lists the
