@@ -13,7 +13,7 @@ from golden.program_cycles import estimate_cycles
 from .plan import Options
 from .program import compile_layer
 
-__all__ = ["layer_macs", "layer_report", "report"]
+__all__ = ["layer_macs", "layer_report", "phases", "report"]
 
 
 def layer_macs(dims, seq):
@@ -22,10 +22,10 @@ def layer_macs(dims, seq):
     return seq * h * h * 4 + 2 * seq * h * f + 2 * seq * seq * h
 
 
-def _phases(prog, timing):
-    """Cycles of the MHA and FFN phases (end of the phase minus end of everything before it)."""
-    ends = timing.ends
-    marks = dict(prog.marks)
+def phases(marks, ends):
+    """Cycles of the MHA and FFN phases of a program with ``marks`` (``Program.marks``) whose instructions end at
+    ``ends`` (the model's or the RTL's): end of the phase minus end of everything before it."""
+    marks = dict(marks)
     out = {}
     for name, nxt in (("mha", "ffn"), ("ffn", "end")):
         i0, i1 = marks[f"{name}.0"], marks.get(f"{nxt}.0", marks["end"])
@@ -42,7 +42,7 @@ def layer_report(layer, config, seq, options=Options(), latencies=None):
     return {"seq": seq, "fuse_qk_softmax": options.fuse_qk_softmax,
             "fuse_ffn2_layernorm": options.fuse_ffn2_layernorm, "tile": prog.plan.tile,
             "counts": prog.counts(), "instructions": len(prog.instrs), "bytes": t.bytes, "cycles": t.cycles,
-            "ideal_cycles": ideal, "utilization": ideal / t.cycles, **_phases(prog, t)}
+            "ideal_cycles": ideal, "utilization": ideal / t.cycles, **phases(prog.marks, t.ends)}
 
 
 def report(encoder=None, config=None, seqs=(32, 128), layer=0, out=print, latencies=None):

@@ -30,7 +30,7 @@ from .isa import CHANNELS, Opcode, Queue, disassemble
 
 from .cycles import Engine, TileOp, nonlinear_cycles
 
-__all__ = ["Latencies", "ProgramTiming", "estimate_cycles"]
+__all__ = ["Latencies", "ProgramTiming", "estimate_cycles", "union_cycles"]
 
 
 @dataclass(frozen=True)
@@ -58,7 +58,6 @@ class ProgramTiming:
     cycles: int = 0
     busy: dict = field(default_factory=dict)      # queue name -> cycles with an instruction in flight (union)
     by_op: dict = field(default_factory=dict)     # opcode name -> summed latency (overlapping MATMULs each)
-    op_busy: dict = field(default_factory=dict)   # opcode name -> cycles with one of its instructions in flight
     macs: int = 0
     bytes: int = 0
     starts: list = field(default_factory=list)
@@ -229,14 +228,12 @@ def estimate_cycles(program, config, latencies=None):
     for k, ins in enumerate(instrs):
         res.by_op[ins.op.name] = res.by_op.get(ins.op.name, 0) + res.ends[k] - res.starts[k]
     for q in Queue:
-        res.busy[q.name] = _union([(res.starts[k], res.ends[k]) for k in queues[q]])
-    for name in res.by_op:
-        res.op_busy[name] = _union([(res.starts[k], res.ends[k]) for k, ins in enumerate(instrs)
-                                    if ins.op.name == name])
+        res.busy[q.name] = union_cycles([(res.starts[k], res.ends[k]) for k in queues[q]])
     return res
 
 
-def _union(spans):
+def union_cycles(spans):
+    """Cycles covered by the union of ``(start, end)`` spans."""
     total, cur_s, cur_e = 0, None, None
     for s, e in sorted(spans):
         if cur_e is None or s > cur_e:

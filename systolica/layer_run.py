@@ -26,7 +26,7 @@ def main(argv=None):
     add_model_config_arguments(ap)
     a = ap.parse_args(argv)
     from compiler import Options, compile_encoder
-    from compiler.report import _phases, layer_macs
+    from compiler.report import layer_macs, phases
     from golden.encoder import tokens_of_length
     from golden.encoder import minilm_encoder
     from golden.program_cycles import estimate_cycles
@@ -54,7 +54,7 @@ def main(argv=None):
           f"ideal {ideal}  RTL/ideal {r.cycles / ideal:.3f}  perf {r.perf}")
     print(f"sim {r.wall_cycles} cycles in {r.seconds:.1f} s = {r.wall_cycles / max(r.seconds, 1e-9):.0f} cycles/s "
           f"(wall incl. build/compile {wall:.0f} s)")
-    mp = _phases(prog, est)
+    mp = phases(prog.marks, est.ends)
     line = f"model MHA {mp['mha']} FFN {mp['ffn']}"
     if a.trace:
         from sim.trace import instr_times, parse
@@ -63,7 +63,7 @@ def main(argv=None):
         t0 = tr.start
         rel = type(est)(starts=[s - t0 if s is not None else None for s in starts],
                         ends=[e - t0 if e is not None else None for e in ends])
-        rp = _phases(prog, rel)
+        rp = phases(prog.marks, rel.ends)
         line += f"   RTL MHA {rp['mha']} FFN {rp['ffn']}"
         diffs = []
         for k, ins in enumerate(prog.instrs):

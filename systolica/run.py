@@ -69,7 +69,7 @@ def run_layers(enc, cfg, ids, n_layers, options, log, *, optimize=True, trace=No
     ``options`` None: the schedule the cycle model finds fastest (``schedules`` in the result lists every
     candidate). ``optimize``: the harness compiled for long runs (``sim.system.run_program``). ``trace``: a file
     for the RTL's event trace; the result then has ``times`` (label -> per-instruction starts and ends, cycles
-    from the start, for the RTL and the model) and ``instrs``."""
+    from the start, for the RTL and the model), ``instrs`` and ``marks`` (``Program.marks``)."""
     from compiler import compile_encoder
     from golden.program_cycles import estimate_cycles
     from sim.system import run_program
@@ -110,7 +110,8 @@ def run_layers(enc, cfg, ids, n_layers, options, log, *, optimize=True, trace=No
         tr = parse(trace)
         starts, ends = instr_times(prog.instrs, tr, cfg.bus_width // 8)
         rel = lambda xs: [None if x is None else x - tr.start for x in xs]  # noqa: E731
-        extra = {"instrs": prog.instrs, "times": {"RTL": (rel(starts), rel(ends)), "model": (est.starts, est.ends)}}
+        extra = {"instrs": prog.instrs, "marks": prog.marks,
+                 "times": {"RTL": (rel(starts), rel(ends)), "model": (est.starts, est.ends)}}
     return {**extra,"cycles": r.cycles, "model_cycles": est.cycles, "ideal_cycles": ideal, "mac_cycles": r.perf[0],
             "array_busy": r.perf[1], "nonlinear_busy": r.perf[2], "load_busy": r.perf[3],
             "sim_cycles_per_s": r.wall_cycles / max(r.seconds, 1e-9), "sim_seconds": r.seconds,
@@ -151,6 +152,7 @@ def run(args):
     _report(base, log)
     if args.timeline:
         from systolica.timeline import draw
+        base.pop("marks")
         draw(base.pop("instrs"), base.pop("times"), cfg.dim, args.timeline,
              f"{model.name}, {len(ids)} tokens, {args.layers} layer(s), DIM {cfg.dim}: RTL {base['cycles']:,} cycles, "
              f"model {base['model_cycles']:,}")
