@@ -36,7 +36,7 @@ from .layernorm import LayerNormConstants, i_layernorm
 from .matmul import matmul
 from .numerics import Dyadic, int_range, requantize
 from .ops import ACC_BITS, ResidualConstants, linear, residual_add
-from .softmax import OUT_BITS as PROB_BITS, SoftmaxConstants, i_softmax
+from .softmax import OUT_BITS as PROB_BITS, SoftmaxConstants, i_softmax, window_mask
 
 __all__ = ["tokens_of_length", "QuantSpec", "QuantLinear", "IntLayer", "IntEncoder", "quantize_model",
            "quantized_encoder", "minilm_encoder", "read_sentences"]
@@ -158,11 +158,12 @@ class IntLayer:
                 "context": self.ctx_out, "residual1": self.res1, "ln1": self.ln1, "gelu_in": self.gelu_in,
                 "gelu": self.gelu, "residual2": self.res2, "ln2": self.ln2}
 
-    def forward(self, h, dump=None):
+    def forward(self, h, dump=None, window=None):
         """Integer forward of hidden states ``h`` (tokens, hidden), ``hidden_bits`` wide.
 
         ``dump``, a dict, receives every intermediate integer tensor (accumulators included) under the names of
-        the module doc, plus ``constants``.
+        the module doc, plus ``constants``. ``window``: ReBERT's windowed attention
+        (``golden.softmax.window_mask``); None, full attention.
         """
         sp = self.spec
         t, d = h.shape
@@ -175,7 +176,7 @@ class IntLayer:
         qh, kh, vh = split(q), split(k), split(v)
         scores = np.stack([matmul(qh[i], kh[i].T, a_bits=sp.qkv_bits) for i in range(self.heads)])
         sm = {} if dump is not None else None
-        probs = i_softmax(scores, self.softmax, sm)
+        probs = i_softmax(scores, self.softmax, sm, mask=None if window is None else window_mask(t, window))
         acc_ctx = np.stack([matmul(probs[i], vh[i], a_bits=PROB_BITS + 1) for i in range(self.heads)])
         ctx = requantize(acc_ctx, self.ctx_out, sp.ctx_bits).transpose(1, 0, 2).reshape(t, d)
         attn = self.wo(ctx, sp.ctx_bits)
@@ -214,13 +215,17 @@ class IntEncoder:
         lo, hi = int_range(self.spec.hidden_bits)
         return np.clip(np.round(x / self.s_input), lo, hi).astype(np.int64)
 
-    def forward(self, ids, n_layers=None, dumps=None):
-        """Integer hidden states after each layer (a list; the first is the quantized embedding)."""
+    def forward(self, ids, n_layers=None, dumps=None, windows=None):
+        """Integer hidden states after each layer (a list; the first is the quantized embedding). ``windows``:
+        each layer's attention window (None in the list or for the whole: full attention)."""
         n_layers = len(self.layers) if n_layers is None else n_layers
+        windows = [None] * n_layers if windows is None else list(windows)
+        if len(windows) < n_layers:
+            raise ValueError(f"{len(windows)} windows for {n_layers} layers")
         hs = [self.quantize_input(self.model.embed(ids))]
-        for layer in self.layers[:n_layers]:
+        for layer, w in zip(self.layers[:n_layers], windows):
             d = {} if dumps is not None else None
-            hs.append(layer.forward(hs[-1], d))
+            hs.append(layer.forward(hs[-1], d, window=w))
             if dumps is not None:
                 dumps.append(d)
         return hs
@@ -229,8 +234,8 @@ class IntEncoder:
         """Scale of the hidden states after ``i`` layers (0: the quantized embedding)."""
         return self.s_input if i == 0 else self.layers[i - 1].scales["ln2"]
 
-    def sentence_embedding(self, ids):
-        hs = self.forward(ids)
+    def sentence_embedding(self, ids, windows=None):
+        hs = self.forward(ids, windows=windows)
         return hs[-1].mean(axis=0) * self.hidden_scale(len(self.layers))
 
 

@@ -17,7 +17,7 @@ import numpy as np
 
 from .gelu import gelu_float
 from .layernorm import layernorm_float
-from .softmax import softmax_float
+from .softmax import softmax_float, window_mask
 
 __all__ = ["LayerWeights", "Bert", "MODELS", "load_model", "load_minilm", "random_bert", "float_encoder_layer"]
 
@@ -197,20 +197,23 @@ class Bert:
         x = self.word_emb[ids] + self.pos_emb[:len(ids)] + self.type_emb[0]
         return layernorm_float(x, *self.emb_ln, eps=self.eps)
 
-    def layer(self, i, h, trace=None):
-        """Float encoder layer ``i`` on hidden states ``h`` (tokens, hidden)."""
-        return float_encoder_layer(self.layers[i], h, self.heads, self.eps, trace)
+    def layer(self, i, h, trace=None, window=None):
+        """Float encoder layer ``i`` on hidden states ``h`` (tokens, hidden); ``window`` as
+        :func:`float_encoder_layer`'s."""
+        return float_encoder_layer(self.layers[i], h, self.heads, self.eps, trace, window)
 
-    def forward(self, ids, n_layers=None, trace=None):
+    def forward(self, ids, n_layers=None, trace=None, windows=None):
         """Hidden states after each layer: a list of ``n_layers + 1`` arrays (the first is the embedding).
 
-        ``trace``, if a list, receives one dict of float intermediates per layer (for calibration).
+        ``trace``, if a list, receives one dict of float intermediates per layer (for calibration). ``windows``:
+        each layer's attention window (None: full attention).
         """
         n_layers = self.n_layers if n_layers is None else n_layers
+        windows = [None] * n_layers if windows is None else list(windows)
         hs = [self.embed(ids)]
         for i in range(n_layers):
             t = {} if trace is not None else None
-            hs.append(self.layer(i, hs[-1], t))
+            hs.append(self.layer(i, hs[-1], t, windows[i]))
             if trace is not None:
                 trace.append(t)
         return hs
@@ -220,8 +223,9 @@ class Bert:
         return self.forward(self.tokenize(sentence))[-1].mean(axis=0)
 
 
-def float_encoder_layer(lw, h, heads, eps=1e-12, trace=None):
-    """One BERT encoder layer in float64. ``trace`` (dict) receives every intermediate tensor."""
+def float_encoder_layer(lw, h, heads, eps=1e-12, trace=None, window=None):
+    """One BERT encoder layer in float64. ``trace`` (dict) receives every intermediate tensor. ``window``: ReBERT's
+    windowed attention (``golden.softmax.window_mask``); None, full attention."""
     t, d = h.shape
     dh = d // heads
     q = h @ lw.wq.T + lw.bq
@@ -229,7 +233,7 @@ def float_encoder_layer(lw, h, heads, eps=1e-12, trace=None):
     v = h @ lw.wv.T + lw.bv
     split = lambda x: x.reshape(t, heads, dh).transpose(1, 0, 2)  # (heads, t, dh)
     scores = split(q) @ split(k).transpose(0, 2, 1) / np.sqrt(dh)
-    probs = softmax_float(scores)
+    probs = softmax_float(scores, mask=None if window is None else window_mask(t, window))
     ctx = (probs @ split(v)).transpose(1, 0, 2).reshape(t, d)
     attn = ctx @ lw.wo.T + lw.bo
     h1 = layernorm_float(attn + h, lw.ln1_g, lw.ln1_b, eps)

@@ -37,7 +37,7 @@ from .isqrt import reciprocal
 from .numerics import MAX_SHIFT, Dyadic, check_int, round_shift, saturate
 
 __all__ = ["EXP_BITS", "EXP_FRAC", "OUT_BITS", "RECIP_BITS", "MIN_EXP_SUM", "SoftmaxConstants",
-           "i_exp", "i_softmax", "softmax_float"]
+           "i_exp", "i_softmax", "softmax_float", "window_mask"]
 
 LN2 = 0.6931            # I-BERT's -x0
 POLY_A = 0.35815147
@@ -104,17 +104,44 @@ def i_exp(d, k):
     return saturate(e, EXP_BITS, signed=False)
 
 
-def i_softmax(x, k, dump=None):
+def window_mask(tokens, window):
+    """Keys each query attends to under ReBERT's windowed attention: a (tokens, tokens) bool array.
+
+    Query ``i`` attends to the keys ``j`` with ``|i - j| <= window`` (its own token and ``window`` on each side)
+    and to [CLS] (key 0): ``2 * window + 2`` keys inside the sequence, fewer where the band meets an edge (it is
+    cut there, not wrapped or shifted). [CLS] as a query has only its band; [SEP] is an ordinary token. Every row
+    keeps its own token. ``window`` None: every key (full attention).
+    """
+    if window is None:
+        return np.ones((tokens, tokens), dtype=bool)
+    if not isinstance(window, (int, np.integer)) or window < 0:
+        raise ValueError(f"window must be a non-negative integer or None, not {window!r}")
+    i = np.arange(tokens)
+    mask = np.abs(i[:, None] - i[None, :]) <= window
+    mask[:, 0] = True
+    return mask
+
+
+def i_softmax(x, k, dump=None, mask=None):
     """Integer softmax over the last axis of scores ``x``: unsigned 8-bit probabilities (scale 1/256).
 
-    ``dump``, a dict, receives the row max, the exps, their sums and the reciprocals.
+    ``mask`` (bool, broadcast against ``x``; see :func:`window_mask`): the scores a row attends to. A masked
+    score contributes exactly nothing: it takes no part in the row's max, its exp is 0 and so is its
+    probability. ``dump``, a dict, receives the row max, the exps, their sums and the reciprocals.
     """
     x = check_int("softmax input", x, k.in_bits)
     if x.ndim == 0 or x.shape[-1] == 0:
         raise ValueError(f"softmax needs rows of at least one element, not shape {x.shape}")
     xs = np.right_shift(x, k.pre_shift) if k.pre_shift >= 0 else np.left_shift(x, -k.pre_shift)
-    m = xs.max(axis=-1, keepdims=True)
-    e = i_exp(xs - m, k)
+    if mask is not None:
+        mask = np.broadcast_to(mask, xs.shape)
+        if not mask.any(axis=-1).all():
+            raise ValueError("every softmax row must attend to at least one score")
+        m = np.where(mask, xs, np.iinfo(np.int64).min).max(axis=-1, keepdims=True)
+        e = np.where(mask, i_exp(np.where(mask, xs - m, 0), k), 0)
+    else:
+        m = xs.max(axis=-1, keepdims=True)
+        e = i_exp(xs - m, k)
     total = e.sum(axis=-1, keepdims=True)
     f = reciprocal(total, RECIP_BITS)
     p = saturate(round_shift(e * f, RECIP_BITS - OUT_BITS), OUT_BITS, signed=False)
@@ -123,7 +150,10 @@ def i_softmax(x, k, dump=None):
     return p
 
 
-def softmax_float(x, axis=-1):
+def softmax_float(x, axis=-1, mask=None):
+    """Float softmax; ``mask`` as :func:`i_softmax`'s (masked scores get probability 0)."""
     x = np.asarray(x, dtype=np.float64)
+    if mask is not None:
+        x = np.where(np.broadcast_to(mask, x.shape), x, -np.inf)
     e = np.exp(x - x.max(axis=axis, keepdims=True))
     return e / e.sum(axis=axis, keepdims=True)
