@@ -30,7 +30,7 @@ from .isa import CHANNELS, Opcode, Queue, disassemble
 
 from .cycles import Engine, TileOp, nonlinear_cycles
 
-__all__ = ["Latencies", "ProgramTiming", "estimate_cycles", "union_cycles"]
+__all__ = ["Latencies", "ProgramTiming", "estimate_cycles", "matmul_macs", "union_cycles"]
 
 
 @dataclass(frozen=True)
@@ -167,7 +167,7 @@ def estimate_cycles(program, config, latencies=None):
             for j in range(f["blocks"]):
                 cols = d if j < f["blocks"] - 1 else f["cols"]
                 tm.append(run["engine"].issue(TileOp(f["rows"], f["k"], cols), t0 + lat.decode))
-                res.macs += f["rows"] * f["k"] * cols
+            res.macs += matmul_macs(ins, d)
             first = tm[0]
             end = tm[-1].done
             run["done"] = max(run["done"], end)
@@ -238,6 +238,12 @@ def estimate_cycles(program, config, latencies=None):
     for q in Queue:
         res.busy[q.name] = union_cycles([(res.starts[k], res.ends[k]) for k in queues[q]])
     return res
+
+
+def matmul_macs(ins, dim):
+    """MACs of a MATMUL instruction: ``rows * k`` per column, ``dim`` columns per block but the last (``cols``)."""
+    f = dict(ins.fields)
+    return f["rows"] * f["k"] * ((f["blocks"] - 1) * dim + f["cols"])
 
 
 def union_cycles(spans):

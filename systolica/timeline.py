@@ -4,6 +4,7 @@ the program cycle model; below, the array's utilization over time for both. Gaps
 the array waits: on a LOAD, or on an NL that the execute queue serializes with the MATMULs.
 """
 from golden.isa import Opcode, Queue
+from golden.program_cycles import matmul_macs
 
 __all__ = ["draw"]
 
@@ -20,9 +21,7 @@ def _utilization(instrs, starts, ends, dim, bins, horizon):
     for ins, s, e in zip(instrs, starts, ends):
         if ins.op != Opcode.MATMUL or s is None or e is None or e <= s:
             continue
-        f = dict(ins.fields)
-        cols = (f["blocks"] - 1) * dim + f["cols"]
-        rate = f["rows"] * f["k"] * cols / (e - s)           # MACs per cycle over the instruction's span
+        rate = matmul_macs(ins, dim) / (e - s)                # MACs per cycle over the instruction's span
         for b in range(int(s // width), min(bins, int((e - 1) // width) + 1)):
             lo, hi = max(s, b * width), min(e, (b + 1) * width)
             u[b] += rate * max(0.0, hi - lo)
