@@ -118,6 +118,9 @@ class Engine:
         self._p, self._s, self._rows = [], [], []
         # output-stationary: the latest commit of a row written so far, and the up-chain slots taken
         self._pending, self._taken = None, set()
+        #: weight-stationary: ``(first, end)`` cycles of every block's B reads (its preload's non-zero rows), in
+        #: order: the cycles the array holds the scratchpad port it shares with the nonlinear unit's residual reads
+        self.b_reads = []
 
     def issue(self, op, valid_at=0):
         """Timing of ``op`` (a :class:`TileOp`) presented from cycle ``valid_at`` after every earlier one."""
@@ -140,6 +143,7 @@ class Engine:
             p.append(pb)
             s.append(sb)
             rows.append(op.rows)
+            self.b_reads.append((pb, pb + min(n, op.k - kb * n)))
             del p[:-2], s[:-2], rows[:-2]
         self._e_prev = p[-1] + n - 1
         return OpTiming(accept=t, done=s[-1] + op.rows + 2 * n - 1 + ACC_WRITE_LATENCY + self._cfg.pe_pipeline)

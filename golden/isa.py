@@ -14,12 +14,14 @@ import dataclasses
 import enum
 import functools
 import operator
+import typing
 
 from .layernorm import MAX_N
 from .nlops import NL_OPS, LaneOp
 
 __all__ = ["Opcode", "Queue", "ErrorCode", "IsaError", "FIELDS", "FLAGS", "CHANNELS", "MAX_ROW", "INSTR_BITS",
            "INSTR_BYTES", "Instr", "flag_channel", "channel_flags", "queue_flags", "allowed_flags", "decode_checks",
+           "Footprint", "footprint", "conflicts",
            "encode", "decode", "assemble", "disassemble", "parse", "format_instr", "isa_markdown"]
 
 INSTR_BITS = 256
@@ -246,6 +248,59 @@ def _any(conds):
     return functools.reduce(operator.or_, conds, False)
 
 
+class Footprint(typing.NamedTuple):
+    """The local memory an execute instruction touches, as bounding intervals ``(valid, first, last)`` (inclusive
+    line / row numbers; ``valid`` 0: no access): what the controller compares to let an NL run beside MATMULs."""
+    spad_read: tuple = ()
+    spad_write: tuple = ()
+    acc_read: tuple = ()
+    acc_write: tuple = ()
+
+
+def footprint(op, f, config, select=_select, product=operator.mul):
+    """The :class:`Footprint` of a MATMUL or NL with fields ``f``, for one of two evaluators as in
+    :func:`decode_checks` (whose range checks are these intervals' ends); other opcodes touch nothing the execute
+    unit overlaps (LOAD / STORE synchronize through tokens, CONFIG waits for the nonlinear unit).
+
+    - MATMUL reads A (``a_addr``, ``ceil(k / dim) * rows`` rows) and B (block ``j``'s ``k`` rows from
+      ``b_addr + j * b_stride``) and writes C (block ``j``'s ``rows`` lines from ``c_addr + j * c_stride``).
+    - NL reads accumulator lines ``acc_base + r*row_stride + j*line_stride``, the residual rows likewise from
+      ``res_base``, and writes the scratchpad rows of ``dst_*`` (transposed: ``dst_base + (r // dim)*dst_row_stride
+      + c*dst_line_stride``, ``c < dim``).
+    """
+    op, dim = Opcode(op), config.dim
+    if op == Opcode.MATMUL:
+        kb = (f["k"] + dim - 1) // dim
+        last_a = f["a_addr"] + product(kb, f["rows"]) - 1
+        last_b = f["b_addr"] + product(f["blocks"] - 1, f["b_stride"]) + f["k"] - 1
+        last_c = f["c_addr"] + product(f["blocks"] - 1, f["c_stride"]) + f["rows"] - 1
+        return Footprint(spad_read=((1, f["a_addr"], last_a), (1, f["b_addr"], last_b)),
+                         acc_write=((1, f["c_addr"], last_c),))
+    if op == Opcode.NL:
+        def last(base, rs, ls):
+            return f[base] + product(f["rows"] - 1, f[rs]) + product(f["lines"] - 1, f[ls])
+        last_t = (f["dst_base"] + product((f["rows"] - 1) // dim, f["dst_row_stride"])
+                  + product(dim - 1, f["dst_line_stride"]))
+        last_dst = select(f["transpose"], last_t, last("dst_base", "dst_row_stride", "dst_line_stride"))
+        return Footprint(spad_read=((f["residual"], f["res_base"], last("res_base", "res_row_stride",
+                                                                         "res_line_stride")),),
+                         spad_write=((1, f["dst_base"], last_dst),),
+                         acc_read=((1, f["acc_base"], last("acc_base", "row_stride", "line_stride")),))
+    return Footprint()
+
+
+def conflicts(earlier, later, overlaps=lambda a, b: a[0] and b[0] and a[1] <= b[2] and b[1] <= a[2]):
+    """Whether ``later`` (a :class:`Footprint`) must wait for ``earlier`` to finish: one writes what the other reads
+    or writes, in the same memory (``overlaps`` compares two intervals: Python ints by default, the controller's
+    signals in hardware)."""
+    pairs = []
+    for mem in ("spad", "acc"):
+        e_r, e_w = getattr(earlier, mem + "_read"), getattr(earlier, mem + "_write")
+        l_r, l_w = getattr(later, mem + "_read"), getattr(later, mem + "_write")
+        pairs += [(a, b) for a in e_w for b in l_r + l_w] + [(a, b) for a in e_r for b in l_w]
+    return functools.reduce(operator.or_, (overlaps(a, b) for a, b in pairs), False)
+
+
 def decode_checks(op, f, config, select, product=operator.mul):
     """The decoder's checks of one instruction, in the order it applies them: ``[(condition, ErrorCode, what)]``;
     the instruction's error is the first whose condition holds.
@@ -277,22 +332,17 @@ def decode_checks(op, f, config, select, product=operator.mul):
                 (table & (f["offset"] + f["count"] > config.col_entries), ErrorCode.TABLE_RANGE,
                  f"column-table entries beyond the table's {config.col_entries}")]
     if op == Opcode.MATMUL:
-        kb = (f["k"] + dim - 1) // dim
-        last_a = f["a_addr"] + product(kb, f["rows"]) - 1
-        last_b = f["b_addr"] + product(f["blocks"] - 1, f["b_stride"]) + f["k"] - 1
-        last_c = f["c_addr"] + product(f["blocks"] - 1, f["c_stride"]) + f["rows"] - 1
+        fp = footprint(op, f, config, select, product)
+        (_, _, last_a), (_, _, last_b) = fp.spad_read
+        last_c = fp.acc_write[0][2]
         return [(fields | (f["rows"] == 0) | (f["k"] == 0) | (f["blocks"] == 0) | (f["cols"] == 0) |
                  (f["cols"] > dim), ErrorCode.BAD_FIELD, f"rows, k, blocks must be >= 1 and cols in 1..{dim}"),
                 ((last_a >= spad) | (last_b >= spad), ErrorCode.SPAD_RANGE,
                  f"A or B reaches beyond the scratchpad's {spad} rows"),
                 (last_c >= acc, ErrorCode.ACC_RANGE, f"C reaches beyond the accumulator's {acc} lines")]
     if op == Opcode.NL:
-        def last(base, rs, ls):
-            return f[base] + product(f["rows"] - 1, f[rs]) + product(f["lines"] - 1, f[ls])
-        # a transposed output's rows: dst_base + (r // dim)*dst_row_stride + c*dst_line_stride, c < dim
-        last_t = (f["dst_base"] + product((f["rows"] - 1) // dim, f["dst_row_stride"])
-                  + product(dim - 1, f["dst_line_stride"]))
-        last_dst = select(f["transpose"], last_t, last("dst_base", "dst_row_stride", "dst_line_stride"))
+        fp = footprint(op, f, config, select, product)
+        last_acc, last_dst, last_res = fp.acc_read[0][2], fp.spad_write[0][2], fp.spad_read[0][2]
         bad_op = functools.reduce(operator.and_, [f["op"] != int(o) for o in NL_OPS])
         return [(fields | (f["rows"] == 0) | (f["lines"] == 0) | bad_op | (product(f["lines"], dim) > MAX_ROW) |
                  ((f["transpose"] == 1) & (f["lines"] != 1)), ErrorCode.BAD_FIELD,
@@ -302,11 +352,8 @@ def decode_checks(op, f, config, select, product=operator.mul):
                  ErrorCode.TABLE_RANGE,
                  f"rows longer than the column table's {config.col_entries} entries (every op but softmax reads "
                  "one entry per column)"),
-                (last("acc_base", "row_stride", "line_stride") >= acc, ErrorCode.ACC_RANGE,
-                 f"reads beyond the accumulator's {acc} lines"),
-                ((last_dst >= spad) | ((f["residual"] == 1) & (last("res_base", "res_row_stride", "res_line_stride")
-                                                              >= spad)),
-                 ErrorCode.SPAD_RANGE, f"output or residual rows beyond the scratchpad's {spad}")]
+                (last_acc >= acc, ErrorCode.ACC_RANGE, f"reads beyond the accumulator's {acc} lines"),
+                ((last_dst >= spad) | ((f["residual"] == 1) & (last_res >= spad)), ErrorCode.SPAD_RANGE, f"output or residual rows beyond the scratchpad's {spad}")]
     raise AssertionError(op)
 
 

@@ -26,7 +26,7 @@ queues), STORE traffic on the bus. :class:`Latencies` holds every parameter, cal
 """
 from dataclasses import dataclass, field
 
-from .isa import CHANNELS, Opcode, Queue, disassemble
+from .isa import CHANNELS, Opcode, Queue, conflicts, disassemble, footprint
 
 from .cycles import Engine, TileOp, nonlinear_cycles
 
@@ -92,7 +92,8 @@ def estimate_cycles(program, config, latencies=None):
     pushes = {ch: [] for ch in CHANNELS.values()}
     pops = dict.fromkeys(CHANNELS.values(), 0)
     res = ProgramTiming(busy={q.name: 0 for q in Queue}, starts=[None] * len(instrs), ends=[None] * len(instrs))
-    run = {"engine": Engine(config), "done": 0}     # the execute unit's MATMULs since the last NL
+    # the tile engine, the MATMULs issued (footprint, done), the latest NL, the execute queue's latest retirement
+    run = {"engine": Engine(config), "mms": [], "nl": None, "retired": 0}
     array = []          # (from, to): the array writing the accumulator (MATMULs), in start order
     load_data = []      # (from, to): weight / activation LOAD data on the read bus
     last_load = {}      # the latest LOAD: k, first data, lines, acc (bool), pushes [(channel, index)]
@@ -160,8 +161,28 @@ def estimate_cycles(program, config, latencies=None):
             end = e
         return end, moved
 
+    def delay_nl(cycles):
+        """Move the running NL's completion (and its token pushes, in order with the execute queue's) by
+        ``cycles``: what waits for it is placed after the MATMULs that run beside it."""
+        nl = run["nl"]
+        if cycles <= 0:
+            return
+        nl["end"] += cycles
+        res.ends[nl["k"]] = nl["end"]
+        for ch, i in nl["pushes"]:
+            pushes[ch][i] = max(pushes[ch][i], nl["end"])
+        run["retired"] = max(run["retired"], nl["end"])
+
     def run_execute(ins, t0):
         f = dict(ins.fields)
+        fp = footprint(ins.op, f, config)
+        # hw.controller: a CONFIG waits for the NL in flight, a MATMUL only if it conflicts with it; an NL waits
+        # for the NL before it and for the MATMULs in flight it conflicts with
+        nl = run["nl"]
+        if nl and (ins.op != Opcode.MATMUL or conflicts(nl["fp"], fp)):
+            t0 = max(t0, nl["end"])
+        if ins.op == Opcode.NL:
+            t0 = max([t0] + [end for mfp, end in run["mms"] if conflicts(mfp, fp)])
         if ins.op == Opcode.MATMUL:
             tm = []
             for j in range(f["blocks"]):
@@ -170,7 +191,12 @@ def estimate_cycles(program, config, latencies=None):
             res.macs += matmul_macs(ins, d)
             first = tm[0]
             end = tm[-1].done
-            run["done"] = max(run["done"], end)
+            run["mms"] = [m for m in run["mms"] if m[1] > t0] + [(fp, end)]
+            if nl and nl["residual"] and nl["end"] > first.accept:
+                # the NL running beside loses the port to this MATMUL's B reads (an upper bound: every such
+                # cycle delays one of its lines)
+                reads = run["engine"].b_reads[-f["blocks"] * -(-f["k"] // d):]
+                delay_nl(overlap(reads, nl["start"], nl["end"]))
             a = first.accept + lat.array_write
             array.append((a, end))
             if last_load.get("acc") and res.ends[last_load["k"]] > a:
@@ -179,12 +205,15 @@ def estimate_cycles(program, config, latencies=None):
                 delay_load(end + last_load["lines"] - done_lines)
             return first.accept, end, tm[-1].accept
         if ins.op == Opcode.NL:
-            start = max(t0, run["done"])
+            start = t0
             # the controller sends every NL to the scratchpad writer (straight or transposed)
             end = start + lat.decode + lat.nl_overhead + nonlinear_cycles(
                 f["op"], f["rows"], f["lines"], config, to_spad=True, transpose=bool(f["transpose"]))
-            run.update(engine=Engine(config), done=0)
-            return start, end, end
+            if f["residual"]:
+                # residual reads wait for the array's B reads of the MATMULs still preloading
+                end += overlap(run["engine"].b_reads[-8:], start, end)
+            run["nl"] = dict(fp=fp, start=start, end=end, residual=f["residual"], k=None, pushes=[])
+            return start, end, start + lat.decode + lat.nl_overhead
         n = 64 if f["kind"] == 0 else 16 * f["count"]
         res.bytes += n
         end = config_read(t0, n)
@@ -224,9 +253,15 @@ def estimate_cycles(program, config, latencies=None):
         free[q] = nxt
         res.starts[k], res.ends[k] = start, end
         mine = []
+        pushed = end
+        if q == Queue.EXECUTE:
+            # the execute queue retires in program order: its tokens follow every earlier instruction's completion
+            pushed = run["retired"] = max(run["retired"], end)
         for ch in ins.pushes:
             mine.append((ch, len(pushes[ch])))
-            pushes[ch].append(end)
+            pushes[ch].append(pushed)
+        if ins.op == Opcode.NL:
+            run["nl"].update(k=k, pushes=mine)
         if ins.op == Opcode.LOAD:
             last_load.update(k=k, first=start + lat.burst_overhead, lines=f["lines"], acc=bool(f["dst"]),
                              pushes=mine)

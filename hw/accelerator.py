@@ -12,9 +12,9 @@
     m_axi <- AxiMaster (3 read ports, 1 write port, bursts)
 
 Sharing: the accumulator's write port goes to the array first and to loads in its idle cycles; the scratchpad's
-write port to the nonlinear unit first, then to loads; the nonlinear unit borrows the array's B read port
-(the execute queue never runs both at once); the store unit has the scratchpad's third read port and takes
-the accumulator's read port when the nonlinear unit is idle.
+write port to the nonlinear unit first, then to loads; the scratchpad's B read port to the array first, then to the
+nonlinear unit's residual reads (an NL runs beside the MATMULs it does not conflict with: hw.controller); the store
+unit has the scratchpad's third read port and takes the accumulator's read port when the nonlinear unit is idle.
 
 Performance counters (CSR ``perf_lo(i)``): 0 cycles the array does useful MACs, 1 cycles the array has tile
 operations in flight, 2 cycles the nonlinear unit is busy, 3 cycles the load DMA is busy.
@@ -120,12 +120,13 @@ class Accelerator(wiring.Component):
         with m.Else():
             m.d.comb += [sw.valid.eq(ctrl.spad_write.valid), sw.payload.eq(ctrl.spad_write.payload),
                          ctrl.spad_write.ready.eq(1)]
-        # scratchpad reads: A for the array; B for the array or (during an NL op) the residual operand; C stores
+        # scratchpad reads: A for the array; B for the array first, then the nonlinear unit's residual; C stores
         wiring.connect(m, exe.spad_a, spad.read_a)
-        with m.If(nl.busy):
-            m.d.comb += [spad.read_b.addr.eq(nl.spad_read.addr), spad.read_b.en.eq(nl.spad_read.en)]
+        m.d.comb += nl.spad_free.eq(~exe.spad_b.en)
+        with m.If(exe.spad_b.en):
+            m.d.comb += [spad.read_b.addr.eq(exe.spad_b.addr), spad.read_b.en.eq(1)]
         with m.Else():
-            m.d.comb += [spad.read_b.addr.eq(exe.spad_b.addr), spad.read_b.en.eq(exe.spad_b.en)]
+            m.d.comb += [spad.read_b.addr.eq(nl.spad_read.addr), spad.read_b.en.eq(nl.spad_read.en)]
         m.d.comb += [exe.spad_b.data.eq(spad.read_b.data), nl.spad_read.data.eq(spad.read_b.data)]
         wiring.connect(m, ctrl.st_spad, spad.read_c)
         # accumulator reads: the nonlinear unit, or a store that claimed the port while the unit was idle

@@ -18,8 +18,8 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.fifo import SyncFIFOBuffered
 from amaranth.lib.wiring import In, Out
 
-from golden.isa import (CHANNELS, FIELDS, FIELD_BASE, FLAGS, INSTR_BITS, INSTR_BYTES, QUEUE_OF, ErrorCode, Opcode,
-                        Queue, decode_checks, flag_channel, queue_flags)
+from golden.isa import (CHANNELS, FIELDS, FIELD_BASE, FLAGS, INSTR_BITS, INSTR_BYTES, QUEUE_OF, ErrorCode, Footprint,
+                        Opcode, Queue, conflicts, decode_checks, flag_channel, footprint, queue_flags)
 
 from .accumulator import AccReadCmdLayout, AccRowLayout, AccWriteLayout
 from .axi import ReadPortSignature
@@ -29,12 +29,15 @@ from .lanes import ColWriteLayout, LaneConstsLayout
 from .nonlinear import NlCmdLayout
 from .scratchpad import ReadPortSignature as SpadReadPort, SpadWriteLayout
 
-__all__ = ["CHECK_STAGES", "Controller", "FETCH_INSTRS", "PREFETCH", "QUEUE_DEPTH"]
+__all__ = ["CHECK_STAGES", "Controller", "FETCH_INSTRS", "FootprintLayout", "MM_IN_FLIGHT", "PREFETCH",
+           "QUEUE_DEPTH"]
 
 FETCH_INSTRS = 4
 CHECK_STAGES = 3    # an instruction's last beat -> its FIFO write: the word, its products, its decode verdict
 PREFETCH = 32       # instructions fetched ahead of decode (several fetch requests in flight behind DMA bursts)
 QUEUE_DEPTH = 16
+MM_IN_FLIGHT = 4    # MATMULs issued and not complete (the NL hazard check compares against each)
+RETIRE_DEPTH = 8    # execute instructions issued and not retired: MM_IN_FLIGHT, an NL, CONFIGs behind them
 
 
 def _instr_layout(op):
@@ -46,9 +49,41 @@ def _instr_layout(op):
 
 
 LAYOUTS = {op: _instr_layout(op) for op in Opcode}
+
+
+def FootprintLayout(cfg):
+    """An execute instruction's ``golden.isa.footprint`` in one shape for MATMUL and NL: two scratchpad intervals
+    and one accumulator interval (``s0, s1, acc``: MATMUL A, B read and C written; NL residual read, output written
+    and accumulator lines read). Ends are inclusive; only an instruction that passed its range checks issues, so
+    they fit the address widths."""
+    def interval(width):
+        return data.StructLayout({"valid": 1, "lo": width, "hi": width})
+    return data.StructLayout({"s0": interval(cfg.spad_addr_width), "s1": interval(cfg.spad_addr_width),
+                              "acc": interval(cfg.acc_addr_width)})
+
+
+def _as_footprint(fp, op):
+    """The ``golden.isa.Footprint`` of a :func:`FootprintLayout` view, read as an ``op`` instruction's."""
+    s0, s1, acc = ((i.valid, i.lo, i.hi) for i in (fp.s0, fp.s1, fp.acc))
+    if op == Opcode.MATMUL:
+        return Footprint(spad_read=(s0, s1), acc_write=(acc,))
+    return Footprint(spad_read=(s0,), spad_write=(s1,), acc_read=(acc,))
+
+
+def _conflict(earlier, later):
+    return conflicts(earlier, later, lambda a, b: a[0] & b[0] & (a[1] <= b[2]) & (b[1] <= a[2]))
+
+
 _EntryLayout = data.StructLayout({"word": INSTR_BITS, "pc": 32})
-# a fetched instruction with its decode checks' verdict (computed as it enters the fetch FIFO)
-_FetchedLayout = data.StructLayout({"entry": _EntryLayout, "code": 8, "target": 2})
+
+
+def _ExEntryLayout(cfg):
+    return data.StructLayout({"word": INSTR_BITS, "pc": 32, "fp": FootprintLayout(cfg)})
+
+
+def _FetchedLayout(cfg):
+    """A fetched instruction with its decode checks' verdict and footprint (computed as it enters the FIFO)."""
+    return data.StructLayout({"entry": _ExEntryLayout(cfg), "code": 8, "target": 2})
 
 
 class Controller(wiring.Component):
@@ -105,7 +140,8 @@ class Controller(wiring.Component):
         m.d.comb += [self.busy.eq(running), self.error_code.eq(err_code), self.error_info.eq(err_info)]
 
         # ---- fetch: bursts of FETCH_INSTRS instructions into a prefetch FIFO ---------------------------------
-        m.submodules.ififo = ififo = SyncFIFOBuffered(width=_FetchedLayout.size, depth=PREFETCH)
+        fetched_layout, ex_layout = _FetchedLayout(cfg), _ExEntryLayout(cfg)
+        m.submodules.ififo = ififo = SyncFIFOBuffered(width=fetched_layout.size, depth=PREFETCH)
         pc_fetch = Signal(32)
         in_flight = Signal(range(PREFETCH + 1))    # instructions requested, not yet in the FIFO
         beat = Signal(range(max(bpi, 2)))
@@ -135,19 +171,21 @@ class Controller(wiring.Component):
         for i in range(1, CHECK_STAGES):
             m.d.sync += [words[i].eq(words[i - 1]), valids[i].eq(valids[i - 1])]
         code_in, target_in = Signal(8), Signal(2)      # target: 0 ld, 1 ex, 2 st, 3 halt
-        self._decode_checks(m, words[0], words[1], target_in, code_in)
+        fp_in = Signal(FootprintLayout(cfg))
+        self._decode_checks(m, words[0], words[1], target_in, code_in, fp_in)
         written = valids[-1]
         m.d.comb += [ififo.w_en.eq(written & ~stop),
-                     ififo.w_data.eq(Cat(words[-1], pc_word, code_in, target_in))]
+                     ififo.w_data.eq(Cat(words[-1], pc_word, fp_in, code_in, target_in))]
         with m.If(written):
             m.d.sync += pc_word.eq(pc_word + INSTR_BYTES)
         m.d.sync += in_flight.eq(in_flight + Mux(issued, FETCH_INSTRS, 0) - written)
 
         # ---- decode: check, then dispatch to a queue ---------------------------------------------------------
-        queues = {q: SyncFIFOBuffered(width=_EntryLayout.size, depth=QUEUE_DEPTH) for q in ("ld", "ex", "st")}
+        queues = {q: SyncFIFOBuffered(width=(ex_layout if q == "ex" else _EntryLayout).size, depth=QUEUE_DEPTH)
+                  for q in ("ld", "ex", "st")}
         for name, q in queues.items():
             m.submodules[f"q_{name}"] = q
-        fetched = data.View(_FetchedLayout, ififo.r_data)
+        fetched = data.View(fetched_layout, ififo.r_data)
         head, code, target = fetched.entry, fetched.code, fetched.target
         fifo_of = {0: queues["ld"], 1: queues["ex"], 2: queues["st"]}
         can_push = Signal()
@@ -160,7 +198,8 @@ class Controller(wiring.Component):
         take = ififo.r_rdy & running & ~stop & (can_push | (code != 0))
         m.d.comb += ififo.r_en.eq(take | (stop & ififo.r_rdy))
         for t, q in fifo_of.items():
-            m.d.comb += [q.w_data.eq(head), q.w_en.eq(take & (code == 0) & (target == t))]
+            m.d.comb += [q.w_data.eq(head if t == 1 else Cat(head.word, head.pc)),
+                         q.w_en.eq(take & (code == 0) & (target == t))]
         fail = Signal()
         fail_code = Signal(8)
         fail_info = Signal(32)
@@ -180,7 +219,7 @@ class Controller(wiring.Component):
         def gate(entry, queue):
             """(flags, tokens available) of the instruction at the head of ``queue``: each pop flag the queue
             may use against its channel's counter. ``take`` decrements those counters when it starts."""
-            word = data.View(_EntryLayout, entry).word
+            word = entry[:INSTR_BITS]      # the word leads every queue entry
             f = {flag: word[8 + i] for i, flag in enumerate(FLAGS)}
             pops = [flag for flag in queue_flags(queue) if flag.startswith("pop")]
             ok = Cat(*(~f[flag] | (tok[flag_channel(queue, flag)] != 0) for flag in pops)).all()
@@ -264,24 +303,43 @@ class Controller(wiring.Component):
             m.d.comb += inc[flag_channel(Queue.STORE, "push_prev")].eq(st_push)
 
         # ---- execute unit --------------------------------------------------------------------------------------
+        # Issue in order; an NL runs beside the MATMULs it does not conflict with (golden.isa.conflicts on the
+        # footprints), and a MATMUL issues beside a running NL it does not conflict with. Tokens are pushed at
+        # retirement, in program order (a retire ring of the instructions issued and not retired).
         qe = queues["ex"]
-        ex_entry = data.View(_EntryLayout, qe.r_data)
+        ex_entry = data.View(ex_layout, qe.r_data)
         ex_op = ex_entry.word[:8]
         f, ok, take = gate(qe.r_data, Queue.EXECUTE)
-        ex_busy = Signal()          # a CONFIG or NL in progress, or a MATMUL issuing its blocks
-        ex_push = Signal(2)         # (push_prev, push_next) of the CONFIG / NL in progress
+        ex_busy = Signal()          # a CONFIG in progress, an NL being sent, or a MATMUL issuing its blocks
+        ex_push = Signal(2)         # (push_prev, push_next) of the instruction in progress
         ex_prev, ex_next = (flag_channel(Queue.EXECUTE, flag) for flag in ("push_prev", "push_next"))
-        # MATMULs in flight: their block counts and push flags, completed in order by exe_done
-        m.submodules.mm_fifo = mm_fifo = SyncFIFOBuffered(width=16 + 2, depth=4)
+        # MATMULs in flight: their block counts, completed in order by exe_done, and their footprints
+        # (MM_IN_FLIGHT - 1 queued behind the head's count in mm_left)
+        m.submodules.mm_fifo = mm_fifo = SyncFIFOBuffered(width=16, depth=MM_IN_FLIGHT - 1)
         mm_left = Signal(16)        # blocks of the head of mm_fifo not yet done
         mm_head_valid = Signal()
         mm_outstanding = Signal(20)  # tile commands issued and not yet done
-        nl_wait = self.nl_busy
         mm_idle = mm_outstanding == 0
+        mm_fp = [Signal(FootprintLayout(cfg), name=f"mm_fp{i}") for i in range(MM_IN_FLIGHT)]
+        mm_fp_valid = Signal(MM_IN_FLIGHT)
+        mm_tail, mm_head = Signal(range(MM_IN_FLIGHT)), Signal(range(MM_IN_FLIGHT))
+        nl_fp = Signal(FootprintLayout(cfg))
+        nl_run = Signal()           # an NL sent or running (its footprint in nl_fp)
+        # the retire ring: kind (0 MATMUL, 1 NL, 2 CONFIG) and push flags of each instruction not retired
+        ring = [Signal(4, name=f"retire{i}") for i in range(RETIRE_DEPTH)]
+        r_head, r_tail = Signal(range(RETIRE_DEPTH)), Signal(range(RETIRE_DEPTH))
+        r_count = Signal(range(RETIRE_DEPTH + 1))
+        ring_space = r_count < RETIRE_DEPTH     # an entry for the instruction starting now (one at a time)
+
+        head_fp = ex_entry.fp
+        nl_hazard = Cat(*(mm_fp_valid[i] & _conflict(_as_footprint(mm_fp[i], Opcode.MATMUL),
+                                                     _as_footprint(head_fp, Opcode.NL))
+                          for i in range(MM_IN_FLIGHT))).any()
+        mm_hazard = nl_run & _conflict(_as_footprint(nl_fp, Opcode.NL), _as_footprint(head_fp, Opcode.MATMUL))
         can = {
-            Opcode.CONFIG: ~nl_wait,
-            Opcode.MATMUL: ~nl_wait & mm_fifo.w_rdy,
-            Opcode.NL: mm_idle,
+            Opcode.CONFIG: ~nl_run & ring_space,
+            Opcode.MATMUL: ~mm_hazard & mm_fifo.w_rdy & ring_space,
+            Opcode.NL: ~nl_run & ~nl_hazard & ring_space,
         }
         ready_op = Signal()
         with m.Switch(ex_op):
@@ -295,6 +353,7 @@ class Controller(wiring.Component):
 
         cur = Signal(INSTR_BITS)
         cur_op = cur[:8]
+        cur_fp = Signal(FootprintLayout(cfg))
         cmm = data.View(LAYOUTS[Opcode.MATMUL], cur)
         ccf = data.View(LAYOUTS[Opcode.CONFIG], cur)
         ec = self.exe_cmd
@@ -304,9 +363,20 @@ class Controller(wiring.Component):
         b_at, c_at = Signal.like(ec.payload.b_addr), Signal.like(ec.payload.c_addr)
         new_mm = data.View(LAYOUTS[Opcode.MATMUL], ex_entry.word)
         with m.If(ex_start):
-            m.d.sync += [cur.eq(ex_entry.word), ex_busy.eq(1), blk.eq(0), ex_push.eq(Cat(f["push_prev"],
-                                                                                       f["push_next"])),
+            m.d.sync += [cur.eq(ex_entry.word), cur_fp.eq(head_fp), ex_busy.eq(1), blk.eq(0),
+                         ex_push.eq(Cat(f["push_prev"], f["push_next"])),
                          b_at.eq(new_mm.b_addr), c_at.eq(new_mm.c_addr)]
+        # retire-ring entries, one per cycle at most: a MATMUL's with its first block, an NL's when it is sent,
+        # a CONFIG's when it completes
+        r_push = Signal()
+        r_kind = Signal(2)
+        with m.If(r_push):
+            with m.Switch(r_tail):
+                for i in range(RETIRE_DEPTH):
+                    with m.Case(i):
+                        m.d.sync += ring[i].eq(Cat(r_kind, ex_push))
+            m.d.sync += r_tail.eq(Mux(r_tail == RETIRE_DEPTH - 1, 0, r_tail + 1))
+
         # MATMUL: one tile command per column block
         last_blk = blk == cmm.blocks - 1
         m.d.comb += [
@@ -316,42 +386,57 @@ class Controller(wiring.Component):
             ec.payload.k.eq(cmm.k), ec.payload.cols.eq(Mux(last_blk, cmm.cols, cfg.dim)),
             ec.payload.accumulate.eq(cmm.accumulate),
         ]
-        # the MATMUL's completion record goes in with its first block (earlier blocks may finish before its last
-        # block is issued)
-        m.d.comb += [mm_fifo.w_data.eq(Cat(cmm.blocks, ex_push)),
-                     mm_fifo.w_en.eq(ec.valid & ec.ready & (blk == 0))]
+        # the MATMUL's completion record and footprint go in with its first block (earlier blocks may finish
+        # before its last block is issued)
+        mm_first = ec.valid & ec.ready & (blk == 0)
+        m.d.comb += [mm_fifo.w_data.eq(cmm.blocks), mm_fifo.w_en.eq(mm_first)]
+        with m.If(mm_first):
+            m.d.comb += [r_push.eq(1), r_kind.eq(0)]
+            with m.Switch(mm_tail):
+                for i in range(MM_IN_FLIGHT):
+                    with m.Case(i):
+                        m.d.sync += mm_fp[i].eq(cur_fp)
+            m.d.sync += mm_tail.eq(mm_tail + 1)
         m.d.sync += mm_outstanding.eq(mm_outstanding + (ec.valid & ec.ready) - self.exe_done)
         with m.If(ec.valid & ec.ready):
             m.d.sync += [blk.eq(blk + 1), b_at.eq(b_at + cmm.b_stride), c_at.eq(c_at + cmm.c_stride)]
             with m.If(last_blk):
                 m.d.sync += ex_busy.eq(0)
         # MATMUL completion, in order
-        mm_flags = Signal(2)
+        mm_complete = Signal()
         m.d.comb += mm_fifo.r_en.eq(~mm_head_valid | (self.exe_done & (mm_left == 1)))
         with m.If(mm_fifo.r_en & mm_fifo.r_rdy):
-            m.d.sync += [mm_head_valid.eq(1), mm_left.eq(mm_fifo.r_data[:16]), mm_flags.eq(mm_fifo.r_data[16:])]
+            m.d.sync += [mm_head_valid.eq(1), mm_left.eq(mm_fifo.r_data)]
         with m.Elif(self.exe_done & (mm_left == 1)):
             m.d.sync += mm_head_valid.eq(0)
         with m.If(self.exe_done & mm_head_valid):
             with m.If(mm_left == 1):
-                m.d.comb += [inc[ex_prev].eq(mm_flags[0]), inc[ex_next].eq(mm_flags[1])]
+                m.d.comb += mm_complete.eq(1)
+                m.d.sync += mm_head.eq(mm_head + 1)
             with m.If(~(mm_fifo.r_en & mm_fifo.r_rdy)):
                 m.d.sync += mm_left.eq(mm_left - 1)
-        # NL: one command, done when the unit says so
+        fp_set = Signal(MM_IN_FLIGHT)
+        fp_clear = Signal(MM_IN_FLIGHT)
+        m.d.comb += [fp_set.eq(Mux(mm_first, 1 << mm_tail, 0)), fp_clear.eq(Mux(mm_complete, 1 << mm_head, 0))]
+        m.d.sync += mm_fp_valid.eq((mm_fp_valid | fp_set) & ~fp_clear)
+
+        # NL: one command; the queue moves on once it is sent, the unit runs it (nl_run) until nl_done
         nc = self.nl_cmd
         cnl = data.View(LAYOUTS[Opcode.NL], cur)
-        nl_sent = Signal()
-        m.d.comb += [nc.valid.eq(ex_busy & (cur_op == Opcode.NL) & ~nl_sent)]
+        m.d.comb += [nc.valid.eq(ex_busy & (cur_op == Opcode.NL))]
         for name in ("op", "rows", "lines", "row_stride", "line_stride", "var_shift", "residual", "res_base",
                      "res_row_stride", "res_line_stride", "dst_base", "dst_row_stride", "dst_line_stride",
                      "transpose"):
             m.d.comb += getattr(nc.payload, name).eq(getattr(cnl, name))
         m.d.comb += [nc.payload.base.eq(cnl.acc_base), nc.payload.to_spad.eq(1)]
+        with m.If(ex_start & (ex_op == Opcode.NL)):
+            m.d.sync += [nl_run.eq(1), nl_fp.eq(head_fp)]
         with m.If(nc.valid & nc.ready):
-            m.d.sync += nl_sent.eq(1)
-        with m.If(ex_busy & (cur_op == Opcode.NL) & nl_sent & self.nl_done):
-            m.d.sync += [ex_busy.eq(0), nl_sent.eq(0)]
-            m.d.comb += [inc[ex_prev].eq(ex_push[0]), inc[ex_next].eq(ex_push[1])]
+            m.d.sync += ex_busy.eq(0)
+            m.d.comb += [r_push.eq(1), r_kind.eq(1)]
+        nl_complete = nl_run & self.nl_done
+        with m.If(nl_complete):
+            m.d.sync += nl_run.eq(0)
         # CONFIG: lane constants (a 512-bit block) or column-table entries (one 128-bit entry per 128 bits)
         creq = self.config_mem.req
         cfg_sent = Signal()
@@ -383,12 +468,38 @@ class Controller(wiring.Component):
                      cw.payload.value.eq(full_entry[:len(cw.payload.value.as_value())])]
         with m.If(cw.valid):
             m.d.sync += col_addr.eq(col_addr + 1)
-        with m.If(cfg_sent & cresp.valid & cresp.payload.last):
+        cfg_done = cfg_sent & cresp.valid & cresp.payload.last
+        with m.If(cfg_done):
             m.d.sync += [ex_busy.eq(0), cfg_sent.eq(0), col_addr.eq(0)]
+
+        # retirement, in program order: the ring's head once complete (a MATMUL or NL completing this cycle
+        # retires in it); a CONFIG completing with the ring empty gives its tokens at once
+        # completed, not retired (an NL at the head holds back the MATMULs and NLs completing behind it)
+        mm_done_n, nl_done_n = Signal(range(RETIRE_DEPTH + 1)), Signal(range(RETIRE_DEPTH + 1))
+        head_entry = Signal(4)
+        with m.Switch(r_head):
+            for i in range(RETIRE_DEPTH):
+                with m.Case(i):
+                    m.d.comb += head_entry.eq(ring[i])
+        head_kind = head_entry[:2]
+        ring_empty = r_count == 0
+        retire = Signal()
+        m.d.comb += retire.eq(~ring_empty & Mux(head_kind == 0, (mm_done_n != 0) | mm_complete,
+                                                Mux(head_kind == 1, (nl_done_n != 0) | nl_complete, 1)))
+        cfg_bypass = cfg_done & ring_empty
+        with m.If(cfg_done & ~ring_empty):
+            m.d.comb += [r_push.eq(1), r_kind.eq(2)]
+        with m.If(retire):
+            m.d.comb += [inc[ex_prev].eq(head_entry[2]), inc[ex_next].eq(head_entry[3])]
+            m.d.sync += r_head.eq(Mux(r_head == RETIRE_DEPTH - 1, 0, r_head + 1))
+        with m.Elif(cfg_bypass):
             m.d.comb += [inc[ex_prev].eq(ex_push[0]), inc[ex_next].eq(ex_push[1])]
+        m.d.sync += [r_count.eq(r_count + r_push - retire),
+                     mm_done_n.eq(mm_done_n + mm_complete - (retire & (head_kind == 0))),
+                     nl_done_n.eq(nl_done_n + nl_complete - (retire & (head_kind == 1)))]
 
         # ---- start, completion, errors -------------------------------------------------------------------------
-        units_idle = ~ld_busy & ~st_busy & ~ex_busy & mm_idle & ~self.nl_busy
+        units_idle = ~ld_busy & ~st_busy & ~ex_busy & mm_idle & ~self.nl_busy & ~nl_run & ring_empty
         queues_empty = ~ql.r_rdy & ~qe.r_rdy & ~qs.r_rdy
         blocked = Signal()
         m.d.comb += blocked.eq(units_idle & ~queues_empty & ~ld_start & ~st_start & ~ex_start &
@@ -417,10 +528,11 @@ class Controller(wiring.Component):
             m.d.sync += [tok[n].eq(0) for n in names]
         return m
 
-    def _decode_checks(self, m, word1, word2, target, code):
-        """``target`` queue (0 load, 1 execute, 2 store, 3 halt) and error ``code`` (0: fine), registered, of the
-        instruction in ``word2``: the checks of ``golden.isa.decode_checks``, whose products are registered from
-        ``word1``, the same instruction one cycle earlier."""
+    def _decode_checks(self, m, word1, word2, target, code, fp):
+        """``target`` queue (0 load, 1 execute, 2 store, 3 halt), error ``code`` (0: fine) and footprint ``fp``
+        (:func:`FootprintLayout`, MATMUL and NL), registered, of the instruction in ``word2``: the checks of
+        ``golden.isa.decode_checks`` and ``golden.isa.footprint``, whose products are registered from ``word1``,
+        the same instruction one cycle earlier (the footprint's are the checks' first products)."""
         def fields(word, op):
             v, w = data.View(LAYOUTS[op], word), data.View(LAYOUTS[Opcode.HALT], word).as_value()
             f = {name: getattr(v, name) for name, _, _ in FIELDS[op]}
@@ -446,6 +558,14 @@ class Controller(wiring.Component):
                     taken = iter(products[op])
                     checks = decode_checks(op, fields(word2, op), self._cfg, Mux, product=lambda a, b: next(taken))
                     assert next(taken, None) is None
+                    shared = iter(products[op])
+                    fpo = footprint(op, fields(word2, op), self._cfg, Mux, product=lambda a, b: next(shared))
+                    if op in (Opcode.MATMUL, Opcode.NL):
+                        ivs = (fpo.spad_read + fpo.spad_write)[:2] + (fpo.acc_read + fpo.acc_write)
+                        for dst, (valid, lo, hi) in zip((fp.s0, fp.s1, fp.acc), ivs):
+                            m.d.sync += [dst.valid.eq(valid), dst.lo.eq(lo), dst.hi.eq(hi)]
+                    else:
+                        m.d.sync += fp.eq(0)
                     m.d.sync += target.eq(target_of.get(QUEUE_OF.get(op), 3))
                     with m.If(checks[0][0]):
                         m.d.sync += code.eq(checks[0][1])
@@ -455,4 +575,4 @@ class Controller(wiring.Component):
                     with m.Else():
                         m.d.sync += code.eq(0)
             with m.Default():
-                m.d.sync += [target.eq(3), code.eq(ErrorCode.ILLEGAL_OPCODE)]
+                m.d.sync += [target.eq(3), code.eq(ErrorCode.ILLEGAL_OPCODE), fp.eq(0)]

@@ -63,8 +63,9 @@ class NonlinearUnit(wiring.Component):
     col_write : In(stream)
         Per-column constants table (see ``ActivationUnit``).
     acc_read_cmd : Out(stream(AccReadCmdLayout)), acc_read : In(stream of lines, ``last`` per command)
-    spad_read : Out(ReadPortSignature)
-        The residual operand's rows (read as each accumulator line enters).
+    spad_read : Out(ReadPortSignature); spad_free : In(1)
+        The residual operand's rows, read as each accumulator line enters, in a cycle the port is free (the port
+        is shared: an accumulator line with a residual waits for ``spad_free``).
     o : Out(stream(LaneOutLayout))
         Output beats of ops without ``to_spad``; ``last`` marks the op's final beat.
     spad_write : Out(stream(SpadWriteLayout))
@@ -87,7 +88,7 @@ class NonlinearUnit(wiring.Component):
             "acc_read_cmd": Out(stream.Signature(AccReadCmdLayout(config))),
             "acc_read": In(stream.Signature(data.StructLayout({
                 "data": data.ArrayLayout(signed(config.acc_width), config.dim), "last": 1}))),
-            "spad_read": Out(ReadPortSignature(config.spad_addr_width, config.spad_row_bits)),
+            "spad_read": Out(ReadPortSignature(config.spad_addr_width, config.spad_row_bits)), "spad_free": In(1),
             "o": Out(stream.Signature(LaneOutLayout(config, n))),
             "spad_write": Out(stream.Signature(SpadWriteLayout(config))),
             "done": Out(1), "busy": Out(1), "error": Out(1),
@@ -194,8 +195,9 @@ class NonlinearUnit(wiring.Component):
         row_of_line = Signal(cfg.acc_addr_width + 1)
         taken = Signal()
         last_beat = beat == beats_per_line - 1
-        load = self.acc_read.valid & (~held | (taken & last_beat))
-        m.d.comb += self.acc_read.ready.eq(~held | (taken & last_beat))
+        can_load = (~held | (taken & last_beat)) & (~cmd.residual | self.spad_free)
+        load = self.acc_read.valid & can_load
+        m.d.comb += self.acc_read.ready.eq(can_load)
         for name, (_, rp) in tables.items():
             m.d.comb += [rp.addr.eq(in_row), rp.en.eq(load)]
         res_row = Signal(cfg.spad_addr_width + 1)      # residual row of the incoming accumulator line's row
@@ -223,7 +225,15 @@ class NonlinearUnit(wiring.Component):
 
         beat_data = Signal(data.ArrayLayout(signed(cfg.acc_width), n))
         beat_res = Signal(data.ArrayLayout(signed(cfg.input_width), n))
-        res_line_data = data.View(data.ArrayLayout(signed(cfg.input_width), cfg.dim), self.spad_read.data)
+        # the residual row arrives the cycle after its line's load and is kept while the line is held (the port
+        # may serve its other user meanwhile)
+        res_fresh = Signal()
+        res_kept = Signal.like(self.spad_read.data)
+        m.d.sync += res_fresh.eq(load & cmd.residual)
+        with m.If(res_fresh):
+            m.d.sync += res_kept.eq(self.spad_read.data)
+        res_line_data = data.View(data.ArrayLayout(signed(cfg.input_width), cfg.dim),
+                                  Mux(res_fresh, self.spad_read.data, res_kept))
         with m.Switch(beat):
             for b in range(beats_per_line):
                 with m.Case(b):

@@ -131,6 +131,7 @@ class NonlinearTop(wiring.Component):
             m.d.comb += [spad.write.valid.eq(nl.spad_write.valid), spad.write.payload.eq(nl.spad_write.payload),
                          nl.spad_write.ready.eq(1)]
         wiring.connect(m, nl.spad_read, spad.read_a)
+        m.d.comb += nl.spad_free.eq(1)       # the port is the unit's alone here
         wiring.connect(m, wiring.flipped(self.spad_read), spad.read_b)
         wiring.connect(m, nl.acc_read_cmd, acc.read_cmd)
         wiring.connect(m, acc.read, nl.acc_read)

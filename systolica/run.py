@@ -88,8 +88,9 @@ def run_layers(enc, cfg, ids, n_layers, options, log, *, optimize=True, trace=No
     out_addr = prog.outputs["output"]
     nbytes = 2 * len(ids) * enc.layers[0].wq.w_t.shape[0]
     log("running on the RTL (Verilator; the first run of a configuration builds the model) ...")
+    # a watchdog: twice the model's cycles (10 ns each) and a margin; a hung accelerator fails the run
     r = run_program(cfg, {0: bytes(prog.memory())}, prog.prog_addr, [(out_addr, nbytes)], progress=log,
-                    optimize=optimize, trace=trace)
+                    optimize=optimize, trace=trace, max_ns=10 * (2 * est.cycles + 100_000))
     if not r.done:
         raise AssertionError(f"the accelerator stopped with STATUS {r.status:#x}, error code {r.error_code} at "
                              f"instruction address {r.error_info:#x}")
