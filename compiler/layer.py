@@ -5,8 +5,10 @@ Op sequence (golden/encoder.py), per layer:
 1. per head ``h``: Q, K, V projections of all tokens (bias LOADed into the accumulator with stride 0, MATMUL
    with ``accumulate=1``, weights streamed by chunks) and NL REQUANT into the scratchpad: Q as the A operand,
    K transposed into the B layout of Q K^T (one NL per column block), V straight into the B layout of P V;
-   per query tile: Q K^T -> NL SOFTMAX (fused, or STORE/LOAD round trip) -> P (A operand) -> P V -> NL REQUANT
-   into the context (A operand of Wo);
+   per query tile: Q K^T -> NL SOFTMAX (fused, or STORE/LOAD round trip) -> P (A operand, two buffers) -> P V ->
+   NL REQUANT into the context (A operand of Wo), software-pipelined over the tiles so that each softmax runs
+   beside the next tile's Q K^T and the previous tile's P V (the controller runs an NL beside the MATMULs it
+   does not conflict with);
 2. per token tile: Wo -> NL LAYERNORM with the layer input as residual -> LN1 (A operand of FFN1); FFN1 by
    column groups -> NL GELU (A operand of FFN2); FFN2 -> (optional STORE/LOAD round trip) -> NL LAYERNORM with
    LN1 as residual -> the layer output, written over the layer input's tile.
@@ -95,14 +97,10 @@ class LayerEmitter:
         """``acc = bias + A @ W[:, blk0*dim:blk1*dim]`` for token ``tiles``: tile ``t``'s A at row ``a_of(t)``,
         its result block ``j`` at accumulator line ``acc_of(t) + j*rows(t)``."""
         p, d, em = self.plan, self.plan.dim, self.em
-        bias = []
         for t in tiles:
             for cb in range(blk0, blk1):
-                bias.append(em.emit(Opcode.LOAD, dst=1, local=acc_of(t) + (cb - blk0) * p.rows_of(t),
-                                    lines=p.rows_of(t), mem_addr=b_addr + cb * d * 4, stride=0, elem_bytes=4))
-        # The first MATMUL waits for every bias line of the linear: a bias LOAD still running once the array
-        # writes the accumulator would wait for the array to go idle, and the weight LOADs behind it with it.
-        after = bias[-1:]
+                em.emit(Opcode.LOAD, dst=1, local=acc_of(t) + (cb - blk0) * p.rows_of(t), lines=p.rows_of(t),
+                        mem_addr=b_addr + cb * d * 4, stride=0, elem_bytes=4)
         wb = p.wbuf_rows
         if k <= wb:
             g = max(1, min(wb // k, blk1 - blk0))
@@ -121,8 +119,7 @@ class LayerEmitter:
             for t in tiles:
                 rt = p.rows_of(t)
                 em.emit(Opcode.MATMUL, a_addr=a_of(t) + (k0 // d) * rt, b_addr=buf, c_addr=acc_of(t) + (c0 - blk0) * rt,
-                        rows=rt, k=kc, cols=d, accumulate=1, blocks=n, b_stride=kc, c_stride=rt, after=after)
-                after = ()
+                        rows=rt, k=kc, cols=d, accumulate=1, blocks=n, b_stride=kc, c_stride=rt)
 
     def round_trip(self, name, acc, lines, lane_addr):
         """Unfused baseline: STORE ``lines`` accumulator lines as int32, then LOAD them back; the lane CONFIG of
@@ -167,6 +164,7 @@ class LayerEmitter:
         dh, kbd, kbh, seq, sb = p.dims.head_dim, p.kb_d, p.kb_h, p.seq, p.sb
         hrow, q, kt, v, prow, ctx = (p.row(n) for n in ("h", "q", "kt", "v", "p", "ctx"))
         a_h = lambda t: hrow + t * kbh * T  # noqa: E731
+        p_of = lambda t: prow + (t % 2) * sb * T  # noqa: E731
         for h in range(p.dims.heads):
             for name in ("q", "k", "v"):
                 acc = self.next_slot(seq * kbd)
@@ -191,7 +189,9 @@ class LayerEmitter:
                         dict(dst_base=v + t * T, dst_row_stride=1, dst_line_stride=seq)
                     self.nl(nlops.LaneOp.REQUANT, acc_base=acc_of(t), rows=rt, lines=kbd, row_stride=1,
                             line_stride=rt, **dst)
-            for t in p.tiles():
+            tiles = list(p.tiles())
+
+            def qk(t):
                 rt = p.rows_of(t)
                 acc = self.next_slot(rt * sb)
                 if mask is not None:
@@ -199,19 +199,44 @@ class LayerEmitter:
                             elem_bytes=4)
                 em.emit(Opcode.MATMUL, a_addr=q + t * kbd * T, b_addr=kt, c_addr=acc, rows=rt, k=dh,
                         cols=seq - (sb - 1) * d, accumulate=0, blocks=sb, b_stride=dh, c_stride=rt)
-                sm_lane = c["softmax"][0]
                 if not self.opt.fuse_qk_softmax:
-                    self.round_trip("scores", acc, rt * sb, sm_lane)
-                self.config(sm_lane)
+                    self.round_trip("scores", acc, rt * sb, c["softmax"][0])
+                return acc
+
+            def softmax(t, acc):
+                rt = p.rows_of(t)
+                self.config(c["softmax"][0])
                 self.nl(nlops.LaneOp.SOFTMAX, acc_base=acc, rows=rt, lines=sb, row_stride=1, line_stride=rt,
-                        dst_base=prow, dst_row_stride=1, dst_line_stride=rt)
+                        dst_base=p_of(t), dst_row_stride=1, dst_line_stride=rt)
+
+            def pv(t):
+                rt = p.rows_of(t)
                 acc2 = self.next_slot(rt * kbd)
-                em.emit(Opcode.MATMUL, a_addr=prow, b_addr=v, c_addr=acc2, rows=rt, k=seq, cols=d, accumulate=0,
+                em.emit(Opcode.MATMUL, a_addr=p_of(t), b_addr=v, c_addr=acc2, rows=rt, k=seq, cols=d, accumulate=0,
                         blocks=kbd, b_stride=seq, c_stride=rt)
+                return acc2
+
+            def requant(t, acc2):
+                rt = p.rows_of(t)
                 lane, cols = c["ctx"]
                 self.config(lane, (cols, dh))
                 self.nl(nlops.LaneOp.REQUANT, acc_base=acc2, rows=rt, lines=kbd, row_stride=1, line_stride=rt,
                         dst_base=ctx + t * kbh * T + h * kbd * rt, dst_row_stride=1, dst_line_stride=rt)
+
+            # Software-pipelined over the query tiles (P double-buffered): tile t's softmax runs beside the
+            # array's Q K^T of tile t + 1 and P V of tile t - 1, the context requantization of tile t - 2 after
+            # them, so no NL waits for a MATMUL issued in its own step (the model: 1.6% faster than lag 1).
+            lag = 2
+            scores, ctx_acc = {0: qk(0)}, {}
+            for step in range(len(tiles) + lag):
+                if step < len(tiles):
+                    softmax(step, scores.pop(step))
+                if step + 1 < len(tiles):
+                    scores[step + 1] = qk(step + 1)
+                if 1 <= step <= len(tiles):
+                    ctx_acc[step - 1] = pv(step - 1)
+                if step >= lag:
+                    requant(step - lag, ctx_acc.pop(step - lag))
 
     def _ffn(self, L, w, b, c):
         p, d, T = self.plan, self.plan.dim, self.plan.tile

@@ -117,7 +117,7 @@ class Plan:
 def _layout(dims, seq, dim, tile, spad_rows):
     kb_h, kb_d, kb_f = dims.hidden // dim, dims.head_dim // dim, dims.ffn // dim
     sb = -(-seq // dim)
-    att = {"q": kb_d * seq, "kt": dims.head_dim * sb, "v": kb_d * seq, "p": sb * tile}
+    att = {"q": kb_d * seq, "kt": dims.head_dim * sb, "v": kb_d * seq, "p": 2 * sb * tile}     # P: two buffers
     ffn = {"ln1": kb_h * tile, "gelu": kb_f * tile}
     spad, pos = {}, 0
     for name, n in (("h", kb_h * seq), ("ctx", kb_h * seq)):

@@ -8,16 +8,19 @@ the MATMULs that run alongside it.
 - LOAD / STORE: ``max(ceil(bytes / config.bus_bytes), lines) + burst_overhead`` (a DMA moves one beat or one
   line per cycle, whichever is slower) plus ``line_overhead`` per line after the
   first when the lines are not contiguous in memory. Stride 0 (a replicated line, hw.dma): one line read, then one
-  line per cycle. An accumulator LOAD writes its lines only in cycles the array does not write the accumulator
-  (the array has the port): a LOAD still writing when a MATMUL starts finishes after that MATMUL.
+  line per cycle. An accumulator LOAD writes its lines beside the array's writes (hw.accumulator's ``fill``; a
+  bank collision costs at most a cycle, not modelled).
 - CONFIG: ``decode + config_overhead + beats``; issued while a LOAD streams, it waits ``bus_queue`` cycles for
   the bursts in flight and then shares the bus with the LOAD (its beats count twice and delay the LOAD).
 - MATMUL: its ``blocks`` tile operations are timed with :class:`golden.cycles.Engine` (the exact model of the
   tile engine), presented when the instruction's tokens are in; consecutive MATMULs form one schedule, so
   back-to-back blocks overlap as that model says. Completion: the last block's ``done``.
-- NL: starts when every earlier MATMUL is done; :func:`golden.cycles.nonlinear_cycles` plus ``nl_overhead``
-  (a transposed output adds ``rows``: the writer drains after the lanes). The next MATMUL / CONFIG is presented
-  after it and starts a new tile schedule (the engine is idle).
+- NL: starts when the NL before it is done and every MATMUL in flight whose footprint conflicts with its own
+  (:func:`golden.isa.conflicts`) is done; :func:`golden.cycles.nonlinear_cycles` plus ``nl_overhead`` (a transposed
+  output adds ``rows``: the writer drains after the lanes), plus the cycles the array's B reads take the port
+  from a residual read. The queue moves on once the NL is sent: a MATMUL that does not conflict with it issues
+  beside it, a CONFIG waits for it.
+- Tokens of the execute queue are pushed at retirement, in program order (hw.controller's retire ring).
 
 Not modelled: instruction fetch and queue capacity (the controller prefetches 32 instructions into 16-deep
 queues), STORE traffic on the bus. :class:`Latencies` holds every parameter, calibrated against the RTL
@@ -50,7 +53,6 @@ class Latencies:
     decode: int = 1                 # fetch/decode of an execute instruction
     config_overhead: int = 4        # CONFIG: request -> first beat
     bus_queue: int = 44             # a CONFIG read behind the load bursts in flight (hw.accelerator.READ_BURST)
-    array_write: int = 0            # MATMUL accept -> the array's first accumulator write
     store_overhead: int = 0         # STORE: last beat -> done (BRESP)
 
     def transfer(self, nbytes, bus_bytes, lines=1, contiguous=True):
@@ -94,9 +96,8 @@ def estimate_cycles(program, config, latencies=None):
     res = ProgramTiming(busy={q.name: 0 for q in Queue}, starts=[None] * len(instrs), ends=[None] * len(instrs))
     # the tile engine, the MATMULs issued (footprint, done), the latest NL, the execute queue's latest retirement
     run = {"engine": Engine(config), "mms": [], "nl": None, "retired": 0}
-    array = []          # (from, to): the array writing the accumulator (MATMULs), in start order
     load_data = []      # (from, to): weight / activation LOAD data on the read bus
-    last_load = {}      # the latest LOAD: k, first data, lines, acc (bool), pushes [(channel, index)]
+    last_load = {}      # the latest LOAD: k, acc (bool), pushes [(channel, index)]
 
     def delay_load(new_end):
         """Move the latest LOAD's completion (and its token pushes) to ``new_end``: nothing that depends on it
@@ -149,16 +150,6 @@ def estimate_cycles(program, config, latencies=None):
             moved = nbytes
         if not f["dst"]:
             load_data.append((start + lat.burst_overhead, end))
-        else:
-            # accumulator lines are written only in cycles the array does not write it
-            first = start + lat.burst_overhead
-            e = end
-            for _ in range(50):
-                e2 = end + overlap(array[-8:], first, e)
-                if e2 == e:
-                    break
-                e = e2
-            end = e
         return end, moved
 
     def delay_nl(cycles):
@@ -197,12 +188,6 @@ def estimate_cycles(program, config, latencies=None):
                 # cycle delays one of its lines)
                 reads = run["engine"].b_reads[-f["blocks"] * -(-f["k"] // d):]
                 delay_nl(overlap(reads, nl["start"], nl["end"]))
-            a = first.accept + lat.array_write
-            array.append((a, end))
-            if last_load.get("acc") and res.ends[last_load["k"]] > a:
-                # an accumulator LOAD still writing: its remaining lines wait for the array
-                done_lines = max(0, min(last_load["lines"], a - last_load["first"]))
-                delay_load(end + last_load["lines"] - done_lines)
             return first.accept, end, tm[-1].accept
         if ins.op == Opcode.NL:
             start = t0
@@ -263,8 +248,7 @@ def estimate_cycles(program, config, latencies=None):
         if ins.op == Opcode.NL:
             run["nl"].update(k=k, pushes=mine)
         if ins.op == Opcode.LOAD:
-            last_load.update(k=k, first=start + lat.burst_overhead, lines=f["lines"], acc=bool(f["dst"]),
-                             pushes=mine)
+            last_load.update(k=k, acc=bool(f["dst"]), pushes=mine)
         pos[q] += 1
         remaining -= 1
     res.cycles = max((e for e in res.ends if e is not None), default=0)

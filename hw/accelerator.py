@@ -11,7 +11,7 @@
                  |  store:   scratchpad / accumulator reads -> DmaWriter (write port 0)
     m_axi <- AxiMaster (3 read ports, 1 write port, bursts)
 
-Sharing: the accumulator's write port goes to the array first and to loads in its idle cycles; the scratchpad's
+Sharing: the accumulator's banks take the array's writes first and loads in the banks left free; the scratchpad's
 write port to the nonlinear unit first, then to loads; the scratchpad's B read port to the array first, then to the
 nonlinear unit's residual reads (an NL runs beside the MATMULs it does not conflict with: hw.controller); the store
 unit has the scratchpad's third read port and takes the accumulator's read port when the nonlinear unit is idle.
@@ -107,12 +107,9 @@ class Accelerator(wiring.Component):
         m.d.comb += [ctrl.exe_done.eq(acc.done), ctrl.nl_done.eq(nl.done), ctrl.nl_busy.eq(nl.busy),
                      ctrl.nl_error.eq(nl.error), nl.consts.eq(ctrl.consts), nl.o.ready.eq(1)]
 
-        # accumulator write port: the array first, loads in its idle cycles
-        aw, lw = acc.write, ctrl.acc_write
-        with m.If(exe.acc_write.valid):
-            m.d.comb += [aw.valid.eq(1), aw.payload.eq(exe.acc_write.payload)]
-        with m.Else():
-            m.d.comb += [aw.valid.eq(lw.valid), aw.payload.eq(lw.payload), lw.ready.eq(1)]
+        # accumulator writes: the array's read-modify-writes, and loads beside them in the banks they leave free
+        wiring.connect(m, exe.acc_write, acc.write)
+        wiring.connect(m, ctrl.acc_write, acc.fill)
         # scratchpad write port: the nonlinear unit first, then loads
         sw = spad.write
         with m.If(nl.spad_write.valid):

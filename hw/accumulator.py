@@ -5,6 +5,11 @@ row, stage 2 registers the block RAM's output, stage 3 adds (or not) and writes,
 partial tile (``cols < dim``) leaves the other columns untouched. Stage 3 forwards the results of the two writes
 ahead of it, so back-to-back writes to the same row (K loop over a one-row tile) see each other's result without
 a stall, and no path runs from a block RAM's output through the adder.
+
+A second write stream, ``fill``, overwrites whole rows (a LOAD into the accumulator, such as a linear's bias) in the
+cycles stage 3 does not write the row's bank: beside the array's writes, which walk consecutive rows, a fill runs at
+full rate with two or more banks, after at most one cycle's wait. The two streams must not touch the same rows
+while both are in flight (the controller's tokens order them).
 """
 from amaranth.hdl import Cat, Module, Mux, Signal, signed
 from amaranth.lib import data, memory, stream, wiring
@@ -14,7 +19,7 @@ from golden.cycles import ACC_WRITE_LATENCY
 
 from .pipeline import skid_output
 
-__all__ = ["AccWriteLayout", "AccReadCmdLayout", "AccRowLayout", "Accumulator"]
+__all__ = ["AccFillLayout", "AccWriteLayout", "AccReadCmdLayout", "AccRowLayout", "Accumulator"]
 
 
 def AccWriteLayout(cfg):
@@ -27,6 +32,11 @@ def AccWriteLayout(cfg):
         "cols": range(cfg.dim + 1),
         "last": 1,
     })
+
+
+def AccFillLayout(cfg):
+    """One row overwritten whole: row address and data."""
+    return data.StructLayout({"addr": cfg.acc_addr_width, "data": data.ArrayLayout(signed(cfg.acc_width), cfg.dim)})
 
 
 def AccReadCmdLayout(cfg):
@@ -54,6 +64,8 @@ class Accumulator(wiring.Component):
     Members
     -------
     write : In(stream.Signature(AccWriteLayout), always_ready)
+    fill : In(stream.Signature(AccFillLayout))
+        Ready in a cycle stage 3 does not write the row's bank; committed at the end of the handshake cycle.
     read_cmd : In(stream.Signature(AccReadCmdLayout))
     read : Out(stream.Signature(AccRowLayout))
     done : Out(1)
@@ -64,6 +76,7 @@ class Accumulator(wiring.Component):
         self._cfg = config
         super().__init__({
             "write": In(stream.Signature(AccWriteLayout(config), always_ready=True)),
+            "fill": In(stream.Signature(AccFillLayout(config))),
             "read_cmd": In(stream.Signature(AccReadCmdLayout(config))),
             "read": Out(stream.Signature(AccRowLayout(config))),
             "done": Out(1),
@@ -105,17 +118,22 @@ class Accumulator(wiring.Component):
         m.d.sync += [s2.eq(wr), s2_valid.eq(self.write.valid), s3.eq(s2), s3_valid.eq(s2_valid),
                      fwd1.eq(new_row), fwd1_addr.eq(s3.addr), fwd1_cols.eq(s3.cols), fwd1_valid.eq(s3_valid),
                      fwd2.eq(fwd1)]
-        old, wps = [], []
+        old = []
+        fill = self.fill.payload
+        fill_bank = bank_of(fill.addr)
+        m.d.comb += self.fill.ready.eq(~s3_valid | (bank_of(s3.addr) != fill_bank))
         for i, mem in enumerate(self._mems):
             wp = mem.write_port(granularity=aw)
             rp = mem.read_port()
             m.d.comb += [rp.addr.eq(wr.addr >> bb), rp.en.eq(1)]
             old.append(rp.data)
             hit = s3_valid & ((s3.addr[:bb] == i) if bb else 1)
-            m.d.comb += [wp.addr.eq(s3.addr >> bb), wp.data.eq(new_row.as_value())]
-            for j in range(n):
-                m.d.comb += wp.en[j].eq(hit & (j < s3.cols))
-            wps.append(wp)
+            filled = self.fill.valid & self.fill.ready & (fill_bank == i)
+            with m.If(hit):
+                m.d.comb += [wp.addr.eq(s3.addr >> bb), wp.data.eq(new_row.as_value())]
+                m.d.comb += [wp.en[j].eq(j < s3.cols) for j in range(n)]
+            with m.Elif(filled):
+                m.d.comb += [wp.addr.eq(fill.addr >> bb), wp.data.eq(fill.data.as_value()), wp.en.eq(-1)]
         # s2: bank mux into old_q; which elements the two writes ahead of s3 will have changed
         with m.Switch(bank_of(s2.addr)):
             for i, d in enumerate(old):

@@ -21,7 +21,7 @@ from amaranth.lib.wiring import In, Out
 from golden.isa import (CHANNELS, FIELDS, FIELD_BASE, FLAGS, INSTR_BITS, INSTR_BYTES, QUEUE_OF, ErrorCode, Footprint,
                         Opcode, Queue, conflicts, decode_checks, flag_channel, footprint, queue_flags)
 
-from .accumulator import AccReadCmdLayout, AccRowLayout, AccWriteLayout
+from .accumulator import AccFillLayout, AccReadCmdLayout, AccRowLayout
 from .axi import ReadPortSignature
 from .dma import DmaReqLayout, LineLayout
 from .execute import CmdLayout
@@ -116,7 +116,7 @@ class Controller(wiring.Component):
             "ld_req": Out(stream.Signature(DmaReqLayout())),
             "ld_lines": In(stream.Signature(LineLayout(dim, aw))),
             "spad_write": Out(stream.Signature(SpadWriteLayout(config))),
-            "acc_write": Out(stream.Signature(AccWriteLayout(config))),
+            "acc_write": Out(stream.Signature(AccFillLayout(config))),
             "st_req": Out(stream.Signature(DmaReqLayout())),
             "st_lines": Out(stream.Signature(LineLayout(dim, aw))), "st_done": In(1),
             "st_spad": Out(SpadReadPort(config.spad_addr_width, config.spad_row_bits)),
@@ -246,8 +246,7 @@ class Controller(wiring.Component):
                          ld_flags.eq(Cat(f["push_next"]))]
         lines = self.ld_lines
         sw, aw_ = self.spad_write, self.acc_write
-        m.d.comb += [sw.payload.addr.eq(ld_addr), aw_.payload.addr.eq(ld_addr),
-                     aw_.payload.cols.eq(cfg.dim), aw_.payload.accumulate.eq(0), aw_.payload.last.eq(0)]
+        m.d.comb += [sw.payload.addr.eq(ld_addr), aw_.payload.addr.eq(ld_addr)]
         for j in range(cfg.dim):
             m.d.comb += [sw.payload.data[j * cfg.input_width:(j + 1) * cfg.input_width].eq(lines.payload.data[j]),
                          aw_.payload.data[j].eq(lines.payload.data[j])]

@@ -49,3 +49,23 @@ async def test_random_writes_and_reads(dut):
         a = int(rng.integers(0, span))
         await tb.read(a, int(rng.integers(0, span - a + 1)))
     await tb.read(cfg.acc_rows - 2, 2)  # the last rows, never written: zero
+
+
+@cocotb.test()
+async def test_fills_beside_writes(dut):
+    """Whole-row fills (LOADs) beside back-to-back and random writes on other rows: each fill is taken exactly
+    when its bank is free of the write stage, and every row reads back as the model's."""
+    cfg, rng, tb = _setup(dut, gap=0.0, backpressure=0.3)
+    await tb.reset()
+    span = min(cfg.acc_rows // 2, 16)
+    base = cfg.acc_rows // 2        # fills in the upper half, writes in the lower
+    writes = [(i % span, _row(rng, cfg), i >= span, cfg.dim, False) for i in range(40)]  # overwrite, then add
+    fills = [(base + i % span, _row(rng, cfg)) for i in range(40)]
+    await tb.write(writes, fills)
+    tb.gap = 0.4
+    writes = [(int(rng.integers(0, span)), _row(rng, cfg), bool(rng.integers(0, 2)),
+               int(rng.integers(1, cfg.dim + 1)), False) for _ in range(100)]
+    fills = [(base + int(rng.integers(0, span)), _row(rng, cfg)) for _ in range(60)]
+    await tb.write(writes, fills)
+    await tb.read(0, span)
+    await tb.read(base, span)

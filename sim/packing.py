@@ -5,7 +5,7 @@ imports Amaranth (layouts only; no simulation).
 """
 import numpy as np
 
-from hw.accumulator import AccReadCmdLayout, AccRowLayout, AccWriteLayout
+from hw.accumulator import AccFillLayout, AccReadCmdLayout, AccRowLayout, AccWriteLayout
 from hw.execute import CmdLayout
 from hw.scratchpad import SpadWriteLayout
 
@@ -26,6 +26,7 @@ class Packer:
         self._rdc = _fields(AccReadCmdLayout(config))
         self._row = _fields(AccRowLayout(config))
         self._accw = _fields(AccWriteLayout(config))
+        self._accf = _fields(AccFillLayout(config))
 
     @staticmethod
     def _pack(fields, **values):
@@ -50,14 +51,21 @@ class Packer:
             word |= (int(e) & mask) << (i * iw)
         return self._pack(self._spw, addr=addr, data=word)
 
-    def acc_write(self, *, addr, row, accumulate, cols, last):
-        """Pack an accumulator write (``row``: ``dim`` signed ``acc_width``-bit values)."""
+    def _acc_data(self, row):
         aw = self.cfg.acc_width
         word = 0
         for i, e in enumerate(row):
             word |= (int(e) & ((1 << aw) - 1)) << (i * aw)
-        return self._pack(self._accw, addr=addr, data=word, accumulate=int(bool(accumulate)), cols=cols,
-                          last=int(bool(last)))
+        return word
+
+    def acc_write(self, *, addr, row, accumulate, cols, last):
+        """Pack an accumulator write (``row``: ``dim`` signed ``acc_width``-bit values)."""
+        return self._pack(self._accw, addr=addr, data=self._acc_data(row), accumulate=int(bool(accumulate)),
+                          cols=cols, last=int(bool(last)))
+
+    def acc_fill(self, *, addr, row):
+        """Pack an accumulator fill (a whole row overwritten)."""
+        return self._pack(self._accf, addr=addr, data=self._acc_data(row))
 
     def acc_read_cmd(self, addr, count, stride=1):
         return self._pack(self._rdc, addr=addr, count=count, stride=stride)

@@ -17,7 +17,7 @@ __all__ = ["AccumulatorTB"]
 
 
 class AccumulatorTB(ClockedTB):
-    IDLE_INPUTS = ("write__valid", "read_cmd__valid", "read__ready")
+    IDLE_INPUTS = ("write__valid", "fill__valid", "read_cmd__valid", "read__ready")
     reset_cycles = 2
 
     def __init__(self, dut, config, *, seed=0, gap=0.0, backpressure=0.0):
@@ -33,27 +33,44 @@ class AccumulatorTB(ClockedTB):
         new[:cols] = wrap(old[:cols] + row[:cols], aw) if accumulate else row[:cols]
         self.model[addr] = new
 
-    async def write(self, writes):
-        """Drive ``[(addr, row, accumulate, cols, last)]`` with random gaps; check ``done`` timing."""
+    async def write(self, writes, fills=()):
+        """Drive ``[(addr, row, accumulate, cols, last)]`` with random gaps and, beside them, the whole-row
+        ``fills`` ``[(addr, row)]`` (rows no write touches); check ``done`` timing, and that a fill waits exactly in
+        the cycles the write stage (``ACC_WRITE_LATENCY`` after a write's acceptance) writes its bank."""
         d = self.dut
+        nb = self.cfg.acc_banks
         expect_done, seen_done = [], []
-        pending = list(writes)
-        while pending or (expect_done and self.cycle <= max(expect_done)):
+        pending, fpending = list(writes), list(fills)
+        bank_at = {}        # cycle -> bank of the write accepted in it
+        while pending or fpending or (expect_done and self.cycle <= max(expect_done)):
             if pending and not (self.gap and self.rng.random() < self.gap):
                 addr, row, acc, cols, last = pending.pop(0)
                 d.write__valid.value = 1
                 d.write__payload.value = self.pk.acc_write(addr=addr, row=row, accumulate=acc, cols=cols,
                                                            last=last)
                 self._apply(addr, row, acc, cols)
+                bank_at[self.cycle] = addr % nb
                 if last:
                     expect_done.append(self.cycle + ACC_WRITE_LATENCY)
             else:
                 d.write__valid.value = 0
+            d.fill__valid.value = int(bool(fpending))
+            if fpending:
+                d.fill__payload.value = self.pk.acc_fill(addr=fpending[0][0], row=fpending[0][1])
             await ReadOnly()
             if d.done.value:
                 seen_done.append(self.cycle)
+            if fpending:
+                addr, row = fpending[0]
+                free = bank_at.get(self.cycle - ACC_WRITE_LATENCY) != addr % nb
+                assert bool(d.fill__ready.value) == free, (f"fill of row {addr} at cycle {self.cycle}: ready "
+                                                           f"{d.fill__ready.value}, its bank free: {free}")
+                if free:
+                    self._apply(addr, row, False, self.cfg.dim)
+                    fpending.pop(0)
             await self.tick()
         d.write__valid.value = 0
+        d.fill__valid.value = 0
         assert seen_done == expect_done, f"done pulses at {seen_done}, expected {expect_done}"
 
     async def read(self, addr, count):
