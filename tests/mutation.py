@@ -41,6 +41,7 @@ class Mutant:
 
 
 TILE_PYSIM = "tests/hw/test_tile_pysim.py::test_random_ops"
+NL_BESIDE = "tests/hw/test_system.py::test_nl_beside_matmuls_keeps_program_order"
 
 MUTANTS = (
     # ---- integer semantics (golden.numerics) ----
@@ -118,6 +119,13 @@ MUTANTS = (
     Mutant("dma-write-offset", "a DMA write segment ignores its start offset within the first beat", "hw/dma.py",
            "n.eq(offs.r_data + Mux(in_fire, s.L, 0))", "n.eq(Mux(in_fire, s.L, 0))",
            ("tests/hw/test_dma_pysim.py::test_strided_write",)),
+    # ---- the controller's hazard checks (an NL beside MATMULs) ----
+    Mutant("nl-ignores-matmuls", "an NL issues while a MATMUL it reads the results of is in flight",
+           "hw/controller.py", "Opcode.NL: ~nl_run & ~nl_hazard & ring_space", "Opcode.NL: ~nl_run & ring_space",
+           (NL_BESIDE,)),
+    Mutant("matmul-ignores-nl", "a MATMUL issues beside an NL whose output rows it reads",
+           "hw/controller.py", "mm_hazard = nl_run & _conflict(", "mm_hazard = 0 & nl_run & _conflict(",
+           (NL_BESIDE,)),
     # ---- ISA contracts ----
     Mutant("lane-op-swap", "SOFTMAX and LAYERNORM swap their NL op codes (consistently, everywhere)",
            "golden/nlops.py", "    SOFTMAX = 3     # EXP, then U4 with the row's reciprocal\n    LAYERNORM = 4 ",
