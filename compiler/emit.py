@@ -8,11 +8,13 @@ ordered becomes a token: ``push`` on that instruction, ``pop`` on the new one. T
 
 Rules relied on (the hardware must match them; docs/isa.md):
 
-1. Each unit completes its instructions in order: a token pushed by instruction ``i`` of a queue implies that
-   every earlier instruction of that queue is complete.
+1. Each unit pushes its tokens in program order: a token pushed by instruction ``i`` of a queue implies that
+   every earlier instruction of that queue is complete (the execute unit may complete an NL and the MATMULs
+   beside it in another order; it retires them in order).
 2. Tokens are counters matched first-in first-out: the ``k``-th pop on a channel takes the ``k``-th push.
    The emitter only adds pushes on a channel in increasing order, so pop ``k`` waits for push ``k``.
-3. Within the execute queue the unit keeps program order for its own hazards (NL after MATMUL, etc.).
+3. Within the execute queue the unit keeps program order for its own hazards (an NL and a MATMUL whose
+   footprints conflict, ``golden.isa.conflicts``, run in program order).
 4. LOAD and STORE have no direct channel: a LOAD that must follow a STORE (or the reverse) waits for an
    execute instruction that waited for it (a *bridge*, which the caller emits with ``after=``).
 """

@@ -169,11 +169,14 @@ def estimate_cycles(program, config, latencies=None):
         fp = footprint(ins.op, f, config)
         # hw.controller: a CONFIG waits for the NL in flight, a MATMUL only if it conflicts with it; an NL waits
         # for the NL before it and for the MATMULs in flight it conflicts with
+        # (the hazard verdicts are registered: a wait on a conflict ends a cycle after the completion)
         nl = run["nl"]
-        if nl and (ins.op != Opcode.MATMUL or conflicts(nl["fp"], fp)):
+        if nl and ins.op != Opcode.MATMUL:
             t0 = max(t0, nl["end"])
+        if nl and ins.op == Opcode.MATMUL and conflicts(nl["fp"], fp):
+            t0 = max(t0, nl["end"] + 1)
         if ins.op == Opcode.NL:
-            t0 = max([t0] + [end for mfp, end in run["mms"] if conflicts(mfp, fp)])
+            t0 = max([t0] + [end + 1 for mfp, end in run["mms"] if conflicts(mfp, fp)])
         if ins.op == Opcode.MATMUL:
             tm = []
             for j in range(f["blocks"]):
@@ -188,7 +191,9 @@ def estimate_cycles(program, config, latencies=None):
                 # cycle delays one of its lines)
                 reads = run["engine"].b_reads[-f["blocks"] * -(-f["k"] // d):]
                 delay_nl(overlap(reads, nl["start"], nl["end"]))
-            return first.accept, end, tm[-1].accept
+            # the controller's hazard verdict is registered: after a single-block MATMUL the next MATMUL or NL
+            # issues a cycle later (modelled for every instruction)
+            return first.accept, end, tm[-1].accept + (f["blocks"] == 1)
         if ins.op == Opcode.NL:
             start = t0
             # the controller sends every NL to the scratchpad writer (straight or transposed)

@@ -37,7 +37,7 @@ CHECK_STAGES = 3    # an instruction's last beat -> its FIFO write: the word, it
 PREFETCH = 32       # instructions fetched ahead of decode (several fetch requests in flight behind DMA bursts)
 QUEUE_DEPTH = 16
 MM_IN_FLIGHT = 4    # MATMULs issued and not complete (the NL hazard check compares against each)
-RETIRE_DEPTH = 8    # execute instructions issued and not retired: MM_IN_FLIGHT, an NL, CONFIGs behind them
+RETIRE_DEPTH = 8    # execute instructions issued and not retired (issue waits while the retire ring is full)
 
 
 def _instr_layout(op):
@@ -330,15 +330,21 @@ class Controller(wiring.Component):
         r_count = Signal(range(RETIRE_DEPTH + 1))
         ring_space = r_count < RETIRE_DEPTH     # an entry for the instruction starting now (one at a time)
 
+        # The hazard verdicts are registered (off the issue path): a verdict is used in the cycle after it was
+        # computed, when neither the queue head nor the work in flight has changed since (``fresh``); a
+        # completion in between only makes it conservative for a cycle.
         head_fp = ex_entry.fp
-        nl_hazard = Cat(*(mm_fp_valid[i] & _conflict(_as_footprint(mm_fp[i], Opcode.MATMUL),
-                                                     _as_footprint(head_fp, Opcode.NL))
-                          for i in range(MM_IN_FLIGHT))).any()
-        mm_hazard = nl_run & _conflict(_as_footprint(nl_fp, Opcode.NL), _as_footprint(head_fp, Opcode.MATMUL))
+        nl_hazard, mm_hazard, fresh = Signal(), Signal(), Signal()
+        m.d.sync += [
+            nl_hazard.eq(Cat(*(mm_fp_valid[i] & _conflict(_as_footprint(mm_fp[i], Opcode.MATMUL),
+                                                          _as_footprint(head_fp, Opcode.NL))
+                               for i in range(MM_IN_FLIGHT))).any()),
+            mm_hazard.eq(nl_run & _conflict(_as_footprint(nl_fp, Opcode.NL), _as_footprint(head_fp, Opcode.MATMUL))),
+        ]
         can = {
             Opcode.CONFIG: ~nl_run & ring_space,
-            Opcode.MATMUL: ~mm_hazard & mm_fifo.w_rdy & ring_space,
-            Opcode.NL: ~nl_run & ~nl_hazard & ring_space,
+            Opcode.MATMUL: fresh & ~mm_hazard & mm_fifo.w_rdy & ring_space,
+            Opcode.NL: fresh & ~nl_run & ~nl_hazard & ring_space,
         }
         ready_op = Signal()
         with m.Switch(ex_op):
@@ -388,6 +394,7 @@ class Controller(wiring.Component):
         # the MATMUL's completion record and footprint go in with its first block (earlier blocks may finish
         # before its last block is issued)
         mm_first = ec.valid & ec.ready & (blk == 0)
+        m.d.sync += fresh.eq(qe.r_rdy & ~ex_start & ~mm_first)
         m.d.comb += [mm_fifo.w_data.eq(cmm.blocks), mm_fifo.w_en.eq(mm_first)]
         with m.If(mm_first):
             m.d.comb += [r_push.eq(1), r_kind.eq(0)]
@@ -501,7 +508,11 @@ class Controller(wiring.Component):
         units_idle = ~ld_busy & ~st_busy & ~ex_busy & mm_idle & ~self.nl_busy & ~nl_run & ring_empty
         queues_empty = ~ql.r_rdy & ~qe.r_rdy & ~qs.r_rdy
         blocked = Signal()
-        m.d.comb += blocked.eq(units_idle & ~queues_empty & ~ld_start & ~st_start & ~ex_start &
+        # an execute head whose hazard verdict predates its queue's last change or a completion is not blocked
+        calm = Signal()
+        m.d.sync += calm.eq(~mm_complete & ~nl_complete)
+        settled = ~qe.r_rdy | (fresh & calm)
+        m.d.comb += blocked.eq(units_idle & ~queues_empty & ~ld_start & ~st_start & ~ex_start & settled &
                                (stop | (ififo.r_rdy & ~can_push) | (~ififo.r_rdy & (in_flight == 0) & ~req.valid)))
         finished = running & stop & units_idle & queues_empty & ~ififo.r_rdy & (in_flight == 0)
         m.d.comb += self.done.eq(finished & (err_code == 0))
