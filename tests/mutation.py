@@ -121,10 +121,11 @@ MUTANTS = (
            ("tests/hw/test_dma_pysim.py::test_strided_write",)),
     # ---- the controller's hazard checks (an NL beside MATMULs) ----
     Mutant("nl-ignores-matmuls", "an NL issues while a MATMUL it reads the results of is in flight",
-           "hw/controller.py", "Opcode.NL: ~nl_run & ~nl_hazard & ring_space", "Opcode.NL: ~nl_run & ring_space",
+           "hw/controller.py", "Opcode.NL: fresh & ~nl_run & ~nl_hazard & ring_space",
+           "Opcode.NL: fresh & ~nl_run & ring_space",
            (NL_BESIDE,)),
     Mutant("matmul-ignores-nl", "a MATMUL issues beside an NL whose output rows it reads",
-           "hw/controller.py", "mm_hazard = nl_run & _conflict(", "mm_hazard = 0 & nl_run & _conflict(",
+           "hw/controller.py", "mm_hazard.eq(nl_run & _conflict(", "mm_hazard.eq(0 & nl_run & _conflict(",
            (NL_BESIDE,)),
     # ---- ISA contracts ----
     Mutant("lane-op-swap", "SOFTMAX and LAYERNORM swap their NL op codes (consistently, everywhere)",
