@@ -289,10 +289,12 @@ def footprint(op, f, config, select=_select, product=operator.mul):
     return Footprint()
 
 
-def conflicts(earlier, later, overlaps=lambda a, b: a[0] and b[0] and a[1] <= b[2] and b[1] <= a[2]):
+def conflicts(earlier, later):
     """Whether ``later`` (a :class:`Footprint`) must wait for ``earlier`` to finish: one writes what the other reads
-    or writes, in the same memory (``overlaps`` compares two intervals: Python ints by default, the controller's
-    signals in hardware)."""
+    or writes, in the same memory. One expression for two evaluators, as :func:`decode_checks`: Python ints (the
+    cycle model) or the controller's signals (only ``& | <=``)."""
+    def overlaps(a, b):
+        return a[0] & b[0] & (a[1] <= b[2]) & (b[1] <= a[2])
     pairs = []
     for mem in ("spad", "acc"):
         e_r, e_w = getattr(earlier, mem + "_read"), getattr(earlier, mem + "_write")
@@ -353,7 +355,8 @@ def decode_checks(op, f, config, select, product=operator.mul):
                  f"rows longer than the column table's {config.col_entries} entries (every op but softmax reads "
                  "one entry per column)"),
                 (last_acc >= acc, ErrorCode.ACC_RANGE, f"reads beyond the accumulator's {acc} lines"),
-                ((last_dst >= spad) | ((f["residual"] == 1) & (last_res >= spad)), ErrorCode.SPAD_RANGE, f"output or residual rows beyond the scratchpad's {spad}")]
+                ((last_dst >= spad) | ((f["residual"] == 1) & (last_res >= spad)), ErrorCode.SPAD_RANGE,
+                 f"output or residual rows beyond the scratchpad's {spad}")]
     raise AssertionError(op)
 
 

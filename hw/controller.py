@@ -70,10 +70,6 @@ def _as_footprint(fp, op):
     return Footprint(spad_read=(s0,), spad_write=(s1,), acc_read=(acc,))
 
 
-def _conflict(earlier, later):
-    return conflicts(earlier, later, lambda a, b: a[0] & b[0] & (a[1] <= b[2]) & (b[1] <= a[2]))
-
-
 _EntryLayout = data.StructLayout({"word": INSTR_BITS, "pc": 32})
 
 
@@ -336,10 +332,11 @@ class Controller(wiring.Component):
         head_fp = ex_entry.fp
         nl_hazard, mm_hazard, fresh = Signal(), Signal(), Signal()
         m.d.sync += [
-            nl_hazard.eq(Cat(*(mm_fp_valid[i] & _conflict(_as_footprint(mm_fp[i], Opcode.MATMUL),
+            nl_hazard.eq(Cat(*(mm_fp_valid[i] & conflicts(_as_footprint(mm_fp[i], Opcode.MATMUL),
                                                           _as_footprint(head_fp, Opcode.NL))
                                for i in range(MM_IN_FLIGHT))).any()),
-            mm_hazard.eq(nl_run & _conflict(_as_footprint(nl_fp, Opcode.NL), _as_footprint(head_fp, Opcode.MATMUL))),
+            mm_hazard.eq(nl_run & conflicts(_as_footprint(nl_fp, Opcode.NL),
+                                            _as_footprint(head_fp, Opcode.MATMUL))),
         ]
         can = {
             Opcode.CONFIG: ~nl_run & ring_space,

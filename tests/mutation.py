@@ -125,7 +125,7 @@ MUTANTS = (
            "Opcode.NL: fresh & ~nl_run & ring_space",
            (NL_BESIDE,)),
     Mutant("matmul-ignores-nl", "a MATMUL issues beside an NL whose output rows it reads",
-           "hw/controller.py", "mm_hazard.eq(nl_run & _conflict(", "mm_hazard.eq(0 & nl_run & _conflict(",
+           "hw/controller.py", "mm_hazard.eq(nl_run & conflicts(", "mm_hazard.eq(0 & nl_run & conflicts(",
            (NL_BESIDE,)),
     # ---- ISA contracts ----
     Mutant("lane-op-swap", "SOFTMAX and LAYERNORM swap their NL op codes (consistently, everywhere)",
