@@ -136,7 +136,9 @@ class LayerEmitter:
         self.em.emit(Opcode.LOAD, dst=1, local=acc, lines=lines, mem_addr=addr, stride=d * 4, elem_bytes=4)
 
     # ---- one layer ----------------------------------------------------------------------------------------
-    def layer(self, li, L):
+    def layer(self, li, L, out=None):
+        """Emit layer ``li``; with ``out``, each token tile of its output is STOREd there (A layout, int16) as soon
+        as its LayerNorm is written, beside the next tile's matmuls."""
         p, d, img = self.plan, self.plan.dim, self.img
         sp = L.spec
         hid, dh, ffn = p.dims.hidden, p.dims.head_dim, p.dims.ffn
@@ -157,7 +159,7 @@ class LayerEmitter:
         self.em.mark(f"mha.{li}")
         self._attention(L, w, b, c, mask)
         self.em.mark(f"ffn.{li}")
-        self._ffn(L, w, b, c)
+        self._ffn(L, w, b, c, out)
 
     def _attention(self, L, w, b, c, mask):
         p, d, em, T = self.plan, self.plan.dim, self.em, self.plan.tile
@@ -248,7 +250,7 @@ class LayerEmitter:
                 if step >= lag:
                     requant(step - lag, ctx_acc.pop(step - lag))
 
-    def _ffn(self, L, w, b, c):
+    def _ffn(self, L, w, b, c, out):
         p, d, T = self.plan, self.plan.dim, self.plan.tile
         hid, kbh, kbf = p.dims.hidden, p.kb_h, p.kb_f
         hrow, ctx, ln1, gelu = (p.row(n) for n in ("h", "ctx", "ln1", "gelu"))
@@ -284,3 +286,6 @@ class LayerEmitter:
             self.nl(nlops.LaneOp.LAYERNORM, acc_base=acc, rows=rt, lines=kbh, row_stride=1, line_stride=rt,
                     var_shift=L.ln2.var_shift, residual=1, res_base=ln1, res_row_stride=1, res_line_stride=rt,
                     dst_base=hrow + t * kbh * T, dst_row_stride=1, dst_line_stride=rt)
+            if out is not None:
+                self.em.emit(Opcode.STORE, src=0, local=hrow + t * kbh * T, lines=kbh * rt,
+                             mem_addr=out + t * kbh * T * 2 * d, stride=2 * d, elem_bytes=2)

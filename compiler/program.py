@@ -3,7 +3,7 @@
 Program format: ``image`` (:class:`compiler.image.MemoryImage`) holds everything the accelerator reads, with
 named regions (see its module doc); the instructions are assembled into region ``program`` (``PROG_ADDR`` =
 ``prog_addr``), last in the image. The program LOADs ``input`` (seq x hidden int16, tile-major A layout) into
-the scratchpad, runs the layers, STOREs the final hidden states to ``output`` (same format) and HALTs.
+the scratchpad, runs the layers, STOREs the final hidden states to ``output`` (same format), tile by tile as each is written, and HALTs.
 :meth:`Program.read_output` turns a memory dump back into a (seq, hidden) integer array.
 """
 from dataclasses import dataclass, field
@@ -110,13 +110,12 @@ def _build(layers, config, h, options, order, store_every):
     le.pending = loads[1:]
     outputs = {}
     for i, L in enumerate(layers):
-        le.layer(i, L)
+        a = None
         if store_every or i == len(layers) - 1:
             name = "output" if i == len(layers) - 1 else f"output.{i}"
-            a = img.reserve(name, len(lines) * 2 * d)
+            a = outputs[name] = img.reserve(name, len(lines) * 2 * d)
             em.store_ranges.append((a, a + len(lines) * 2 * d))
-            em.emit(Opcode.STORE, src=0, local=hrow, lines=len(lines), mem_addr=a, stride=2 * d, elem_bytes=2)
-            outputs[name] = a
+        le.layer(i, L, out=a)
     instrs = em.instrs()
     prog = assemble(instrs, config)
     pa = img.add("program", prog)
