@@ -167,39 +167,56 @@ class LayerEmitter:
         hrow, q, kt, v, prow, ctx = (p.row(n) for n in ("h", "q", "kt", "v", "p", "ctx"))
         a_h = lambda t: hrow + t * kbh * T  # noqa: E731
         p_of = lambda t: prow + (t % 2) * sb * T  # noqa: E731
+
+        def project(h, name, acc, requantize=True):
+            """Head ``h``'s ``name`` projection of every token into accumulator lines from ``acc``, then (or later,
+            with :func:`requant_projection`) requantized into its scratchpad operand."""
+            self.linear(w["w" + name], b["w" + name], p.dims.hidden, h * kbd, (h + 1) * kbd, p.tiles(), a_h,
+                        lambda t: acc + t * T * kbd)
+            if requantize:
+                requant_projection(h, name, acc)
+
+        def requant_projection(h, name, acc):
+            """Q into the A operand of Q K^T, K transposed into its B operand, V into the B layout of P V."""
+            acc_of = lambda t: acc + t * T * kbd  # noqa: E731
+            lane, cols = c[name]
+            if name == "k":
+                # column block outer: its 16-entry column table is CONFIGured once for all tiles (a CONFIG waits
+                # for the NL before it, and the array idles meanwhile)
+                for j in range(kbd):
+                    for t in p.tiles():
+                        rt = p.rows_of(t)
+                        self.config(lane, (cols + (h * dh + j * d) * 16, d))
+                        self.nl(nlops.LaneOp.REQUANT, acc_base=acc_of(t) + j * rt, rows=rt, lines=1, row_stride=1,
+                                dst_base=kt + (t * T // d) * dh + j * d, dst_row_stride=dh, dst_line_stride=1,
+                                transpose=1)
+                return
+            for t in p.tiles():
+                rt = p.rows_of(t)
+                self.config(lane, (cols + h * dh * 16, dh))
+                dst = dict(dst_base=q + t * kbd * T, dst_row_stride=1, dst_line_stride=rt) if name == "q" else \
+                    dict(dst_base=v + t * T, dst_row_stride=1, dst_line_stride=seq)
+                self.nl(nlops.LaneOp.REQUANT, acc_base=acc_of(t), rows=rt, lines=kbd, row_stride=1,
+                        line_stride=rt, **dst)
+
+        tiles = list(p.tiles())
+        n = len(tiles)
+        # Software-pipelined over the query tiles when two tiles' scores and contexts fit the accumulator side by
+        # side (P alternates between two scratchpad buffers): tile t's softmax runs beside the array's Q K^T of
+        # tile t + 1 and P V of tile t - 1, the context requantization of tile t - 2 after them, so no NL waits
+        # for a MATMUL issued in its own step (the model: 1.6% faster than a lag of 1). V's projection runs beside
+        # the first softmax, in the context regions (P V waits for V anyway); when a projection fits one tile's
+        # score region, the next head's Q projection runs beside the last softmax in the other tile's region, and
+        # K's in the last softmax's. Otherwise one tile after the other, in rotating accumulator slots.
+        piped = 2 * T * (sb + kbd) <= p.acc_rows
+        early = piped and seq * kbd <= T * sb
+        v_at = 2 * T * sb if piped and 2 * T * sb + seq * kbd <= p.acc_rows else None
+        scores_at = lambda t, rt: (t % 2) * T * sb if piped else self.next_slot(rt * sb)  # noqa: E731
+        ctx_at = lambda t, rt: 2 * T * sb + (t % 2) * T * kbd if piped else self.next_slot(rt * kbd)  # noqa: E731
         for h in range(p.dims.heads):
-            for name in ("q", "k", "v"):
-                acc = self.next_slot(seq * kbd)
-                acc_of = lambda t, acc=acc: acc + t * T * kbd  # noqa: E731
-                self.linear(w["w" + name], b["w" + name], p.dims.hidden, h * kbd, (h + 1) * kbd, p.tiles(), a_h, acc_of)
-                lane, cols = c[name]
-                if name == "k":
-                    # column block outer: its 16-entry column table is CONFIGured once for all tiles (a CONFIG
-                    # waits for the NL before it, and the array idles meanwhile)
-                    for j in range(kbd):
-                        for t in p.tiles():
-                            rt = p.rows_of(t)
-                            self.config(lane, (cols + (h * dh + j * d) * 16, d))
-                            self.nl(nlops.LaneOp.REQUANT, acc_base=acc_of(t) + j * rt, rows=rt, lines=1, row_stride=1,
-                                    dst_base=kt + (t * T // d) * dh + j * d, dst_row_stride=dh, dst_line_stride=1,
-                                    transpose=1)
-                    continue
-                for t in p.tiles():
-                    rt = p.rows_of(t)
-                    self.config(lane, (cols + h * dh * 16, dh))
-                    dst = dict(dst_base=q + t * kbd * T, dst_row_stride=1, dst_line_stride=rt) if name == "q" else \
-                        dict(dst_base=v + t * T, dst_row_stride=1, dst_line_stride=seq)
-                    self.nl(nlops.LaneOp.REQUANT, acc_base=acc_of(t), rows=rt, lines=kbd, row_stride=1,
-                            line_stride=rt, **dst)
-            tiles = list(p.tiles())
-            # Software-pipelined over the query tiles when two tiles' scores and contexts fit the accumulator
-            # side by side (P alternates between two scratchpad buffers): tile t's softmax runs beside the
-            # array's Q K^T of tile t + 1 and P V of tile t - 1, the context requantization of tile t - 2 after
-            # them, so no NL waits for a MATMUL issued in its own step (the model: 1.6% faster than a lag of 1).
-            # Otherwise one tile after the other, in rotating accumulator slots.
-            piped = 2 * T * (sb + kbd) <= p.acc_rows
-            scores_at = lambda t, rt: (t % 2) * T * sb if piped else self.next_slot(rt * sb)  # noqa: E731
-            ctx_at = lambda t, rt: 2 * T * sb + (t % 2) * T * kbd if piped else self.next_slot(rt * kbd)  # noqa
+            if h == 0 or not early:
+                project(h, "q", scores_at(n - 2, T) if early else self.next_slot(seq * kbd))
+            project(h, "k", scores_at(n - 1, T) if early else self.next_slot(seq * kbd))
 
             def qk(t):
                 rt = p.rows_of(t)
@@ -234,19 +251,29 @@ class LayerEmitter:
                         dst_base=ctx + t * kbh * T + h * kbd * rt, dst_row_stride=1, dst_line_stride=rt)
 
             if not piped:
+                project(h, "v", self.next_slot(seq * kbd))
                 for t in tiles:
                     softmax(t, qk(t))
                     requant(t, pv(t))
                 continue
             lag = 2
             scores, ctx_acc = {0: qk(0)}, {}
-            for step in range(len(tiles) + lag):
-                if step < len(tiles):
+            softmax(0, scores.pop(0))
+            project(h, "v", self.next_slot(seq * kbd) if v_at is None else v_at)
+            for step in range(n + lag):
+                if 0 < step < n:
                     softmax(step, scores.pop(step))
-                if step + 1 < len(tiles):
+                if step + 1 < n:
                     scores[step + 1] = qk(step + 1)
-                if 1 <= step <= len(tiles):
+                if 1 <= step <= n:
                     ctx_acc[step - 1] = pv(step - 1)
+                if early and h + 1 < p.dims.heads:
+                    # the next head's Q projection: its MATMULs ahead of the next CONFIG (which waits for the
+                    # running softmax), its NLs after the last P V (which would wait behind them)
+                    if step == n - 1:
+                        project(h + 1, "q", scores_at(n - 2, T), requantize=False)
+                    if step == n:
+                        requant_projection(h + 1, "q", scores_at(n - 2, T))
                 if step >= lag:
                     requant(step - lag, ctx_acc.pop(step - lag))
 

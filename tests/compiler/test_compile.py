@@ -197,13 +197,15 @@ def test_schedule_chosen_by_the_cycle_model(enc):
     assert compile_encoder(enc, cfg, 32, n_layers=1, options=Options()).schedules is None
 
 
-@pytest.mark.parametrize("acc_kib", [128, 64], ids=["pipelined", "sequential"])
-def test_attention_schedule_bit_exact_on_the_isa_model(enc, acc_kib):
-    """Attention software-pipelined over the query tiles (two tiles' scores and contexts fit the accumulator)
-    or, in a smaller one, one tile after the other: both equal golden/ in program order (256 tokens, tile 32:
-    scores of 512 lines per tile, contexts of 64)."""
+@pytest.mark.parametrize("acc_kib, tile", [(128, 32), (64, 16), (64, 32)],
+                         ids=["pipelined-early-projections", "pipelined", "sequential"])
+def test_attention_schedule_bit_exact_on_the_isa_model(enc, acc_kib, tile):
+    """The attention schedules equal golden/ in program order at 256 tokens: software-pipelined over the query
+    tiles with the next head's projections in the score regions (tile 32: a head's projection, 512 lines, fits a
+    tile's scores), pipelined without them (tile 16: scores of 256 lines per tile), and, in a smaller accumulator,
+    one tile after the other."""
     ids = tokens_of_length(enc.model, 256)
     h = enc.forward(ids, n_layers=1)[0]
     cfg = AcceleratorConfig(dim=16, input_width=12, spad_kib=512, acc_kib=acc_kib)
-    out, _ = compile_layer(enc.layers[0], cfg, 256, Options(fuse_ffn2_layernorm=True, tile=32), h=h).run()
+    out, _ = compile_layer(enc.layers[0], cfg, 256, Options(fuse_ffn2_layernorm=True, tile=tile), h=h).run()
     assert np.array_equal(out, enc.layers[0].forward(h))
