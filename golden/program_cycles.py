@@ -40,20 +40,44 @@ __all__ = ["Latencies", "ProgramTiming", "estimate_cycles", "matmul_macs", "unio
 class Latencies:
     """Per-instruction-class latency parameters of :func:`estimate_cycles` (cycles).
 
-    Fitted: ``burst_overhead``, ``config_overhead`` and ``bus_queue`` were calibrated on the RTL's instruction
-    trace of MiniLM layer 0 at 32 and 128 tokens (DIM 16). The others count the registers their comments name.
+    Derived: ``config_overhead``, the four registers its comment names (sim/axi_mem.sv at its default
+    ``MEM_LATENCY=0``); the others but the two below count the registers their comments name.
+    tests/golden/test_latency_derivation.py measures the LOAD, STORE and CONFIG paths on the RTL.
+
+    Fitted on the RTL's instruction trace of MiniLM layer 0 at 32 and 128 tokens (DIM 16):
+
+    - ``burst_overhead``: the registers of a transfer's path plus what the model leaves out. A STORE's path is
+      9 registers: 6 to its first W beat (hw.dma.DmaWriter's request register; hw.axi.AxiMaster's write queue
+      entry, AW walker and AW register; axi_mem's AW queue entry and ``w_active``) and 3 after its last
+      (axi_mem's ``bvalid``, AxiMaster's ``done``, DmaWriter's ``done``). A LOAD's is 6: DmaReader's request
+      register, AxiMaster's request (``ar_rem``) and AR registers, axi_mem's AR queue entry and ``r_active``,
+      DmaReader's line register. The other 3 of a LOAD's 9 stand for the read traffic the model does not place,
+      mostly instruction fetch: of the 940 LOADs of MiniLM layer 0 at 128 tokens that are not a replicated
+      line, 568 take exactly 6 cycles more than their beats and 296 take 14, an 8-beat fetch burst interleaved
+      (6 + 8 * 296 / 864 = 8.7; the other 76 share the bus with CONFIG reads or the scratchpad's write port
+      with an NL).
+    - ``bus_queue`` is not a register count: it is how long a CONFIG's read waits for the load beats requested
+      ahead of it (AxiMaster keeps up to 8 bursts of READ_BURST beats in flight; sim/axi_mem.sv serves them in
+      order), which depends on where in the LOAD the CONFIG issues and on the LOAD's length. Issued beside the
+      LOAD's first bursts it waits for none (its bursts alternate with the LOAD's); behind a long LOAD in steady
+      state up to 7 bursts (56 beats) are ahead of it, after a wait of up to a burst for a free slot (measured:
+      59 cycles at DIM 16). The CONFIGs of MiniLM layer 0 at 128 tokens that issue during a LOAD wait 0, 3, 4,
+      58 or 59 cycles for their first beat; 44 is the one value the calibration settled on.
+
     Held out since then, the whole-program estimate against the RTL: MiniLM at 64 tokens -0.0%, 256 tokens (the
     bert-base preset) -0.1%, six layers at 128 tokens +0.2%, DIM 32 at 128 tokens +0.2%, DIM 8 (the ulx3s-85f
     preset, 32 tokens) -0.4%; a BERT-base-shaped layer at 128 and 512 tokens -0.1% and -0.5% (``systolica run``;
     tests/systolica/test_layer.py holds them within 1%).
     """
-    burst_overhead: int = 9         # request -> first data of a LOAD/STORE (AXI master + sim/axi_mem.sv round trip)
+    burst_overhead: int = 9         # LOAD/STORE: request -> data, round trip (fitted: above; a STORE's 9 registers)
     line_overhead: int = 1          # each further non-contiguous line
     nl_overhead: int = 1            # NL: the controller's command register (the writer is in nonlinear_cycles)
     decode: int = 1                 # fetch/decode of an execute instruction
-    config_overhead: int = 4        # CONFIG: request -> first beat
-    bus_queue: int = 44             # a CONFIG read behind the load bursts in flight (hw.accelerator.READ_BURST)
-    store_overhead: int = 0         # STORE: last beat -> done (BRESP)
+    # CONFIG: read request (after ``decode``, the controller's ``cur`` register) -> first R beat: AxiMaster's
+    # request (``ar_rem``) and AR registers, axi_mem's AR queue entry, axi_mem's ``r_active`` (R passes through)
+    config_overhead: int = 4
+    bus_queue: int = 44             # a CONFIG read behind the load bursts in flight (fitted: above)
+    store_overhead: int = 0         # STORE: last beat -> done, beyond burst_overhead (its 3 registers are in it)
 
     def transfer(self, nbytes, bus_bytes, lines=1, contiguous=True):
         """Cycles of a LOAD/STORE burst of ``nbytes`` in ``lines`` lines over a bus of ``bus_bytes`` per beat: one
