@@ -127,7 +127,7 @@ class LayerEmitter:
         d = self.plan.dim
         size = lines * d * 4
         if self.scratch.get(name, (0, 0))[1] < size:
-            addr = self.img.reserve(f"scratch.{name}.{len(self.scratch)}", size)
+            addr = self.img.reserve(f"scratch.{name}.{size}", size)     # sizes only grow
             self.em.store_ranges.append((addr, addr + size))
             self.scratch[name] = (addr, size)
         addr = self.scratch[name][0]
@@ -136,9 +136,10 @@ class LayerEmitter:
         self.em.emit(Opcode.LOAD, dst=1, local=acc, lines=lines, mem_addr=addr, stride=d * 4, elem_bytes=4)
 
     # ---- one layer ----------------------------------------------------------------------------------------
-    def layer(self, li, L, out=None):
+    def layer(self, li, L, out=None, window=None):
         """Emit layer ``li``; with ``out``, each token tile of its output is STOREd there (A layout, int16) as soon
-        as its LayerNorm is written, beside the next tile's matmuls."""
+        as its LayerNorm is written, beside the next tile's matmuls. ``window``: ReBERT's attention window
+        (``golden.softmax.window_mask``; None: full attention)."""
         p, d, img = self.plan, self.plan.dim, self.img
         sp = L.spec
         hid, dh, ffn = p.dims.hidden, p.dims.head_dim, p.dims.ffn
@@ -157,11 +158,11 @@ class LayerEmitter:
             line = np.where(np.arange(d) < p.seq % d, 0, -(1 << 31)).astype("<i4").tobytes()
             mask = img.add("mask", line, dedupe=True)
         self.em.mark(f"mha.{li}")
-        self._attention(L, w, b, c, mask)
+        self._attention(L, w, b, c, mask, window)
         self.em.mark(f"ffn.{li}")
         self._ffn(L, w, b, c, out)
 
-    def _attention(self, L, w, b, c, mask):
+    def _attention(self, L, w, b, c, mask, window):
         p, d, em, T = self.plan, self.plan.dim, self.em, self.plan.tile
         dh, kbd, kbh, seq, sb = p.dims.head_dim, p.kb_d, p.kb_h, p.seq, p.sb
         hrow, q, kt, v, prow, ctx = (p.row(n) for n in ("h", "q", "kt", "v", "p", "ctx"))
@@ -201,6 +202,14 @@ class LayerEmitter:
 
         tiles = list(p.tiles())
         n = len(tiles)
+
+        def band(t):
+            """Key blocks ``b0 .. b1 - 1`` of query tile ``t``'s window, and whether [CLS]'s block comes first
+            (outside the window's blocks): Q K^T, the softmax and P V cover these only."""
+            if window is None:
+                return 0, sb, 0
+            lo, hi = max(0, t * T - window), min(seq - 1, t * T + p.rows_of(t) - 1 + window)
+            return lo // d, hi // d + 1, int(lo // d > 0)
         # Software-pipelined over the query tiles when two tiles' scores and contexts fit the accumulator side by
         # side (P alternates between two scratchpad buffers): tile t's softmax runs beside the array's Q K^T of
         # tile t + 1 and P V of tile t - 1, the context requantization of tile t - 2 after them, so no NL waits
@@ -221,26 +230,39 @@ class LayerEmitter:
             def qk(t):
                 rt = p.rows_of(t)
                 acc = scores_at(t, rt)
-                if mask is not None:
-                    em.emit(Opcode.LOAD, dst=1, local=acc + (sb - 1) * rt, lines=rt, mem_addr=mask, stride=0,
+                b0, b1, cls = band(t)
+                lines = b1 - b0 + cls
+                if mask is not None and b1 == sb:
+                    em.emit(Opcode.LOAD, dst=1, local=acc + (lines - 1) * rt, lines=rt, mem_addr=mask, stride=0,
                             elem_bytes=4)
-                em.emit(Opcode.MATMUL, a_addr=q + t * kbd * T, b_addr=kt, c_addr=acc, rows=rt, k=dh,
-                        cols=seq - (sb - 1) * d, accumulate=0, blocks=sb, b_stride=dh, c_stride=rt)
+                if cls:
+                    em.emit(Opcode.MATMUL, a_addr=q + t * kbd * T, b_addr=kt, c_addr=acc, rows=rt, k=dh, cols=d,
+                            accumulate=0, blocks=1, b_stride=dh, c_stride=rt)
+                em.emit(Opcode.MATMUL, a_addr=q + t * kbd * T, b_addr=kt + b0 * dh, c_addr=acc + cls * rt, rows=rt,
+                        k=dh, cols=seq - (sb - 1) * d if b1 == sb else d, accumulate=0, blocks=b1 - b0,
+                        b_stride=dh, c_stride=rt)
                 if not self.opt.fuse_qk_softmax:
-                    self.round_trip("scores", acc, rt * sb, c["softmax"][0])
+                    self.round_trip("scores", acc, rt * lines, c["softmax"][0])
                 return acc
 
             def softmax(t, acc):
                 rt = p.rows_of(t)
+                b0, b1, cls = band(t)
                 self.config(c["softmax"][0])
-                self.nl(nlops.LaneOp.SOFTMAX, acc_base=acc, rows=rt, lines=sb, row_stride=1, line_stride=rt,
-                        dst_base=p_of(t), dst_row_stride=1, dst_line_stride=rt)
+                masked = {} if window is None else dict(band=1, window=window, q_base=t * T, k_base=b0 * d,
+                                                        cls_line=cls)
+                self.nl(nlops.LaneOp.SOFTMAX, acc_base=acc, rows=rt, lines=b1 - b0 + cls, row_stride=1,
+                        line_stride=rt, dst_base=p_of(t), dst_row_stride=1, dst_line_stride=rt, **masked)
 
             def pv(t):
                 rt = p.rows_of(t)
                 acc2 = ctx_at(t, rt)
-                em.emit(Opcode.MATMUL, a_addr=p_of(t), b_addr=v, c_addr=acc2, rows=rt, k=seq, cols=d, accumulate=0,
-                        blocks=kbd, b_stride=seq, c_stride=rt)
+                b0, b1, cls = band(t)
+                if cls:
+                    em.emit(Opcode.MATMUL, a_addr=p_of(t), b_addr=v, c_addr=acc2, rows=rt, k=d, cols=d,
+                            accumulate=0, blocks=kbd, b_stride=seq, c_stride=rt)
+                em.emit(Opcode.MATMUL, a_addr=p_of(t) + cls * rt, b_addr=v + b0 * d, c_addr=acc2, rows=rt,
+                        k=min(b1 * d, seq) - b0 * d, cols=d, accumulate=cls, blocks=kbd, b_stride=seq, c_stride=rt)
                 return acc2
 
             def requant(t, acc2):

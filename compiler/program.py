@@ -37,6 +37,8 @@ class Program:
         Real value of one unit of the final hidden states (for the pooled embedding).
     schedules : list of (Options, int) or None
         When the compiler chose the schedule: every candidate with its estimated cycles per layer, fastest first.
+    windows : list of int or None
+        Each layer's ReBERT attention window (None: full attention).
     """
     config: object
     plan: object
@@ -49,6 +51,7 @@ class Program:
     marks: list = field(default_factory=list)
     ids: object = None
     schedules: list = None
+    windows: list = None
 
     def memory(self):
         """A fresh copy of the memory image (bytearray)."""
@@ -82,7 +85,7 @@ class Program:
         return self.read_output(memory).mean(axis=0) * self.scale
 
 
-def _build(layers, config, h, options, order, store_every):
+def _build(layers, config, h, options, order, store_every, windows):
     seq = h.shape[0]
     dims = LayerDims.of(layers[0])
     for L in layers:
@@ -115,7 +118,7 @@ def _build(layers, config, h, options, order, store_every):
             name = "output" if i == len(layers) - 1 else f"output.{i}"
             a = outputs[name] = img.reserve(name, len(lines) * 2 * d)
             em.store_ranges.append((a, a + len(lines) * 2 * d))
-        le.layer(i, L, out=a)
+        le.layer(i, L, out=a, window=windows[i])
     instrs = em.instrs()
     prog = assemble(instrs, config)
     pa = img.add("program", prog)
@@ -123,14 +126,19 @@ def _build(layers, config, h, options, order, store_every):
     return Program(config, plan, instrs, img, pa, outputs, options, marks=em.marks), ws.record
 
 
-def _compile(layers, config, h, options, store_every=False):
-    _, order = _build(layers, config, h, options, None, store_every)
-    prog, _ = _build(layers, config, h, options, order, store_every)
+def _compile(layers, config, h, options, store_every=False, windows=None):
+    windows = [None] * len(layers) if windows is None else list(windows)
+    if len(windows) != len(layers):
+        raise ValueError(f"{len(windows)} attention windows for {len(layers)} layers")
+    _, order = _build(layers, config, h, options, None, store_every, windows)
+    prog, _ = _build(layers, config, h, options, order, store_every, windows)
+    prog.windows = windows
     return prog
 
 
-def compile_layer(int_layer, config, seq=None, options=Options(), h=None):
-    """Compile one ``golden.encoder.IntLayer`` for ``seq`` tokens.
+def compile_layer(int_layer, config, seq=None, options=Options(), h=None, window=None):
+    """Compile one ``golden.encoder.IntLayer`` for ``seq`` tokens; ``window``: ReBERT's attention window
+    (``golden.softmax.window_mask``), None for full attention.
 
     ``h`` (seq x hidden, ``hidden_bits`` integers) is the input placed in the image (zeros if None).
     Raises ``ValueError`` when the configuration cannot hold the layer at this ``seq``.
@@ -141,10 +149,10 @@ def compile_layer(int_layer, config, seq=None, options=Options(), h=None):
         h = np.zeros((seq, int_layer.wq.w_t.shape[0]), dtype=np.int64)
     elif seq is not None and np.shape(h)[0] != seq:
         raise ValueError(f"input has {np.shape(h)[0]} rows, not seq={seq}")
-    return _compile([int_layer], config, np.asarray(h), options)
+    return _compile([int_layer], config, np.asarray(h), options, windows=[window])
 
 
-def compile_encoder(int_encoder, config, seq, n_layers=None, options=None, progress=None):
+def compile_encoder(int_encoder, config, seq, n_layers=None, options=None, progress=None, windows=None):
     """Compile the first ``n_layers`` layers of a ``golden.encoder.IntEncoder``.
 
     ``seq``: token ids (1-D integer array), or an int ``n`` for ``golden.encoder.tokens_of_length(model, n)``. The
@@ -153,8 +161,9 @@ def compile_encoder(int_encoder, config, seq, n_layers=None, options=None, progr
     ``int_encoder.forward(prog.ids, n_layers)[-1]``); :meth:`Program.embedding` gives the mean-pooled sentence
     embedding.
 
-    ``options`` None (the default): the schedule the cycle model finds fastest (:func:`compiler.schedule.choose`);
-    ``prog.schedules`` lists every candidate with its estimated cycles per layer, fastest first."""
+    ``options`` None (the default): the schedule the cycle model finds fastest (:func:`compiler.schedule.choose`,
+    on the first layer); ``prog.schedules`` lists every candidate with its estimated cycles per layer, fastest
+    first. ``windows``: each layer's ReBERT attention window (None, or None in the list: full attention)."""
     if isinstance(seq, (int, np.integer)):
         from golden.encoder import tokens_of_length
         ids = tokens_of_length(int_encoder.model, int(seq))
@@ -166,10 +175,12 @@ def compile_encoder(int_encoder, config, seq, n_layers=None, options=None, progr
     schedules = None
     if options is None:
         from .schedule import choose
-        schedules = choose(int_encoder.layers[0], config, len(ids), progress=progress)
+        schedules = choose(int_encoder.layers[0], config, len(ids), progress=progress,
+                           window=None if windows is None else windows[0])
         options = schedules[0][0]
     h = int_encoder.quantize_input(int_encoder.model.embed(ids))
-    prog = _compile(int_encoder.layers[:n], config, h, options, options.store_all)
+    prog = _compile(int_encoder.layers[:n], config, h, options, options.store_all,
+                    None if windows is None else list(windows)[:n])
     prog.schedules = schedules
     prog.scale = int_encoder.hidden_scale(n)
     prog.ids = ids

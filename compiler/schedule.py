@@ -26,15 +26,16 @@ def candidates(dims, config, seq, base=Options()):
             for fq, ff, t in itertools.product((True, False), (True, False), tiles)]
 
 
-def choose(layer, config, seq, base=Options(), progress=None):
-    """Every candidate schedule of ``layer`` (a ``golden.encoder.IntLayer``) at ``seq`` tokens, compiled and
-    timed by the cycle model: ``[(Options, cycles)]``, fastest first (ties keep the candidate order)."""
+def choose(layer, config, seq, base=Options(), progress=None, window=None):
+    """Every candidate schedule of ``layer`` (a ``golden.encoder.IntLayer``, attention ``window``) at ``seq``
+    tokens, compiled and timed by the cycle model: ``[(Options, cycles)]``, fastest first (ties keep the candidate
+    order)."""
     cands = candidates(LayerDims.of(layer), config, seq, base)
     out = []
     for i, opts in enumerate(cands):
         if progress:
             progress(f"schedule {i + 1}/{len(cands)}: {describe(opts)}")
-        prog = compile_layer(layer, config, seq, opts)
+        prog = compile_layer(layer, config, seq, opts, window=window)
         out.append((opts, estimate_cycles(prog.instrs, config).cycles))
     return sorted(out, key=lambda c: c[1])
 

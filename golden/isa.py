@@ -169,6 +169,11 @@ FIELDS = {
         ("dst_row_stride", 16, "scratchpad rows between output rows"),
         ("dst_line_stride", 16, "scratchpad rows between an output row's lines"),
         ("transpose", 1, "write dim x dim output blocks transposed (B operands such as K^T)"),
+        ("band", 1, "SOFTMAX over a band of keys: scores outside ReBERT's window take no part (golden.nlops.band_mask)"),
+        ("window", 13, "the band's half-width W: query i keeps key j when |i - j| <= W, and key 0 ([CLS])"),
+        ("q_base", 13, "the band's query index of row 0 (row r: q_base + r)"),
+        ("k_base", 13, "the band's key index of its first band line's first value (then dim per line)"),
+        ("cls_line", 1, "line 0 holds keys 0..dim-1 ([CLS]'s block) and the band lines follow it"),
     ),
 }
 
@@ -346,10 +351,12 @@ def decode_checks(op, f, config, select, product=operator.mul):
         fp = footprint(op, f, config, select, product)
         last_acc, last_dst, last_res = fp.acc_read[0][2], fp.spad_write[0][2], fp.spad_read[0][2]
         bad_op = functools.reduce(operator.and_, [f["op"] != int(o) for o in NL_OPS])
+        band_fields = (f["window"] != 0) | (f["q_base"] != 0) | (f["k_base"] != 0) | (f["cls_line"] != 0)
+        bad_band = select(f["band"], f["op"] != int(LaneOp.SOFTMAX), band_fields)
         return [(fields | (f["rows"] == 0) | (f["lines"] == 0) | bad_op | (product(f["lines"], dim) > MAX_ROW) |
-                 ((f["transpose"] == 1) & (f["lines"] != 1)), ErrorCode.BAD_FIELD,
+                 ((f["transpose"] == 1) & (f["lines"] != 1)) | bad_band, ErrorCode.BAD_FIELD,
                  f"rows, lines must be >= 1, op one of {[o.name for o in NL_OPS]}, rows of at most {MAX_ROW} "
-                 "values; transpose needs lines=1"),
+                 "values; transpose needs lines=1; band only with SOFTMAX, its fields zero without it"),
                 ((f["op"] != int(LaneOp.SOFTMAX)) & (product(f["lines"], dim) > config.col_entries),
                  ErrorCode.TABLE_RANGE,
                  f"rows longer than the column table's {config.col_entries} entries (every op but softmax reads "

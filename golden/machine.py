@@ -54,8 +54,9 @@ def _u3(u, k, m3c, bc, cols):
     return np.clip(round_shift(u * m + b, k["s3"]), k["lo3"], k["hi3"])
 
 
-def lane_op(op, x, y, k, table, var_shift=0):
-    """Result of lane op ``op`` on rows ``x`` (R, L) of accumulator values with residual operand ``y`` (or None).
+def lane_op(op, x, y, k, table, var_shift=0, mask=None):
+    """Result of lane op ``op`` on rows ``x`` (R, L) of accumulator values with residual operand ``y`` (or None);
+    ``mask`` (SOFTMAX: the scores a band keeps, ``golden.nlops.band_mask``) or None.
 
     Parameters
     ----------
@@ -96,7 +97,10 @@ def lane_op(op, x, y, k, table, var_shift=0):
             raise MachineError(f"softmax exps clip to lo3={k['lo3']}..hi3={k['hi3']}, not 0..{(1 << EXP_BITS) - 1}")
         sk = SoftmaxConstants(64, k["pre_shift"], k["x0"], k["exp_b"], k["exp_c"], Dyadic(k["m3"], k["s3"]))
         dump = {}
-        p = i_softmax(x, sk, dump)
+        if mask is not None and rows and not mask.any(axis=-1).all():
+            # every score masked: the unit's row max is the accumulator minimum, the exps all 0
+            raise MachineError("softmax row whose band keeps no score: sum of exps 0", ErrorCode.NONLINEAR)
+        p = i_softmax(x, sk, dump, mask=mask)
         if rows and int(dump["exp_sum"].min()) < MIN_EXP_SUM:
             raise MachineError(f"softmax row sum of exps {int(dump['exp_sum'].min())} below {MIN_EXP_SUM}",
                                ErrorCode.NONLINEAR)
@@ -280,7 +284,9 @@ class Machine:
         if k["op"] != op:
             # the lanes' output pass computes the lane block's op, the passes follow the instruction's op
             raise MachineError(f"NL op {op.name} with lane constants of op {k['op']} (CONFIG the op's constants)")
-        out = wrap(lane_op(op, x, y, k, self.table, f["var_shift"]), cfg.input_width)
+        mask = nlops.band_mask(rows, lines, d, f["q_base"], f["k_base"], f["window"], f["cls_line"]) \
+            if f["band"] else None
+        out = wrap(lane_op(op, x, y, k, self.table, f["var_shift"], mask), cfg.input_width)
         if not f["transpose"]:
             dst = f["dst_base"] + r_idx * f["dst_row_stride"] + j_idx * f["dst_line_stride"]
             self.spad[dst.ravel()] = out.reshape(rows * lines, d)

@@ -18,12 +18,15 @@ and bypasses the stages an op does not use.
 from dataclasses import dataclass
 import enum
 
+import numpy as np
+
 from .layernorm import MAX_N, RECIP_BITS as LN_RECIP_BITS, XS_BITS, Z_BITS, LayerNormConstants
 from .numerics import MAX_SHIFT, Dyadic, int_range
 from .gelu import ERF_BITS
-from .softmax import CLAMP_Q, EXP_BITS, MIN_EXP_SUM, OUT_BITS as PROB_BITS, RECIP_BITS as SOFTMAX_RECIP_BITS
+from .softmax import (CLAMP_Q, EXP_BITS, MIN_EXP_SUM, OUT_BITS as PROB_BITS, RECIP_BITS as SOFTMAX_RECIP_BITS,
+                      band_keep)
 
-__all__ = ["LaneOp", "NL_OPS", "NormMode", "PASSES", "LANE_LATENCY", "reduce_latency", "READ_TO_LANES", "DERIVE_CYCLES",
+__all__ = ["band_mask", "LaneOp", "NL_OPS", "NormMode", "PASSES", "LANE_LATENCY", "reduce_latency", "READ_TO_LANES", "DERIVE_CYCLES",
            "FIELDS", "COL_FIELDS", "MAX_GELU_IN_BITS", "U1_BITS", "LN_F_OFFSET", "lane_intervals",
            "lane_widths", "signed_width", "LaneConsts", "ColConsts", "requant_consts", "gelu_consts",
            "exp_consts", "softmax_consts", "layernorm_consts", "clip_range", "LANE_BLOCK_BYTES", "COL_ENTRY_BYTES",
@@ -102,6 +105,16 @@ FIELDS = {
 COL_FIELDS = {"m1": (16, True), "m3": (16, True), "b": (50, True)}
 #: U4 (softmax) is fixed: multiply by the row's reciprocal f, shift by 24, clip to uint8.
 SOFTMAX_SHIFT = SOFTMAX_RECIP_BITS - PROB_BITS
+
+
+def band_mask(rows, lines, dim, q_base, k_base, window, cls_line):
+    """The scores an NL SOFTMAX with ``band`` keeps, (rows, lines * dim) bool (golden.softmax.band_keep's rule):
+    row ``r`` is query ``q_base + r``; line ``l`` holds keys ``k_base + (l - cls_line) * dim + e`` (``e < dim``),
+    but with ``cls_line`` line 0 holds keys ``0 .. dim - 1`` ([CLS]'s block, which every query keeps key 0 of)."""
+    band = np.arange(lines) - cls_line
+    first = np.where(band < 0, 0, k_base + band * dim)
+    keys = (first[:, None] + np.arange(dim)[None, :]).ravel()
+    return band_keep(q_base + np.arange(rows)[:, None], keys[None, :], window)
 
 
 def _hull(*intervals):

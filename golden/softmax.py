@@ -36,7 +36,7 @@ import numpy as np
 from .isqrt import reciprocal
 from .numerics import MAX_SHIFT, Dyadic, check_int, round_shift, saturate
 
-__all__ = ["EXP_BITS", "EXP_FRAC", "OUT_BITS", "RECIP_BITS", "MIN_EXP_SUM", "SoftmaxConstants",
+__all__ = ["band_keep", "EXP_BITS", "EXP_FRAC", "OUT_BITS", "RECIP_BITS", "MIN_EXP_SUM", "SoftmaxConstants",
            "i_exp", "i_softmax", "softmax_float", "window_mask"]
 
 LN2 = 0.6931            # I-BERT's -x0
@@ -114,12 +114,18 @@ def window_mask(tokens, window):
     """
     if window is None:
         return np.ones((tokens, tokens), dtype=bool)
+    i = np.arange(tokens)
+    return band_keep(i[:, None], i[None, :], window)
+
+
+def band_keep(queries, keys, window):
+    """:func:`window_mask`'s rule for query and key indices (broadcast against each other): query ``i`` keeps key
+    ``j`` when ``|i - j| <= window`` or ``j == 0``. The one definition the hardware's band mask follows
+    (``golden.nlops.band_mask``)."""
     if not isinstance(window, (int, np.integer)) or window < 0:
         raise ValueError(f"window must be a non-negative integer or None, not {window!r}")
-    i = np.arange(tokens)
-    mask = np.abs(i[:, None] - i[None, :]) <= window
-    mask[:, 0] = True
-    return mask
+    q, k = np.asarray(queries), np.asarray(keys)
+    return (np.abs(q - k) <= window) | (k == 0)
 
 
 def i_softmax(x, k, dump=None, mask=None):

@@ -429,7 +429,7 @@ class Controller(wiring.Component):
         m.d.comb += [nc.valid.eq(ex_busy & (cur_op == Opcode.NL))]
         for name in ("op", "rows", "lines", "row_stride", "line_stride", "var_shift", "residual", "res_base",
                      "res_row_stride", "res_line_stride", "dst_base", "dst_row_stride", "dst_line_stride",
-                     "transpose"):
+                     "transpose", "band", "window", "q_base", "k_base", "cls_line"):
             m.d.comb += getattr(nc.payload, name).eq(getattr(cnl, name))
         m.d.comb += [nc.payload.base.eq(cnl.acc_base), nc.payload.to_spad.eq(1)]
         with m.If(ex_start & (ex_op == Opcode.NL)):

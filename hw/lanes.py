@@ -67,6 +67,7 @@ def LaneInLayout(cfg, n):
         "res": data.ArrayLayout(signed(cfg.input_width), n),
         "col": range(MAX_ROW),
         "a": signed(ROW_A_BITS), "f": unsigned(ROW_F_BITS), "k": unsigned(ROW_K_BITS),
+        "keep": n,      # per value: 0 zeroes its exp (a score outside a softmax band: hw.nonlinear)
         "last": 1,
     })
 
@@ -122,7 +123,7 @@ class _OpConsts:
 class _Lane:
     """One lane: stage registers advanced together by ``en``; ``out`` is the last one (see the stage notes)."""
 
-    def __init__(self, m, cfg, en, c, x, y, a, f, kb, col):
+    def __init__(self, m, cfg, en, c, x, y, a, f, kb, col, keep):
         w = lane_widths(cfg.acc_width, cfg.input_width)
         k = c.k
 
@@ -144,7 +145,8 @@ class _Lane:
         m.d.comb += d.eq(xs - a)
         d2 = reg("d2", Mux(d < c.exp_floor, c.exp_floor, d), 22)
         # LayerNorm's mean lies in U1's range (it is the mean of U1's results)
-        x2, mean2, f2, kb2, m2, b2 = carry(2, x=x, mean=a[:w["g"]].as_signed(), f=f, kb=kb, m=col.m3, b=col.b)
+        x2, mean2, f2, kb2, m2, b2, keep2 = carry(2, x=x, mean=a[:w["g"]].as_signed(), f=f, kb=kb, m=col.m3,
+                                                  b=col.b, keep=keep)
 
         # stages 2 -> 2b -> 3: U1's rounding and clip; exp's q = floor(d / x0) (q <= 30: five restoring-division
         # steps on magnitudes, three then two, each its own carry chain) and r = d - x0 * q.
@@ -165,12 +167,14 @@ class _Lane:
         pre2b = reg("pre2b", round_shift(m, p2, k.s1), w["u1"] + 1)
         rem2b = reg("rem2b", rem_hi, unsigned(22))
         qhi2b = reg("qhi2b", q_hi, unsigned(3))
-        x2b, mean2b, f2b, kb2b, m2b, b2b = carry("2b", x=x2, mean=mean2, f=f2, kb=kb2, m=m2, b=b2)
+        x2b, mean2b, f2b, kb2b, m2b, b2b, keep2b = carry("2b", x=x2, mean=mean2, f=f2, kb=kb2, m=m2, b=b2,
+                                                         keep=keep2)
         rem_lo, q_lo = divide(rem2b, (1, 0))
         r3 = reg("r3", -rem_lo.as_signed(), 17)
         q3 = reg("q3", Cat(q_lo, qhi2b), unsigned(5))
         g3 = reg("g3", round_clamp(m, pre2b, c.lo1, c.hi1), w["g"])
-        x3, mean3, f3, kb3, m3c, b3c = carry(3, x=x2b, mean=mean2b, f=f2b, kb=kb2b, m=m2b, b=b2b)
+        x3, mean3, f3, kb3, m3c, b3c, keep3 = carry(3, x=x2b, mean=mean2b, f=f2b, kb=kb2b, m=m2b, b=b2b,
+                                                    keep=keep2b)
 
         # stage 3 -> 4: S2, one multiplier for GELU's (min(|g|, -b) + b)**2 + c, LayerNorm's (g - mean) * f
         # (as (g - mean) * (f - LN_F_OFFSET) + (g - mean) * LN_F_OFFSET) and exp's (r + b) * r + c.
@@ -190,7 +194,7 @@ class _Lane:
         poly4 = reg("poly4", s2_a * s2_b + Mux(c.gelu, k.gelu_c, Mux(c.ln, (dl << LN_RECIP_BITS) + dl, k.exp_c)),
                     w["poly"])
         sgn4 = reg("sgn4", Mux(g3 < 0, -1, Mux(g3 > 0, 1, 0)), 2)
-        g4, q4, x4, kb4, f4, m4c, b4c = carry(4, g=g3, q=q3, x=x3, kb=kb3, f=f3, m=m3c, b=b3c)
+        g4, q4, x4, kb4, f4, m4c, b4c, keep4 = carry(4, g=g3, q=q3, x=x3, kb=kb3, f=f3, m=m3c, b=b3c, keep=keep3)
 
         # stage 4 -> 5: GELU's erf = sat((sign * poly) >> erf_shift); LayerNorm's z = sat(poly >> k) (floor); exp's
         # polynomial as it is.
@@ -199,11 +203,12 @@ class _Lane:
         m.d.comb += sp.eq(Mux(c.gelu, Mux(sgn4 < 0, -poly4, Mux(sgn4 > 0, poly4, 0)), poly4) >>
                           Mux(c.gelu, k.erf_shift, kb4))
         sp4b = reg("sp4b", sp, w["poly"] + 1)
-        poly4b, g4b, q4b, x4b, f4b, m4b, b4b = carry("4b", poly=poly4, g=g4, q=q4, x=x4, f=f4, m=m4c, b=b4c)
+        poly4b, g4b, q4b, x4b, f4b, m4b, b4b, keep4b = carry("4b", poly=poly4, g=g4, q=q4, x=x4, f=f4, m=m4c,
+                                                              b=b4c, keep=keep4)
         erf = clamp(sp4b, *int_range(ERF_BITS + 1))
         z = clamp(sp4b, *int_range(Z_BITS))
         w5 = reg("w5", Mux(c.gelu, erf, Mux(c.ln, z, poly4b)), w["u3_a"])
-        g5, q5, x5, f5, m5c, b5c = carry(5, g=g4b, q=q4b, x=x4b, f=f4b, m=m4b, b=b4b)
+        g5, q5, x5, f5, m5c, b5c, keep5 = carry(5, g=g4b, q=q4b, x=x4b, f=f4b, m=m4b, b=b4b, keep=keep4b)
 
         # stage 5 -> 6: U3, u * M + B with M and B per column or scalar; GELU's t = g * (erf + one).
         u3_a = Signal(signed(w["u3_a"]))
@@ -213,12 +218,14 @@ class _Lane:
         p6 = reg("p6", u3_a * u3_b + Mux(k.col_mult & ~c.gelu, b5c, 0), w["u3"])
         sh = k.s3 + Mux(c.exp, q5, 0)
         sh6 = reg("sh6", Mux(sh > MAX_SHIFT, MAX_SHIFT, sh), unsigned(6))
-        g6, f6 = carry(6, g=g5, f=f5)
+        g6, f6, keep6 = carry(6, g=g5, f=f5, keep=keep5)
 
-        # stages 6 -> 6b -> 7: U3's rounding and clip (GELU's t passes).
+        # stages 6 -> 6b -> 7: U3's rounding and clip (GELU's t passes); the exp of a score a softmax band masks
+        # is 0.
         pre6b = reg("pre6b", round_shift(m, p6, sh6), w["u3"] + 1)
-        p6b, g6b, f6b = carry("6b", p=p6, g=g6, f=f6)
-        v7 = reg("v7", Mux(c.gelu, p6b, round_clamp(m, pre6b, k.lo3, k.hi3)), max(w["t"], len(k.lo3)))
+        p6b, g6b, f6b, keep6b = carry("6b", p=p6, g=g6, f=f6, keep=keep6)
+        v7 = reg("v7", Mux(c.gelu, p6b, Mux(keep6b, round_clamp(m, pre6b, k.lo3, k.hi3), 0)),
+                 max(w["t"], len(k.lo3)))
         g7, f7 = carry(7, g=g6b, f=f6b)
 
         # stage 7 -> 8: M4, GELU's t * M or softmax's e * f (U4).
@@ -315,6 +322,7 @@ class ActivationUnit(wiring.Component):
             last.append(nxt)
         m.d.comb += out.last.eq(last[-1])
         for j in range(n):
-            lane = _Lane(m, self._cfg, en, c, beat.data[j], beat.res[j], beat.a, beat.f, beat.k, cols[j])
+            lane = _Lane(m, self._cfg, en, c, beat.data[j], beat.res[j], beat.a, beat.f, beat.k, cols[j],
+                         beat.keep[j])
             m.d.comb += out.data[j].eq(lane.out)
         return m

@@ -18,7 +18,7 @@ Latency and throughput: see ``golden.cycles.nonlinear_cycles``, the exact model.
 one beat of ``n = min(lanes, dim)`` values per cycle; statistics passes may be bound by the derive engines when
 rows are short (``DERIVE_CYCLES / config.derive_engines > lines``).
 """
-from amaranth.hdl import Module, Mux, Signal, signed, unsigned
+from amaranth.hdl import Cat, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -36,7 +36,8 @@ __all__ = ["NlCmdLayout", "NonlinearUnit"]
 def NlCmdLayout(cfg):
     """An op over accumulator rows (see the module doc); optionally a residual operand read from the scratchpad
     (``res_*``, same row/line pattern) and the output written to the scratchpad (``to_spad``, ``dst_*``,
-    ``transpose``: see ``hw.writer``) instead of leaving on ``o``."""
+    ``transpose``: see ``hw.writer``) instead of leaving on ``o``. A softmax over a ``band`` of keys
+    (``window``, ``q_base``, ``k_base``, ``cls_line``: ``golden.nlops.band_mask``) masks the scores outside it."""
     sw = cfg.spad_addr_width + 1
     return data.StructLayout({
         "op": 3,
@@ -49,6 +50,7 @@ def NlCmdLayout(cfg):
         "residual": 1, "res_base": cfg.spad_addr_width, "res_row_stride": sw, "res_line_stride": sw,
         "to_spad": 1, "dst_base": cfg.spad_addr_width, "dst_row_stride": sw, "dst_line_stride": sw,
         "transpose": 1,
+        "band": 1, "window": N_BITS, "q_base": N_BITS, "k_base": N_BITS, "cls_line": 1,
     })
 
 
@@ -209,11 +211,30 @@ class NonlinearUnit(wiring.Component):
                              res_line.eq(res_row + cmd.res_row_stride)]
             with m.Else():
                 m.d.sync += res_line.eq(res_line + cmd.res_line_stride)
+        # A softmax band (golden.nlops.band_mask) keeps value e of the incoming line when its key j = first + e
+        # and the row's query i satisfy |i - j| <= W, or j == 0: kept = 0 <= kq + e <= 2W with kq = first - i + W,
+        # a register stepped per line and per row. A masked score enters as the accumulator minimum (so the max
+        # pass skips it) with keep 0 (the lanes zero its exp).
+        kq_width = max(N_BITS, cfg.acc_addr_width + 1) + 3
+        kq, kq_row = Signal(signed(kq_width)), Signal(signed(kq_width))
+        key_zero = Signal()             # the incoming line's first key is 0
+        line_keep = Signal(cfg.dim)
+        lowest = -(1 << (cfg.acc_width - 1))
+        keep = [~cmd.band | ((kq + e >= 0) & (kq + e <= cmd.window * 2)) | (key_zero if e == 0 else 0)
+                for e in range(cfg.dim)]
         with m.If(load):
-            m.d.sync += [line.eq(self.acc_read.payload.data), line_last.eq(self.acc_read.payload.last),
+            m.d.sync += [line[e].eq(Mux(keep[e], self.acc_read.payload.data[e], lowest)) for e in range(cfg.dim)]
+            m.d.sync += [line_keep.eq(Cat(*keep)), line_last.eq(self.acc_read.payload.last),
                          held.eq(1), beat.eq(0), line_idx.eq(in_line), row_of_line.eq(in_row),
                          in_line.eq(Mux(self.acc_read.payload.last, 0, in_line + 1)),
                          in_row.eq(in_row + self.acc_read.payload.last)]
+            with m.If(self.acc_read.payload.last):
+                m.d.sync += [kq.eq(kq_row - 1), kq_row.eq(kq_row - 1),
+                             key_zero.eq(cmd.cls_line | (cmd.k_base == 0))]
+            with m.Else():
+                first_line = cmd.cls_line & (in_line == 0)
+                m.d.sync += [kq.eq(kq + Mux(first_line, cmd.k_base, cfg.dim)),
+                             key_zero.eq(first_line & (cmd.k_base == 0))]
         with m.Elif(taken):
             with m.If(last_beat):
                 m.d.sync += held.eq(0)
@@ -222,7 +243,11 @@ class NonlinearUnit(wiring.Component):
         with m.If(start_pass):
             base = Mux(busy, cmd.res_base, self.cmd.payload.res_base)
             m.d.sync += [in_line.eq(0), in_row.eq(0), res_row.eq(base), res_line.eq(base)]
+            c = data.View(NlCmdLayout(cfg), Mux(busy, cmd.as_value(), self.cmd.payload.as_value()))
+            first = Mux(c.cls_line, 0, c.k_base) - c.q_base + c.window
+            m.d.sync += [kq.eq(first), kq_row.eq(first), key_zero.eq(c.cls_line | (c.k_base == 0))]
 
+        ai = acts.i.payload
         beat_data = Signal(data.ArrayLayout(signed(cfg.acc_width), n))
         beat_res = Signal(data.ArrayLayout(signed(cfg.input_width), n))
         # the residual row arrives the cycle after its line's load and is kept while the line is held (the port
@@ -238,6 +263,7 @@ class NonlinearUnit(wiring.Component):
             for b in range(beats_per_line):
                 with m.Case(b):
                     m.d.comb += [beat_data[j].eq(line[b * n + j]) for j in range(n)]
+                    m.d.comb += ai.keep.eq(line_keep[b * n:(b + 1) * n])
                     m.d.comb += [beat_res[j].eq(Mux(cmd.residual, res_line_data[b * n + j], 0))
                                  for j in range(n)]
         row_last = line_last & last_beat
@@ -245,7 +271,6 @@ class NonlinearUnit(wiring.Component):
 
         # -- routing: the beat goes to the lanes (exp-sum and output passes) or straight to the norm unit
         to_lanes = out_pass | lane_pass
-        ai = acts.i.payload
         m.d.comb += [
             ai.data.eq(beat_data), ai.res.eq(beat_res), ai.col.eq(line_idx * cfg.dim + beat * n),
             ai.a.eq(tables["a"][1].data), ai.f.eq(tables["f"][1].data), ai.k.eq(tables["k"][1].data),

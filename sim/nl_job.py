@@ -39,6 +39,7 @@ class NlJob:
     res_base: int = 0
     dst: str = None             # None: output stream; "spad": straight rows; "spad_t": transposed
     dst_base: int = 0
+    band: dict = None           # a softmax band: window, q_base, k_base, cls_line (golden.nlops.band_mask)
 
     def __post_init__(self):
         rows, length = self.x.shape
@@ -108,15 +109,18 @@ class NlJob:
                     var_shift=self.var_shift, residual=int(self.res is not None), res_base=self.res_base,
                     res_row_stride=rs, res_line_stride=ls, to_spad=int(self.dst is not None),
                     dst_base=self.dst_base, dst_row_stride=drs, dst_line_stride=dls,
-                    transpose=int(self.dst == "spad_t"))
+                    transpose=int(self.dst == "spad_t"), band=int(self.band is not None), **(self.band or {}))
 
     def model_cycles(self):
         return cycles.nonlinear_cycles(self.op, self.rows, self.lines, self.cfg, to_spad=self.dst is not None,
                                        transpose=self.dst == "spad_t")
 
 
-def softmax_job(cfg, scores, k, **kw):
-    return NlJob(cfg, LaneOp.SOFTMAX, scores, nlops.softmax_consts(k), None, i_softmax(scores, k), **kw)
+def softmax_job(cfg, scores, k, band=None, **kw):
+    """Softmax ``k`` of ``scores``; with ``band`` (window, q_base, k_base, cls_line), over the scores it keeps."""
+    mask = None if band is None else nlops.band_mask(scores.shape[0], scores.shape[1] // cfg.dim, cfg.dim, **band)
+    return NlJob(cfg, LaneOp.SOFTMAX, scores, nlops.softmax_consts(k), None, i_softmax(scores, k, mask=mask),
+                 band=band, **kw)
 
 
 def layernorm_job(cfg, x, k, residual=None, **kw):
@@ -187,6 +191,27 @@ def softmax_edges(cfg, rng):
     x[5] = -128
     return [softmax_job(cfg, x, SoftmaxConstants.from_scale(s)) for s in (1e-3, 1e-7, 2.0)] + \
         [softmax_job(cfg, rng.integers(-5000, 5000, (8, d)), SoftmaxConstants.from_scale(1e-3))]
+
+
+@_case
+def softmax_band(cfg, rng):
+    """ReBERT's windowed softmax over a band of key lines (golden.nlops.band_mask): [CLS]'s block first and the
+    band after it, the band from key 0, a zero-width window, and rows whose kept scores are all the int32 minimum
+    beside masked maxima (a masked score must not count, whatever its value)."""
+    d, s = cfg.dim, 3e-3
+    k = SoftmaxConstants.from_scale(s)
+    rows = _fit_rows(cfg, 4 * d, 6)
+    x = rng.integers(-int(8 / s), int(8 / s), (rows, 4 * d))
+    edge = x.copy()
+    edge[:, :] = 2**31 - 1
+    # row r is query 2d + r: its own key lies in line 2 (keys 2d..3d-1 with k_base = d after [CLS]'s line)
+    for r in range(rows):
+        edge[r, 2 * d + r % d] = -2**31
+    edge[:, 0] = -2**31
+    return [softmax_job(cfg, x, k, band=dict(window=d // 2 + 1, q_base=2 * d, k_base=d, cls_line=1)),
+            softmax_job(cfg, x, k, band=dict(window=d + 3, q_base=d + 1, k_base=0, cls_line=0), layout="col"),
+            softmax_job(cfg, x, k, band=dict(window=0, q_base=2 * d, k_base=d, cls_line=1)),
+            softmax_job(cfg, edge, k, band=dict(window=0, q_base=2 * d, k_base=d, cls_line=1))]
 
 
 @_case

@@ -9,6 +9,7 @@ matmul / nonlinear / load shares from the hardware counters next to the cycle mo
 flipped. The schedule is the fastest the cycle model finds (``compiler.schedule``); the report lists the
 candidates it timed.
 """
+import argparse
 import dataclasses
 import json
 import pathlib
@@ -33,6 +34,10 @@ def add_arguments(parser):
     parser.add_argument("--seq", type=int, default=None,
                         help="tokens, up to the model's positions (512 for BERT): the sentence's tokens, "
                              "truncated, or extended with built-in text")
+    parser.add_argument("--window", type=_window_list, default=None, metavar="W[,W...]",
+                        help="ReBERT's windowed attention: each layer's half-width W (a query attends to the keys "
+                             "within W of it and to [CLS]); one value for every layer, or one per layer "
+                             "('full' for full attention; default: full attention everywhere)")
     parser.add_argument("--compare", action="store_true",
                         help="also run the chosen schedule with each fusion flipped and print the comparison")
     parser.add_argument("--json", metavar="FILE", help="write the report as JSON")
@@ -40,6 +45,28 @@ def add_arguments(parser):
                         help="draw the chosen schedule's run over cycles: queues from the RTL's instruction trace "
                              "beside the cycle model's, and the array's utilization")
     add_model_config_arguments(parser)
+
+
+def _window_list(text):
+    out = []
+    for part in text.split(","):
+        part = part.strip()
+        if part == "full":
+            out.append(None)
+        elif part.isdigit():
+            out.append(int(part))
+        else:
+            raise argparse.ArgumentTypeError(f"a window is a non-negative integer or 'full', not {part!r}")
+    return out
+
+
+def _windows(given, layers):
+    """``--window`` for ``layers`` layers: None (full attention), or one window per layer."""
+    if given is None:
+        return None
+    if len(given) not in (1, layers):
+        raise ValueError(f"--window gives {len(given)} windows for {layers} layers (give one, or one per layer)")
+    return given * layers if len(given) == 1 else given
 
 
 def add_model_config_arguments(parser):
@@ -64,18 +91,20 @@ def fit_tokens(model, sentence, seq):
     return np.concatenate([ids[:-1], filler[:seq - len(ids)], ids[-1:]])
 
 
-def run_layers(enc, cfg, ids, n_layers, options, log, *, optimize=True, trace=None):
+def run_layers(enc, cfg, ids, n_layers, options, log, *, optimize=True, trace=None, windows=None):
     """Compile and run on the RTL; returns a dict of measurements (raises AssertionError on a mismatch).
     ``options`` None: the schedule the cycle model finds fastest (``schedules`` in the result lists every
     candidate). ``optimize``: the harness compiled for long runs (``sim.system.run_program``). ``trace``: a file
     for the RTL's event trace; the result then has ``times`` (label -> per-instruction starts and ends, cycles
-    from the start, for the RTL and the model), ``instrs`` and ``marks`` (``Program.marks``)."""
+    from the start, for the RTL and the model), ``instrs`` and ``marks`` (``Program.marks``). ``windows``: each
+    layer's ReBERT attention window (None: full attention); the ideal cycles are then those of the MACs the
+    windowed layers need."""
     from compiler import compile_encoder
     from golden.program_cycles import estimate_cycles
     from sim.system import run_program
 
     t0 = time.perf_counter()
-    prog = compile_encoder(enc, cfg, ids, n_layers=n_layers, options=options)
+    prog = compile_encoder(enc, cfg, ids, n_layers=n_layers, options=options, windows=windows)
     if prog.schedules:
         from compiler.schedule import describe
         log(f"schedule chosen by the cycle model (per-layer estimate; {len(prog.schedules)} candidates):")
@@ -97,14 +126,15 @@ def run_layers(enc, cfg, ids, n_layers, options, log, *, optimize=True, trace=No
     mem = bytearray(out_addr + nbytes)
     mem[out_addr:] = r.reads[out_addr]
     got = prog.read_output(mem)
-    want = enc.forward(ids, n_layers=n_layers)[-1]
+    want = enc.forward(ids, n_layers=n_layers, windows=windows)[-1]
     bad = int(np.count_nonzero(got != want))
     if bad:
         raise AssertionError(f"{bad} of {want.size} output values differ from golden/")
     log(f"bit-exact: all {want.size} output values equal golden/'s")
     from compiler.report import layer_macs
     from compiler.plan import LayerDims
-    ideal = n_layers * -(-layer_macs(LayerDims.of(enc.layers[0]), len(ids)) // cfg.macs_per_cycle)
+    ideal = n_layers * -(-layer_macs(LayerDims.of(enc.layers[0]), len(ids)) // cfg.macs_per_cycle) \
+        if windows is None else est.ideal(cfg)
     extra = {}
     if trace:
         from sim.trace import instr_times, parse
@@ -117,7 +147,7 @@ def run_layers(enc, cfg, ids, n_layers, options, log, *, optimize=True, trace=No
             "array_busy": r.perf[1], "nonlinear_busy": r.perf[2], "load_busy": r.perf[3],
             "sim_cycles_per_s": r.wall_cycles / max(r.seconds, 1e-9), "sim_seconds": r.seconds,
             "output": got, "embedding": prog.embedding(mem), "instructions": len(prog.instrs),
-            "schedule": dataclasses.asdict(prog.options),
+            "schedule": dataclasses.asdict(prog.options), "windows": prog.windows,
             "candidates": [{"schedule": dataclasses.asdict(o), "model_cycles_per_layer": c}
                            for o, c in prog.schedules or []]}
 
@@ -139,6 +169,7 @@ def run(args):
 
     log = lambda msg: print(f"[run] {msg}", flush=True)  # noqa: E731
     cfg = config_from_args(args)
+    windows = _windows(args.window, args.layers)
     model, enc = quantized_model(progress=log, model=args.model, n_layers=args.layers)
     ids = fit_tokens(model, args.sentence, args.seq)
     log(f"{model.name}: {len(ids)} tokens, {args.layers} of {model.n_layers} layer(s), configuration "
@@ -149,7 +180,9 @@ def run(args):
     if args.timeline:
         trace = pathlib.Path(args.timeline).with_suffix(".trace")
         trace.parent.mkdir(parents=True, exist_ok=True)
-    base = run_layers(enc, cfg, ids, args.layers, None, log, trace=trace)
+    if windows:
+        log(f"windowed attention (ReBERT), per layer: {windows}")
+    base = run_layers(enc, cfg, ids, args.layers, None, log, trace=trace, windows=windows)
     _report(base, log)
     if args.timeline:
         from systolica.timeline import draw
@@ -165,14 +198,14 @@ def run(args):
         for flip in ("fuse_qk_softmax", "fuse_ffn2_layernorm"):
             opts = dataclasses.replace(chosen, **{flip: not getattr(chosen, flip)})
             log(f"schedule: {describe(opts)}")
-            res = run_layers(enc, cfg, ids, args.layers, opts, log)
+            res = run_layers(enc, cfg, ids, args.layers, opts, log, windows=windows)
             _report(res, log)
             results[describe(opts)] = res
             log(f"{describe(opts)}: {100 * (res['cycles'] / base['cycles'] - 1):+.1f}% cycles vs the chosen "
                 f"schedule")
     if args.layers == model.n_layers:
         float_emb = model.forward(ids)[-1].mean(axis=0)
-        golden_emb = enc.sentence_embedding(ids)
+        golden_emb = enc.sentence_embedding(ids, windows)
         same = np.array_equal(base["embedding"], golden_emb)
         log(f"sentence embedding: {'equal to' if same else 'DIFFERENT from'} golden/'s; cosine to float "
             f"{cosine(base['embedding'], float_emb):.6f}")
@@ -180,7 +213,7 @@ def run(args):
             return 1
     if args.json:
         with open(args.json, "w") as f:
-            json.dump({"model": model.name, "tokens": len(ids), "layers": args.layers,
+            json.dump({"model": model.name, "tokens": len(ids), "layers": args.layers, "windows": windows,
                        "config": json.loads(cfg.to_json()),
                        "schedules": {k: {m: (v.tolist() if isinstance(v, np.ndarray) else v) for m, v in r.items()}
                                      for k, r in results.items()}}, f, indent=2)

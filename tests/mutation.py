@@ -78,6 +78,11 @@ MUTANTS = (
     Mutant("lanes-ln-offset", "the lanes' LayerNorm multiplies by f - 2**17 - 1 but adds back (g - mean) * 2 "
            "instead of (g - mean) * (2**17 + 1)", "hw/lanes.py", "Mux(c.ln, (dl << LN_RECIP_BITS) + dl, k.exp_c)",
            "Mux(c.ln, dl + dl, k.exp_c)", ("tests/hw/test_nonlinear.py::test_nonlinear[dim4-layernorm_random]",)),
+    Mutant("lanes-band-exp", "the lanes do not zero the exp of a score a softmax band masks (RTL)", "hw/lanes.py",
+           "Mux(keep6b, round_clamp(m, pre6b, k.lo3, k.hi3), 0)", "round_clamp(m, pre6b, k.lo3, k.hi3)",
+           ("tests/hw/test_nonlinear.py::test_nonlinear[dim4-softmax_band]",)),
+    Mutant("band-cls", "a softmax band forgets that every query keeps [CLS] (RTL)", "hw/nonlinear.py",
+           "| (key_zero if e == 0 else 0)", "| 0", ("tests/hw/test_nonlinear.py::test_nonlinear[dim4-softmax_band]",)),
     # ---- the array: reference, cycle model, gateware ----
     Mutant("matmul-wrap-width", "golden's accumulator wraps one bit wider than acc_width", "golden/matmul.py",
            "mask = (np.int64(1) << np.int64(bits)) - np.int64(1)",

@@ -209,3 +209,36 @@ def test_attention_schedule_bit_exact_on_the_isa_model(enc, acc_kib, tile):
     cfg = AcceleratorConfig(dim=16, input_width=12, spad_kib=512, acc_kib=acc_kib)
     out, _ = compile_layer(enc.layers[0], cfg, 256, Options(fuse_ffn2_layernorm=True, tile=tile), h=h).run()
     assert np.array_equal(out, enc.layers[0].forward(h))
+
+
+@pytest.mark.parametrize("seq, window, options", [
+    (100, 5, Options(tile=32)),                                  # [CLS]'s block apart from the band, padding
+    (90, 7, Options(fuse_qk_softmax=False, tile=32)),            # the unfused round trip of the band's scores
+    (48, 100, Options(tile=16)),                                 # a window wider than the sequence
+    (64, 0, Options(tile=16)),                                   # each token attends to itself and [CLS]
+], ids=["cls-apart", "unfused", "wide", "zero"])
+def test_windowed_attention_bit_exact_on_the_isa_model(enc, seq, window, options):
+    """ReBERT's windowed attention: Q K^T, softmax and P V over each query tile's band of key blocks (plus
+    [CLS]'s), the softmax masking the partial blocks (NL ``band``): equal to golden/'s windowed layer, and
+    cheaper than full attention when the band is narrower than the sequence."""
+    cfg = AcceleratorConfig(dim=16, input_width=12)
+    h = enc.forward(tokens_of_length(enc.model, seq), n_layers=1)[0]
+    prog = compile_layer(enc.layers[0], cfg, seq, options, h=h, window=window)
+    out, _ = prog.run()
+    assert np.array_equal(out, enc.layers[0].forward(h, window=window))
+    full = compile_layer(enc.layers[0], cfg, seq, options, h=h)
+    macs = [estimate_cycles(p.instrs, cfg).macs for p in (prog, full)]
+    assert macs[0] < macs[1] if window < seq - 1 else macs[0] == macs[1], macs
+    bands = [i for i in prog.instrs if i.op == Opcode.NL and dict(i.fields)["band"]]
+    assert len(bands) == LayerDims.of(enc.layers[0]).heads * -(-seq // options.tile)
+
+
+def test_windowed_encoder_bit_exact_on_the_isa_model(enc):
+    """Per-layer windows through compile_encoder: the program's output equals golden/'s windowed encoder."""
+    cfg = AcceleratorConfig(dim=16, input_width=12)
+    ids = tokens_of_length(enc.model, 64)
+    windows = [8, None]
+    prog = compile_encoder(enc, cfg, ids, n_layers=2, windows=windows)
+    out, _ = prog.run()
+    assert prog.windows == windows
+    assert np.array_equal(out, enc.forward(ids, n_layers=2, windows=windows)[-1])

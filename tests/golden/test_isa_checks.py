@@ -57,6 +57,9 @@ def test_boundary(name):
     (Instr.make(Opcode.MATMUL, rows=1, k=0, blocks=1, cols=1), ErrorCode.BAD_FIELD),
     (Instr.make(Opcode.NL, op=5, rows=1, lines=1), ErrorCode.BAD_FIELD),
     (Instr.make(Opcode.NL, rows=0, lines=1), ErrorCode.BAD_FIELD),
+    (Instr.make(Opcode.NL, op=0, rows=1, lines=1, band=1, window=3), ErrorCode.BAD_FIELD),    # band: softmax only
+    (Instr.make(Opcode.NL, op=3, rows=1, lines=1, window=3), ErrorCode.BAD_FIELD),            # band fields, no band
+    (Instr.make(Opcode.NL, op=3, rows=1, lines=1, cls_line=1), ErrorCode.BAD_FIELD),
 ])
 def test_bad_fields(ins, code):
     with pytest.raises(IsaError) as e:

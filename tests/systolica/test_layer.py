@@ -73,3 +73,12 @@ def test_bert_base_layer_bit_exact(seq):
     assert res["mac_cycles"] == res["ideal_cycles"]
     # a held-out shape for the program cycle model (fitted on MiniLM layer 0 only)
     assert abs(res["model_cycles"] - res["cycles"]) <= 0.01 * res["cycles"], (res["model_cycles"], res["cycles"])
+
+
+def test_windowed_layer_bit_exact(enc):
+    """ReBERT's windowed attention on the RTL (band tiling, the softmax's hardware mask) at the board preset:
+    every output value equal to golden/'s windowed layer, every MAC of the bands once, the model within 1%."""
+    cfg = preset("ulx3s-85f")
+    res = run_layers(enc, cfg, tokens_of_length(enc.model, 32), 1, None, print, optimize=False, windows=[3])
+    assert res["windows"] == [3] and res["mac_cycles"] == res["ideal_cycles"]
+    assert abs(res["model_cycles"] - res["cycles"]) <= 0.01 * res["cycles"], (res["model_cycles"], res["cycles"])
