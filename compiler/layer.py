@@ -65,6 +65,7 @@ class LayerEmitter:
         self.slot = 0
         self.scratch = {}
         self.pending = []       # LOADs to emit after the first weight chunk (the input's later tiles)
+        self.core = []          # indices of the attention core's instructions: Q K^T, softmax, P V
 
     # ---- constants ----------------------------------------------------------------------------------------
     def _consts(self, li, name, lane, cols=None):
@@ -209,7 +210,8 @@ class LayerEmitter:
             if window is None:
                 return 0, sb, 0
             lo, hi = max(0, t * T - window), min(seq - 1, t * T + p.rows_of(t) - 1 + window)
-            return lo // d, hi // d + 1, int(lo // d > 0)
+            b0 = lo // d if lo // d > 1 else 0          # [CLS]'s block next to the band joins it
+            return b0, hi // d + 1, int(b0 > 0)
         # Software-pipelined over the query tiles when two tiles' scores and contexts fit the accumulator side by
         # side (P alternates between two scratchpad buffers): tile t's softmax runs beside the array's Q K^T of
         # tile t + 1 and P V of tile t - 1, the context requantization of tile t - 2 after them, so no NL waits
@@ -236,11 +238,12 @@ class LayerEmitter:
                     em.emit(Opcode.LOAD, dst=1, local=acc + (lines - 1) * rt, lines=rt, mem_addr=mask, stride=0,
                             elem_bytes=4)
                 if cls:
-                    em.emit(Opcode.MATMUL, a_addr=q + t * kbd * T, b_addr=kt, c_addr=acc, rows=rt, k=dh, cols=d,
-                            accumulate=0, blocks=1, b_stride=dh, c_stride=rt)
-                em.emit(Opcode.MATMUL, a_addr=q + t * kbd * T, b_addr=kt + b0 * dh, c_addr=acc + cls * rt, rows=rt,
-                        k=dh, cols=seq - (sb - 1) * d if b1 == sb else d, accumulate=0, blocks=b1 - b0,
-                        b_stride=dh, c_stride=rt)
+                    self.core.append(em.emit(Opcode.MATMUL, a_addr=q + t * kbd * T, b_addr=kt, c_addr=acc, rows=rt,
+                                             k=dh, cols=d, accumulate=0, blocks=1, b_stride=dh, c_stride=rt))
+                self.core.append(em.emit(Opcode.MATMUL, a_addr=q + t * kbd * T, b_addr=kt + b0 * dh,
+                                         c_addr=acc + cls * rt, rows=rt, k=dh,
+                                         cols=seq - (sb - 1) * d if b1 == sb else d, accumulate=0, blocks=b1 - b0,
+                                         b_stride=dh, c_stride=rt))
                 if not self.opt.fuse_qk_softmax:
                     self.round_trip("scores", acc, rt * lines, c["softmax"][0])
                 return acc
@@ -251,18 +254,20 @@ class LayerEmitter:
                 self.config(c["softmax"][0])
                 masked = {} if window is None else dict(band=1, window=window, q_base=t * T, k_base=b0 * d,
                                                         cls_line=cls)
-                self.nl(nlops.LaneOp.SOFTMAX, acc_base=acc, rows=rt, lines=b1 - b0 + cls, row_stride=1,
-                        line_stride=rt, dst_base=p_of(t), dst_row_stride=1, dst_line_stride=rt, **masked)
+                self.core.append(self.nl(nlops.LaneOp.SOFTMAX, acc_base=acc, rows=rt, lines=b1 - b0 + cls,
+                                         row_stride=1, line_stride=rt, dst_base=p_of(t), dst_row_stride=1,
+                                         dst_line_stride=rt, **masked))
 
             def pv(t):
                 rt = p.rows_of(t)
                 acc2 = ctx_at(t, rt)
                 b0, b1, cls = band(t)
                 if cls:
-                    em.emit(Opcode.MATMUL, a_addr=p_of(t), b_addr=v, c_addr=acc2, rows=rt, k=d, cols=d,
-                            accumulate=0, blocks=kbd, b_stride=seq, c_stride=rt)
-                em.emit(Opcode.MATMUL, a_addr=p_of(t) + cls * rt, b_addr=v + b0 * d, c_addr=acc2, rows=rt,
-                        k=min(b1 * d, seq) - b0 * d, cols=d, accumulate=cls, blocks=kbd, b_stride=seq, c_stride=rt)
+                    self.core.append(em.emit(Opcode.MATMUL, a_addr=p_of(t), b_addr=v, c_addr=acc2, rows=rt, k=d,
+                                             cols=d, accumulate=0, blocks=kbd, b_stride=seq, c_stride=rt))
+                self.core.append(em.emit(Opcode.MATMUL, a_addr=p_of(t) + cls * rt, b_addr=v + b0 * d, c_addr=acc2,
+                                         rows=rt, k=min(b1 * d, seq) - b0 * d, cols=d, accumulate=cls, blocks=kbd,
+                                         b_stride=seq, c_stride=rt))
                 return acc2
 
             def requant(t, acc2):

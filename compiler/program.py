@@ -39,6 +39,8 @@ class Program:
         When the compiler chose the schedule: every candidate with its estimated cycles per layer, fastest first.
     windows : list of int or None
         Each layer's ReBERT attention window (None: full attention).
+    attention_core : list of int
+        Indices of the attention core's instructions (Q K^T, softmax, P V), what a window shrinks.
     """
     config: object
     plan: object
@@ -52,6 +54,7 @@ class Program:
     ids: object = None
     schedules: list = None
     windows: list = None
+    attention_core: list = field(default_factory=list)
 
     def memory(self):
         """A fresh copy of the memory image (bytearray)."""
@@ -123,7 +126,7 @@ def _build(layers, config, h, options, order, store_every, windows):
     prog = assemble(instrs, config)
     pa = img.add("program", prog)
     em.mark("end")
-    return Program(config, plan, instrs, img, pa, outputs, options, marks=em.marks), ws.record
+    return Program(config, plan, instrs, img, pa, outputs, options, marks=em.marks, attention_core=le.core), ws.record
 
 
 def _compile(layers, config, h, options, store_every=False, windows=None):

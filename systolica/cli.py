@@ -14,6 +14,7 @@ COMMANDS = {
     "bench":    ("systolica.bench", "run the benchmarks, write JSON + Markdown under build/"),
     "run":      ("systolica.run", "encoder layers (MiniLM, bert-base-random, a checkpoint) on the RTL, checked"),
     "paper":    ("systolica.paper", "the seed paper's claims beside ours: JSON, Markdown, PNG"),
+    "rebert":   ("systolica.rebert", "ReBERT's window search on MiniLM: accuracy, cycles, the RTL check"),
     "demo":     ("systolica.demo", "the main job on a built-in default"),
 }
 
