@@ -212,6 +212,7 @@ class LayerEmitter:
             lo, hi = max(0, t * T - window), min(seq - 1, t * T + p.rows_of(t) - 1 + window)
             b0 = lo // d if lo // d > 1 else 0          # [CLS]'s block next to the band joins it
             return b0, hi // d + 1, int(b0 > 0)
+
         # Software-pipelined over the query tiles when two tiles' scores and contexts fit the accumulator side by
         # side (P alternates between two scratchpad buffers): tile t's softmax runs beside the array's Q K^T of
         # tile t + 1 and P V of tile t - 1, the context requantization of tile t - 2 after them, so no NL waits
