@@ -19,9 +19,17 @@ COMMANDS = {
 }
 
 
+class _Parser(argparse.ArgumentParser):
+    """Bad arguments are reported in one line naming the bad value, as bad input everywhere is (``-h`` shows
+    the usage)."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
 def build_parser(command=None):
     """The parser; only ``command``'s module is imported (the others may need heavy or optional packages)."""
-    parser = argparse.ArgumentParser(prog="systolica", description=__doc__)
+    parser = _Parser(prog="systolica", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name, (module, help_) in COMMANDS.items():
         sp = sub.add_parser(name, help=help_, description=help_)

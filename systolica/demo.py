@@ -30,8 +30,9 @@ def run(args):
     from .options import config_from_args
 
     log = lambda msg: print(f"[demo] {msg}", flush=True)  # noqa: E731
-    model, enc = quantized_model(progress=log)
     cfg = config_from_args(args)
+    model, enc = quantized_model(progress=log)
+    run_cmd.fit_tokens(model, DEFAULT_SENTENCE, args.seq)        # a bad --seq fails before the stages
     log("stage 1/3: Verilog of the accelerator")
     from sim.system import ACCEL_NAME
     generate.write(cfg, args.out, name=ACCEL_NAME, top="accelerator", progress=log)
@@ -44,7 +45,7 @@ def run(args):
 
     log(f"stage 3/3: one real layer on the RTL, {args.seq} tokens")
     rc = run_cmd.run(argparse.Namespace(**{**vars(args), "sentence": DEFAULT_SENTENCE, "layers": 1, "compare": True,
-                                           "json": None, "model": "minilm",
+                                           "json": None, "model": "minilm", "window": None,
                                            "timeline": str(pathlib.Path(args.out) / "timeline.png")}))
     log(f"done: Verilog and manifest in {args.out}")
     return rc
