@@ -340,11 +340,16 @@ class ActivationUnit(wiring.Component):
         m.d.comb += out.last.eq(last[-1])
         luts = [None] * n
         if self._cfg.exp_impl == "lut":
-            # the split-LUT exp's constant tables (golden.softmax.LUT_TH, LUT_TL), one read port per lane
+            # the split-LUT exp's constant tables (golden.softmax.LUT_TH, LUT_TL), a pair per lane, each 64 x 16
+            # bits read in one registered stage: small ROMs, built in logic (rom_style), not block RAM. (One
+            # table with a read port per lane makes Yosys' synth_ecp5 fail in memory_libmap.)
             assert max(LUT_TH + LUT_TL) < 1 << 16 and len(LUT_TH) == 1 << LUT_H and len(LUT_TL) == 1 << LUT_L
-            m.submodules.exp_th = th = memory.Memory(shape=unsigned(16), depth=len(LUT_TH), init=LUT_TH)
-            m.submodules.exp_tl = tl = memory.Memory(shape=unsigned(16), depth=len(LUT_TL), init=LUT_TL)
-            luts = [(th.read_port(), tl.read_port()) for _ in range(n)]
+            luts = []
+            for j in range(n):
+                th = memory.Memory(shape=unsigned(16), depth=len(LUT_TH), init=LUT_TH, attrs={"rom_style": "logic"})
+                tl = memory.Memory(shape=unsigned(16), depth=len(LUT_TL), init=LUT_TL, attrs={"rom_style": "logic"})
+                m.submodules[f"exp_th{j}"], m.submodules[f"exp_tl{j}"] = th, tl
+                luts.append((th.read_port(), tl.read_port()))
         for j in range(n):
             lane = _Lane(m, self._cfg, en, c, beat.data[j], beat.res[j], beat.a, beat.f, beat.k, cols[j],
                          beat.keep[j], luts[j])
