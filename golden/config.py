@@ -65,6 +65,12 @@ class AcceleratorConfig:
         before the partial-sum adder, 2 also registers the operands (activation, selected weight) before the
         multiplier. Each stage adds one cycle to the mesh latency (``2*dim - 1 + pe_pipeline``) and so to every
         operation's cycle count (``golden.cycles``); throughput is unchanged. ``ws`` only.
+    exp_impl : str
+        The activation lanes' exp (softmax), one of ``golden.softmax.EXP_IMPLS``: ``"poly"``, I-BERT's second-order
+        polynomial (``golden.softmax.i_exp``), or ``"lut"``, ReBERT's split-LUT exponent (``i_exp_lut``: two
+        64-entry constant tables per lane, the tables' product in U3's multiplier instead of the polynomial's
+        requantization). The lanes compute that one only; an NL SOFTMAX whose constants are for the other halts
+        (``golden.machine``). The cycle counts are the same.
 
     A capacity is an upper bound: it holds ``floor(bits / row_bits)`` rows, rounded down to a multiple of the
     bank count (``spad_rows`` / ``acc_rows`` give the exact figure, and the manifest records it).
@@ -83,11 +89,12 @@ class AcceleratorConfig:
     col_entries: int = 1536
     bus_width: int = 128
     pe_pipeline: int = 0
+    exp_impl: str = "poly"
 
     def __post_init__(self):
         for f in dataclasses.fields(self):
             v = getattr(self, f.name)
-            want = str if f.name == "dataflow" else int
+            want = str if f.name in ("dataflow", "exp_impl") else int
             if not isinstance(v, want) or isinstance(v, bool):
                 raise ValueError(f"{f.name} must be {want.__name__}, not {v!r}")
         if not 2 <= self.dim <= 32:
@@ -119,6 +126,8 @@ class AcceleratorConfig:
         if self.pe_pipeline and self.dataflow != "ws":
             raise ValueError(f"pe_pipeline={self.pe_pipeline} is built for the weight-stationary array only "
                              f"(dataflow={self.dataflow!r})")
+        if self.exp_impl not in ("poly", "lut"):
+            raise ValueError(f"exp_impl must be 'poly' or 'lut', not {self.exp_impl!r}")
         for mem, row_bits in (("spad", self.spad_row_bits), ("acc", self.acc_row_bits)):
             kib, banks = getattr(self, f"{mem}_kib"), getattr(self, f"{mem}_banks")
             if kib < 1:

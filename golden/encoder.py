@@ -75,6 +75,9 @@ class QuantSpec:
     gelu_bits: int = 12
     residual_bits: int = 22
     percentile: float = 100.0
+    #: The softmax's exp (``golden.softmax.EXP_IMPLS``): an accelerator built with the same
+    #: ``AcceleratorConfig.exp_impl`` runs the model.
+    exp_impl: str = "poly"
 
     def __post_init__(self):
         for name in ("hidden_bits", "qkv_bits", "ctx_bits", "gelu_in_bits", "gelu_bits"):
@@ -85,6 +88,8 @@ class QuantSpec:
             raise ValueError(f"residual_bits must be an integer in [16, 24], not {self.residual_bits!r}")
         if not 90.0 <= self.percentile <= 100.0:
             raise ValueError(f"percentile must be in [90, 100], not {self.percentile!r}")
+        if self.exp_impl not in ("poly", "lut"):
+            raise ValueError(f"exp_impl must be 'poly' or 'lut', not {self.exp_impl!r}")
 
     @property
     def activation_width(self):
@@ -275,7 +280,7 @@ def quantize_layer(lw, heads, s_h, sc, spec):
         q_out=Dyadic.from_ratio(wq.s_acc / sc["q"]),
         k_out=Dyadic.from_ratio(wk.s_acc / sc["k"]),
         v_out=Dyadic.from_ratio(wv.s_acc / sc["v"]),
-        softmax=SoftmaxConstants.from_scale(s_scores, ACC_BITS),
+        softmax=SoftmaxConstants.from_scale(s_scores, ACC_BITS, impl=spec.exp_impl),
         ctx_out=Dyadic.from_ratio(s_probs * sc["v"] / sc["context"]),
         res1=ResidualConstants.from_scales(wo.s_acc, s_h, sc["residual1"], spec.residual_bits),
         ln1=LayerNormConstants.from_params(lw.ln1_g, lw.ln1_b, sc["ln1"], spec.residual_bits, spec.hidden_bits),

@@ -95,7 +95,11 @@ def lane_op(op, x, y, k, table, var_shift=0, mask=None):
     if op == LaneOp.SOFTMAX:
         if (k["lo3"], k["hi3"]) != (0, (1 << EXP_BITS) - 1):
             raise MachineError(f"softmax exps clip to lo3={k['lo3']}..hi3={k['hi3']}, not 0..{(1 << EXP_BITS) - 1}")
-        sk = SoftmaxConstants(64, k["pre_shift"], k["x0"], k["exp_b"], k["exp_c"], Dyadic(k["m3"], k["s3"]))
+        if k["exp_lut"]:
+            sk = SoftmaxConstants(64, k["pre_shift"], k["x0"], 0, 0, Dyadic(1, k["s3"]), impl="lut",
+                                  lut_inv=-k["exp_b"], lut_shift=k["erf_shift"], lut_c=k["exp_c"])
+        else:
+            sk = SoftmaxConstants(64, k["pre_shift"], k["x0"], k["exp_b"], k["exp_c"], Dyadic(k["m3"], k["s3"]))
         dump = {}
         if mask is not None and rows and not mask.any(axis=-1).all():
             # every score masked: the unit's row max is the accumulator minimum, the exps all 0
@@ -284,6 +288,10 @@ class Machine:
         if k["op"] != op:
             # the lanes' output pass computes the lane block's op, the passes follow the instruction's op
             raise MachineError(f"NL op {op.name} with lane constants of op {k['op']} (CONFIG the op's constants)")
+        if op == LaneOp.SOFTMAX and ("lut" if k["exp_lut"] else "poly") != cfg.exp_impl:
+            # a program bug: the lanes build one exp (config.exp_impl) and do not read exp_lut
+            raise MachineError(f"NL SOFTMAX with exp constants for exp_impl={'lut' if k['exp_lut'] else 'poly'!r} "
+                               f"on an accelerator built with exp_impl={cfg.exp_impl!r}")
         mask = nlops.band_mask(rows, lines, d, f["q_base"], f["k_base"], f["window"], f["cls_line"]) \
             if f["band"] else None
         out = wrap(lane_op(op, x, y, k, self.table, f["var_shift"], mask), cfg.input_width)

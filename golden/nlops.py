@@ -23,8 +23,8 @@ import numpy as np
 from .layernorm import MAX_N, RECIP_BITS as LN_RECIP_BITS, XS_BITS, Z_BITS, LayerNormConstants
 from .numerics import MAX_SHIFT, Dyadic, int_range
 from .gelu import ERF_BITS
-from .softmax import (CLAMP_Q, EXP_BITS, MIN_EXP_SUM, OUT_BITS as PROB_BITS, RECIP_BITS as SOFTMAX_RECIP_BITS,
-                      band_keep)
+from .softmax import (CLAMP_Q, EXP_BITS, LUT_F, LUT_INV_MAX, LUT_SHIFT, LUT_TH, LUT_TL, MIN_EXP_SUM,
+                      OUT_BITS as PROB_BITS, RECIP_BITS as SOFTMAX_RECIP_BITS, band_keep)
 
 __all__ = ["band_mask", "LaneOp", "NL_OPS", "NormMode", "PASSES", "LANE_LATENCY", "reduce_latency", "READ_TO_LANES", "DERIVE_CYCLES",
            "FIELDS", "COL_FIELDS", "MAX_GELU_IN_BITS", "U1_BITS", "LN_F_OFFSET", "lane_intervals",
@@ -99,7 +99,7 @@ FIELDS = {
     "gelu_b": (18, True), "gelu_c": (36, True), "erf_shift": (6, False), "gelu_one": (ERF_BITS + 1, True),
     "pre_shift": (7, True), "x0": (16, True), "exp_b": (17, True), "exp_c": (32, True),
     "m3": (16, True), "s3": (6, False), "lo3": (33, True), "hi3": (33, True), "col_mult": (1, False),
-    "mb": (16, True),
+    "mb": (16, True), "exp_lut": (1, False),
 }
 #: Per-column table fields (one entry per output channel): U1's multiplier, U3's multiplier and offset.
 COL_FIELDS = {"m1": (16, True), "m3": (16, True), "b": (50, True)}
@@ -141,7 +141,7 @@ def signed_width(lo, hi):
 LN_F_OFFSET = (1 << LN_RECIP_BITS) + 1
 
 
-def lane_intervals(acc_width, input_width):
+def lane_intervals(acc_width, input_width, exp_impl="poly"):
     """Ranges ``(lo, hi)`` of the activation lanes' operands and intermediates (``hw.lanes`` builds each at
     :func:`lane_widths`), from the field ranges and the bounds golden/ proves:
 
@@ -156,6 +156,14 @@ def lane_intervals(acc_width, input_width):
     u3_a      U3's operand: ``x`` (REQUANT), LayerNorm's ``z`` (``Z_BITS``, golden.layernorm), exp's
               polynomial, GELU's ``g``
     u3_b      U3's multiplier ``m3`` (field or column) or GELU's ``erf + one``
+    ========  =====================================================================================
+
+    With ``exp_impl="lut"`` (golden.softmax.i_exp_lut) the exp uses the same operands differently: S2's
+    ``s2_a`` is ``exp_b = -inv`` (the field), ``s2_b`` is ``r``, ``poly`` is ``-r * inv + exp_c``
+    (``exp_c = lut_c``); U3's ``u3_a`` is ``TH[hi]``, ``u3_b`` ``TL[lo]`` (both in ``[0, 2**15]``), so every
+    interval below also holds the LUT path's values: :func:`lane_intervals` takes their hull with ``exp_impl``.
+
+    ========  =====================================================================================
     u3        ``u3_a * u3_b + b`` (the 50-bit column offset)
     t         GELU's ``g * (erf + one)``
     m4_a      the last multiplier's operand: GELU's ``t`` or softmax's row reciprocal ``f = floor(2**32 / sum)``,
@@ -180,9 +188,15 @@ def lane_intervals(acc_width, input_width):
     exp_z = _add(_mul(reb, r), field("exp_c"))
     iv["poly"] = _hull(_add(_mul(aa, aa), field("gelu_c")), _add(_mul(dl, fp), _mul(dl, (LN_F_OFFSET, LN_F_OFFSET))),
                        exp_z)
+    tables = (0, 1 << 15)
+    if exp_impl == "lut":
+        lut_z = _add(_mul(field("exp_b"), r), field("exp_c"))
+        iv["s2_a"] = _hull(iv["s2_a"], field("exp_b"))
+        iv["poly"] = _hull(iv["poly"], lut_z)
+        assert max(LUT_TH + LUT_TL) <= tables[1] and min(LUT_TH + LUT_TL) >= 0
     iv["erf_one"] = _add(int_range(ERF_BITS + 1), field("gelu_one"))
-    iv["u3_a"] = _hull(x, int_range(Z_BITS), exp_z, g_gelu)
-    iv["u3_b"] = _hull(m3c, field("m3"), iv["erf_one"])
+    iv["u3_a"] = _hull(x, int_range(Z_BITS), exp_z, g_gelu, *([tables] if exp_impl == "lut" else []))
+    iv["u3_b"] = _hull(m3c, field("m3"), iv["erf_one"], *([tables] if exp_impl == "lut" else []))
     iv["u3"] = _add(_mul(iv["u3_a"], iv["u3_b"]), b)
     iv["t"] = _mul(g_gelu, iv["erf_one"])
     iv["m4_a"] = _hull(iv["t"], (0, (1 << SOFTMAX_RECIP_BITS) // MIN_EXP_SUM))
@@ -191,9 +205,9 @@ def lane_intervals(acc_width, input_width):
     return iv
 
 
-def lane_widths(acc_width, input_width):
+def lane_widths(acc_width, input_width, exp_impl="poly"):
     """Signed widths of :func:`lane_intervals`."""
-    return {name: signed_width(*i) for name, i in lane_intervals(acc_width, input_width).items()}
+    return {name: signed_width(*i) for name, i in lane_intervals(acc_width, input_width, exp_impl).items()}
 
 
 def _check(name, value, width, signed):
@@ -283,11 +297,19 @@ def gelu_consts(gelu_in, gin_bits, k, n):
 
 
 def exp_consts(k, op=LaneOp.EXP):
-    """i-exp of (shifted scores - row max) with softmax constants ``k`` (``golden.softmax``)."""
+    """i-exp of (shifted scores - row max) with softmax constants ``k`` (``golden.softmax``). For
+    ``k.impl == "lut"`` (``i_exp_lut``): ``exp_b = -lut_inv``, ``exp_c = lut_c``, ``erf_shift = lut_shift``,
+    ``s3 = LUT_SHIFT``, ``m3 = 0`` and ``exp_lut = 1``."""
     if not -64 <= k.pre_shift < 64:
         raise ValueError(f"softmax pre_shift {k.pre_shift} does not fit its 7-bit field")
     if k.exp.shift + CLAMP_Q > MAX_SHIFT + CLAMP_Q:
         raise ValueError(f"exp shift {k.exp.shift} too large")
+    if k.impl == "lut":
+        if k.exp.shift != LUT_SHIFT or not 0 < k.lut_inv <= LUT_INV_MAX:
+            raise ValueError(f"LUT exp constants shift={k.exp.shift}, inv={k.lut_inv}: want shift {LUT_SHIFT}, "
+                             f"inv in 1..{LUT_INV_MAX}")
+        return LaneConsts.make(op=op, pre_shift=k.pre_shift, x0=k.x0, exp_b=-k.lut_inv, exp_c=k.lut_c,
+                               erf_shift=k.lut_shift, s3=LUT_SHIFT, lo3=0, hi3=(1 << EXP_BITS) - 1, exp_lut=1)
     return LaneConsts.make(op=op, pre_shift=k.pre_shift, x0=k.x0, exp_b=k.b_int, exp_c=k.c_int,
                            m3=k.exp.multiplier, s3=k.exp.shift, lo3=0, hi3=(1 << EXP_BITS) - 1)
 

@@ -24,11 +24,21 @@ Notes
   gives 0 anyway.
 - The largest element of a row has ``e ~= 2**15``. A row whose other elements all underflow has
   ``sum = e`` and ``p = 256``, which does not fit 8 bits: it saturates to 255 (the "can reach 256" case).
+- ``impl="lut"`` (ReBERT's split-LUT exponent, :func:`i_exp_lut`) replaces the polynomial and ``M``: the same
+  ``q`` and ``r``, then the fraction ``f = min(2**LUT_F - 1, (-r * inv + lut_c) >> lut_shift)`` (``-r / |x0|`` in
+  ``LUT_F`` bits, ``inv = round(2**(lut_shift + LUT_F) / -x0)``), split ``f = hi * 2**LUT_L + lo`` and
+  ``e = sat_u16(round_shift(TH[hi] * TL[lo], min(LUT_SHIFT + q, 47)))`` with the constant tables
+  ``TH[i] = round(2**15 * 2**(-i / 2**LUT_H))``, ``TL[j] = round(2**15 * 2**(-j / 2**LUT_F))``: ``TH * TL`` is
+  ``2**(-f / 2**LUT_F)`` at scale ``2**-30``, so the shift ``LUT_SHIFT = 30 - EXP_FRAC`` gives the poly path's
+  scale ``2**-EXP_FRAC``. Since ``d = x0 * q + r``, ``e ~= 2**15 * 2**(d / |x0|) = 2**15 * exp(d * ln2 / |x0|)``,
+  and ``ln2 / |x0|`` is ``s'`` to ``1 / |x0| < 2**-13`` relative, the same approximation the poly path's range
+  reduction makes.
 - Row sums: ``sum(e * f) / 2**24`` lies in ``(256 - sum/2**24, 256]`` and each rounding moves a term by at
   most 1/2, so ``256 - L/2 - ceil(sum / 2**24) - 1 <= sum(p) <= 256 + L/2`` for a row of length ``L`` (the -1 is
   the saturation of 256). Property tests check this bound; on real rows the sum is within a few units.
 """
 from dataclasses import dataclass
+import dataclasses
 import math
 
 import numpy as np
@@ -36,8 +46,9 @@ import numpy as np
 from .isqrt import reciprocal
 from .numerics import MAX_SHIFT, Dyadic, check_int, round_shift, saturate
 
-__all__ = ["band_keep", "EXP_BITS", "EXP_FRAC", "OUT_BITS", "RECIP_BITS", "MIN_EXP_SUM", "SoftmaxConstants",
-           "i_exp", "i_softmax", "softmax_float", "window_mask"]
+__all__ = ["band_keep", "EXP_BITS", "EXP_FRAC", "EXP_IMPLS", "OUT_BITS", "RECIP_BITS", "MIN_EXP_SUM",
+           "SoftmaxConstants", "LUT_F", "LUT_H", "LUT_L", "LUT_SHIFT", "LUT_TH", "LUT_TL", "LUT_INV_MAX",
+           "i_exp", "i_exp_lut", "i_softmax", "softmax_float", "window_mask"]
 
 LN2 = 0.6931            # I-BERT's -x0
 POLY_A = 0.35815147
@@ -53,6 +64,18 @@ OUT_BITS = 8            # p's scale is 2**-8
 #: reciprocal ``floor(2**32 / sum)`` would overflow the divider's quotient, so the normalization unit halts with
 #: ``ErrorCode.NONLINEAR``, and the ISA model likewise.
 MIN_EXP_SUM = 1 << 13
+#: The exp's implementations (``AcceleratorConfig.exp_impl``): I-BERT's polynomial, ReBERT's split LUT.
+EXP_IMPLS = ("poly", "lut")
+LUT_F = 12              # bits of the fraction f = -r / |x0|
+LUT_H = 6               # f's high bits index TH
+LUT_L = LUT_F - LUT_H   # f's low bits index TL
+LUT_FRAC = 15           # TH, TL at scale 2**-15
+LUT_SHIFT = 2 * LUT_FRAC - EXP_FRAC   # TH * TL (scale 2**-30) -> e (scale 2**-EXP_FRAC), before 2**-q
+#: TH[hi] = 2**(-hi / 2**LUT_H), TL[lo] = 2**(-lo / 2**LUT_F), at scale 2**-LUT_FRAC (TH[0] = TL[0] = 2**15).
+LUT_TH = tuple(round(2.0 ** LUT_FRAC * 2.0 ** (-i / 2 ** LUT_H)) for i in range(1 << LUT_H))
+LUT_TL = tuple(round(2.0 ** LUT_FRAC * 2.0 ** (-j / 2 ** LUT_F)) for j in range(1 << LUT_L))
+#: inv travels negated in the lanes' 17-bit signed ``exp_b`` field: ``-inv >= -2**16``.
+LUT_INV_MAX = 1 << 16
 
 
 @dataclass(frozen=True)
@@ -69,6 +92,13 @@ class SoftmaxConstants:
         ``floor(-ln2/s')``, ``floor(b/s')``, ``floor(c/s'**2)``.
     exp : Dyadic
         Maps ``z`` (scale ``A*s'**2``) to scale ``2**-EXP_FRAC``.
+    impl : str
+        The exp's implementation, one of ``EXP_IMPLS``: ``"poly"`` (:func:`i_exp`: ``b_int``, ``c_int``, ``exp``)
+        or ``"lut"`` (:func:`i_exp_lut`: ``lut_inv``, ``lut_shift``, ``lut_c``; ``b_int = c_int = 0`` and
+        ``exp = Dyadic(1, LUT_SHIFT)`` there, the tables' product's scale).
+    lut_inv, lut_shift, lut_c : int
+        ``lut_inv = round(2**(lut_shift + LUT_F) / -x0)`` with the largest ``lut_shift`` that keeps
+        ``lut_inv <= LUT_INV_MAX``; ``lut_c`` is added before the shift (0: floor).
     """
     in_bits: int
     pre_shift: int
@@ -76,9 +106,17 @@ class SoftmaxConstants:
     b_int: int
     c_int: int
     exp: Dyadic
+    impl: str = "poly"
+    lut_inv: int = 0
+    lut_shift: int = 0
+    lut_c: int = 0
+
+    def __post_init__(self):
+        if self.impl not in EXP_IMPLS:
+            raise ValueError(f"exp_impl must be 'poly' or 'lut', not {self.impl!r}")
 
     @classmethod
-    def from_scale(cls, s, in_bits=32):
+    def from_scale(cls, s, in_bits=32, impl="poly"):
         if not s > 0:
             raise ValueError(f"softmax input scale must be positive, not {s!r}")
         x0_at = lambda p: math.floor(-LN2 / (s * 2.0 ** p))
@@ -91,7 +129,33 @@ class SoftmaxConstants:
         x0 = math.floor(-LN2 / s2)
         b_int = math.floor(POLY_B / s2)
         c_int = math.floor(POLY_C / s2 ** 2)
-        return cls(in_bits, pre_shift, x0, b_int, c_int, Dyadic.from_ratio(POLY_A * s2 ** 2 * 2.0 ** EXP_FRAC))
+        poly = cls(in_bits, pre_shift, x0, b_int, c_int, Dyadic.from_ratio(POLY_A * s2 ** 2 * 2.0 ** EXP_FRAC))
+        return poly.for_impl(impl)
+
+    def for_impl(self, impl):
+        """These constants for the exp implementation ``impl`` (the LUT's depend on ``x0`` only; the
+        polynomial's need the scale, so ``"poly"`` from ``"lut"`` constants is an error)."""
+        if impl == self.impl:
+            return self
+        if impl == "lut":
+            return dataclasses.replace(self, impl="lut", b_int=0, c_int=0, exp=Dyadic(1, LUT_SHIFT),
+                                       **lut_constants(self.x0))
+        if impl == "poly":
+            raise ValueError("poly exp constants need the score scale: build them with from_scale(s)")
+        raise ValueError(f"exp_impl must be 'poly' or 'lut', not {impl!r}")
+
+
+def lut_constants(x0):
+    """``lut_inv``, ``lut_shift``, ``lut_c`` for range-reduction constant ``x0 < 0``."""
+    if not x0 < 0:
+        raise ValueError(f"x0 must be negative, not {x0}")
+    shift = 0
+    while shift < 63 and round(2 ** (shift + 1 + LUT_F) / -x0) <= LUT_INV_MAX:
+        shift += 1
+    inv = round(2 ** (shift + LUT_F) / -x0)
+    if not 0 < inv <= LUT_INV_MAX:
+        raise ValueError(f"x0={x0} gives no LUT reciprocal in 1..{LUT_INV_MAX}")
+    return dict(lut_inv=inv, lut_shift=shift, lut_c=0)
 
 
 def i_exp(d, k):
@@ -102,6 +166,30 @@ def i_exp(d, k):
     z = (r + k.b_int) * r + k.c_int
     e = round_shift(z * k.exp.m, np.minimum(k.exp.shift + q, MAX_SHIFT))
     return saturate(e, EXP_BITS, signed=False)
+
+
+def lut_fraction(r, k):
+    """:func:`i_exp_lut`'s fraction ``f = min(2**LUT_F - 1, (-r * lut_inv + lut_c) >> lut_shift)`` of
+    ``r`` in ``(x0, 0]``: ``-r / |x0|`` in ``LUT_F`` bits."""
+    return np.minimum((1 << LUT_F) - 1, np.right_shift(-np.asarray(r, dtype=np.int64) * k.lut_inv + k.lut_c,
+                                                       k.lut_shift))
+
+
+def i_exp_lut(d, k):
+    """ReBERT's split-LUT exp of non-positive ``d`` (see the module notes): uint16 values as int64, at the poly
+    path's scale ``2**-EXP_FRAC``."""
+    d = np.maximum(np.asarray(d, dtype=np.int64), CLAMP_Q * k.x0)
+    q = np.floor_divide(d, k.x0)
+    r = d - k.x0 * q
+    f = lut_fraction(r, k)
+    th = np.asarray(LUT_TH, dtype=np.int64)[f >> LUT_L]
+    tl = np.asarray(LUT_TL, dtype=np.int64)[f & ((1 << LUT_L) - 1)]
+    e = round_shift(th * tl, np.minimum(k.exp.shift + q, MAX_SHIFT))
+    return saturate(e, EXP_BITS, signed=False)
+
+
+def _exp(d, k):
+    return i_exp_lut(d, k) if k.impl == "lut" else i_exp(d, k)
 
 
 def window_mask(tokens, window):
@@ -144,10 +232,10 @@ def i_softmax(x, k, dump=None, mask=None):
         if not mask.any(axis=-1).all():
             raise ValueError("every softmax row must attend to at least one score")
         m = np.where(mask, xs, np.iinfo(np.int64).min).max(axis=-1, keepdims=True)
-        e = np.where(mask, i_exp(np.where(mask, xs - m, 0), k), 0)
+        e = np.where(mask, _exp(np.where(mask, xs - m, 0), k), 0)
     else:
         m = xs.max(axis=-1, keepdims=True)
-        e = i_exp(xs - m, k)
+        e = _exp(xs - m, k)
     total = e.sum(axis=-1, keepdims=True)
     f = reciprocal(total, RECIP_BITS)
     p = saturate(round_shift(e * f, RECIP_BITS - OUT_BITS), OUT_BITS, signed=False)

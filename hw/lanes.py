@@ -36,7 +36,7 @@ from golden.layernorm import Z_BITS
 from golden.nlops import (COL_FIELDS, FIELDS, LANE_LATENCY, LN_F_OFFSET, MAX_GELU_IN_BITS, SOFTMAX_SHIFT, LaneOp,
                           lane_widths)
 from golden.numerics import MAX_SHIFT, int_range
-from golden.softmax import CLAMP_Q, EXP_BITS, OUT_BITS as PROB_BITS
+from golden.softmax import CLAMP_Q, EXP_BITS, LUT_F, LUT_H, LUT_L, LUT_TH, LUT_TL, OUT_BITS as PROB_BITS
 from golden.layernorm import RECIP_BITS as LN_RECIP_BITS
 
 from .pipeline import skid_output
@@ -123,8 +123,11 @@ class _OpConsts:
 class _Lane:
     """One lane: stage registers advanced together by ``en``; ``out`` is the last one (see the stage notes)."""
 
-    def __init__(self, m, cfg, en, c, x, y, a, f, kb, col, keep):
-        w = lane_widths(cfg.acc_width, cfg.input_width)
+    def __init__(self, m, cfg, en, c, x, y, a, f, kb, col, keep, lut=None):
+        w = lane_widths(cfg.acc_width, cfg.input_width, cfg.exp_impl)
+        # exp_impl "lut" (golden.softmax.i_exp_lut): ``lut`` holds this lane's read ports of the TH and TL tables
+        is_lut = cfg.exp_impl == "lut"
+        assert is_lut == (lut is not None)
         k = c.k
 
         def reg(name, value, width):
@@ -188,7 +191,8 @@ class _Lane:
         m.d.comb += fp.eq(f3 - LN_F_OFFSET)
         s2_a = Signal(signed(w["s2_a"]))
         s2_b = Signal(signed(w["s2_b"]))
-        m.d.comb += [s2_a.eq(Mux(c.gelu, aa, Mux(c.ln, dl, r3 + k.exp_b))),
+        # LUT exp: exp_b = -inv, exp_c = lut_c: poly = -r * inv + lut_c >= 0
+        m.d.comb += [s2_a.eq(Mux(c.gelu, aa, Mux(c.ln, dl, k.exp_b if is_lut else r3 + k.exp_b))),
                      s2_b.eq(Mux(c.gelu, aa, Mux(c.ln, fp, r3)))]
         assert LN_F_OFFSET == (1 << LN_RECIP_BITS) + 1
         poly4 = reg("poly4", s2_a * s2_b + Mux(c.gelu, k.gelu_c, Mux(c.ln, (dl << LN_RECIP_BITS) + dl, k.exp_c)),
@@ -197,24 +201,37 @@ class _Lane:
         g4, q4, x4, kb4, f4, m4c, b4c, keep4 = carry(4, g=g3, q=q3, x=x3, kb=kb3, f=f3, m=m3c, b=b3c, keep=keep3)
 
         # stage 4 -> 5: GELU's erf = sat((sign * poly) >> erf_shift); LayerNorm's z = sat(poly >> k) (floor); exp's
-        # polynomial as it is.
-        # One shifter for both: GELU's sign * poly by erf_shift, LayerNorm's poly by k.
+        # polynomial as it is (LUT exp: its fraction f = min(2**LUT_F - 1, poly >> erf_shift), the tables'
+        # address, read into stage 5).
+        # One shifter for all: GELU's sign * poly by erf_shift, LayerNorm's poly by k (LUT exp's by erf_shift).
         sp = Signal(signed(w["poly"] + 1))
         m.d.comb += sp.eq(Mux(c.gelu, Mux(sgn4 < 0, -poly4, Mux(sgn4 > 0, poly4, 0)), poly4) >>
-                          Mux(c.gelu, k.erf_shift, kb4))
+                          Mux((c.gelu | c.exp) if is_lut else c.gelu, k.erf_shift, kb4))
         sp4b = reg("sp4b", sp, w["poly"] + 1)
-        poly4b, g4b, q4b, x4b, f4b, m4b, b4b, keep4b = carry("4b", poly=poly4, g=g4, q=q4, x=x4, f=f4, m=m4c,
-                                                              b=b4c, keep=keep4)
+        if is_lut:
+            g4b, q4b, x4b, f4b, m4b, b4b, keep4b = carry("4b", g=g4, q=q4, x=x4, f=f4, m=m4c, b=b4c, keep=keep4)
+            frac = Signal(unsigned(LUT_F))
+            m.d.comb += frac.eq(Mux(sp4b > (1 << LUT_F) - 1, (1 << LUT_F) - 1, sp4b[:LUT_F]))
+            th_rd, tl_rd = lut
+            m.d.comb += [th_rd.addr.eq(frac[LUT_L:]), tl_rd.addr.eq(frac[:LUT_L]), th_rd.en.eq(en), tl_rd.en.eq(en)]
+        else:
+            poly4b, g4b, q4b, x4b, f4b, m4b, b4b, keep4b = carry("4b", poly=poly4, g=g4, q=q4, x=x4, f=f4, m=m4c,
+                                                                  b=b4c, keep=keep4)
         erf = clamp(sp4b, *int_range(ERF_BITS + 1))
         z = clamp(sp4b, *int_range(Z_BITS))
-        w5 = reg("w5", Mux(c.gelu, erf, Mux(c.ln, z, poly4b)), w["u3_a"])
+        w5 = reg("w5", Mux(c.gelu, erf, z if is_lut else Mux(c.ln, z, poly4b)), w["u3_a"])
         g5, q5, x5, f5, m5c, b5c, keep5 = carry(5, g=g4b, q=q4b, x=x4b, f=f4b, m=m4b, b=b4b, keep=keep4b)
 
         # stage 5 -> 6: U3, u * M + B with M and B per column or scalar; GELU's t = g * (erf + one).
         u3_a = Signal(signed(w["u3_a"]))
         u3_b = Signal(signed(w["u3_b"]))
-        m.d.comb += [u3_a.eq(Mux(c.gelu, g5, Mux(c.ln | c.exp, w5, x5))),
-                     u3_b.eq(Mux(c.gelu, w5 + k.gelu_one, Mux(k.col_mult, m5c, k.m3)))]
+        if is_lut:
+            # LUT exp: TH[hi] * TL[lo] (the read ports' registered data)
+            m.d.comb += [u3_a.eq(Mux(c.gelu, g5, Mux(c.ln, w5, Mux(c.exp, th_rd.data, x5)))),
+                         u3_b.eq(Mux(c.gelu, w5 + k.gelu_one, Mux(c.exp, tl_rd.data, Mux(k.col_mult, m5c, k.m3))))]
+        else:
+            m.d.comb += [u3_a.eq(Mux(c.gelu, g5, Mux(c.ln | c.exp, w5, x5))),
+                         u3_b.eq(Mux(c.gelu, w5 + k.gelu_one, Mux(k.col_mult, m5c, k.m3)))]
         p6 = reg("p6", u3_a * u3_b + Mux(k.col_mult & ~c.gelu, b5c, 0), w["u3"])
         sh = k.s3 + Mux(c.exp, q5, 0)
         sh6 = reg("sh6", Mux(sh > MAX_SHIFT, MAX_SHIFT, sh), unsigned(6))
@@ -321,8 +338,20 @@ class ActivationUnit(wiring.Component):
                 m.d.sync += nxt.eq(last[-1])
             last.append(nxt)
         m.d.comb += out.last.eq(last[-1])
+        luts = [None] * n
+        if self._cfg.exp_impl == "lut":
+            # the split-LUT exp's constant tables (golden.softmax.LUT_TH, LUT_TL), a pair per lane, each 64 x 16
+            # bits read in one registered stage: small ROMs, built in logic (rom_style), not block RAM. (One
+            # table with a read port per lane makes Yosys' synth_ecp5 fail in memory_libmap.)
+            assert max(LUT_TH + LUT_TL) < 1 << 16 and len(LUT_TH) == 1 << LUT_H and len(LUT_TL) == 1 << LUT_L
+            luts = []
+            for j in range(n):
+                th = memory.Memory(shape=unsigned(16), depth=len(LUT_TH), init=LUT_TH, attrs={"rom_style": "logic"})
+                tl = memory.Memory(shape=unsigned(16), depth=len(LUT_TL), init=LUT_TL, attrs={"rom_style": "logic"})
+                m.submodules[f"exp_th{j}"], m.submodules[f"exp_tl{j}"] = th, tl
+                luts.append((th.read_port(), tl.read_port()))
         for j in range(n):
             lane = _Lane(m, self._cfg, en, c, beat.data[j], beat.res[j], beat.a, beat.f, beat.k, cols[j],
-                         beat.keep[j])
+                         beat.keep[j], luts[j])
             m.d.comb += out.data[j].eq(lane.out)
         return m

@@ -119,6 +119,7 @@ class NlJob:
 def softmax_job(cfg, scores, k, band=None, **kw):
     """Softmax ``k`` of ``scores``; with ``band`` (window, q_base, k_base, cls_line), over the scores it keeps."""
     mask = None if band is None else nlops.band_mask(scores.shape[0], scores.shape[1] // cfg.dim, cfg.dim, **band)
+    k = k.for_impl(cfg.exp_impl)   # the lanes compute the configuration's exp
     return NlJob(cfg, LaneOp.SOFTMAX, scores, nlops.softmax_consts(k), None, i_softmax(scores, k, mask=mask),
                  band=band, **kw)
 

@@ -16,19 +16,21 @@ from golden.layernorm import RECIP_BITS as LN_RECIP_BITS, Z_BITS, LayerNormConst
 from golden.machine import lane_op
 from golden.numerics import Dyadic, int_range, round_shift
 from golden.ops import ResidualConstants
-from golden.softmax import CLAMP_Q, EXP_BITS, RECIP_BITS, SoftmaxConstants
+from golden.softmax import CLAMP_Q, EXP_BITS, LUT_F, LUT_L, LUT_TH, LUT_TL, RECIP_BITS, SoftmaxConstants
 from golden.isqrt import reciprocal
 from golden.nlops import LaneOp
 
 ACC, INP = 32, 16
 IV = nlops.lane_intervals(ACC, INP)
+IV_LUT = nlops.lane_intervals(ACC, INP, "lut")
 
 
 class Trace:
     """Collects each named intermediate's range over all the values seen."""
 
-    def __init__(self):
+    def __init__(self, iv=IV):
         self.seen = {}
+        self.iv = iv
 
     def __call__(self, name, values):
         v = np.asarray(values)
@@ -38,7 +40,7 @@ class Trace:
 
     def check(self):
         for name, (lo, hi) in self.seen.items():
-            want = IV[name]
+            want = self.iv[name]
             assert want[0] <= lo and hi <= want[1], f"{name} reached [{lo}, {hi}], outside {want}"
 
 
@@ -88,6 +90,26 @@ def softmax_steps(tr, x, k, t):
     return np.clip(round_shift(tr("m4", e * f), nlops.SOFTMAX_SHIFT), 0, 255)
 
 
+def softmax_lut_steps(tr, x, k, t):
+    """The LUT exp's steps (hw.lanes with exp_impl="lut"): S2's -r * inv + lut_c, the shifter, the tables, U3."""
+    pre = k["pre_shift"]
+    xs = np.right_shift(x, pre) if pre >= 0 else np.left_shift(x, -pre)
+    d = np.maximum(xs - xs.max(axis=1, keepdims=True), CLAMP_Q * k["x0"])
+    q = np.floor_divide(d, k["x0"])
+    r = d - k["x0"] * q
+    tr("s2_a", np.broadcast_to(np.int64(k["exp_b"]), r.shape))
+    tr("s2_b", r)
+    z = tr("poly", k["exp_b"] * r + k["exp_c"])
+    assert int(z.min()) >= 0
+    f = np.minimum(np.right_shift(z, k["erf_shift"]), (1 << LUT_F) - 1)
+    th = tr("u3_a", np.asarray(LUT_TH)[f >> LUT_L])
+    tl = tr("u3_b", np.asarray(LUT_TL)[f & ((1 << LUT_L) - 1)])
+    e = np.clip(round_shift(tr("u3", th * tl), np.minimum(k["s3"] + q, nlops.MAX_SHIFT)), k["lo3"], k["hi3"])
+    f = reciprocal(e.sum(axis=1, keepdims=True), RECIP_BITS)
+    tr("m4_a", f), tr("m4_b", e)
+    return np.clip(round_shift(tr("m4", e * f), nlops.SOFTMAX_SHIFT), 0, 255)
+
+
 def layernorm_steps(tr, x, y, k, t, var_shift):
     g = _u1(tr, x, y, k, t, k["lo1"], k["hi1"])
     n = g.shape[1]
@@ -114,10 +136,10 @@ def _acc(rng, rows, n, bits=ACC):
     return np.clip(x, lo, hi)
 
 
-def _run(op, steps, x, y, lane, cols, var_shift=0):
+def _run(op, steps, x, y, lane, cols, var_shift=0, iv=IV):
     k = lane.as_dict()
     t = _table(cols, x.shape[1])
-    tr = Trace()
+    tr = Trace(iv)
     got = steps(tr, x, k, t) if y is None else steps(tr, x, y, k, t, var_shift)
     tr.check()
     want = lane_op(op, x, y, k, {f: np.asarray(getattr(cols, f), dtype=np.int64) for f in ("m1", "m3", "b")},
@@ -159,6 +181,20 @@ def test_softmax_widths(s, seed):
 
 
 @settings(max_examples=60, deadline=None)
+@given(st.floats(-24, 0).map(lambda e: 2.0 ** e), st.integers(0, 2**32 - 1))
+def test_softmax_lut_widths(s, seed):
+    rng = np.random.default_rng(seed)
+    lane = nlops.softmax_consts(SoftmaxConstants.from_scale(s, impl="lut"))
+    x = _acc(rng, 6, 40)
+    x[1] = 0
+    x[2] = -(1 << 31)
+    x[2, 5] = (1 << 31) - 1
+    x[3] = -np.arange(40) * int(-lane["x0"]) // 7        # every q, r across the range
+    cols = nlops.ColConsts.make(m3=[0] * 40)
+    _run(LaneOp.SOFTMAX, softmax_lut_steps, x, None, lane, cols, iv=IV_LUT)
+
+
+@settings(max_examples=60, deadline=None)
 @given(st.integers(8, 24), st.integers(4, 16), st.booleans(), st.integers(0, 2**32 - 1))
 def test_layernorm_widths(in_bits, out_bits, residual, seed):
     rng = np.random.default_rng(seed)
@@ -191,5 +227,6 @@ def test_requant_widths(bits, relu, seed):
 def test_widths_are_the_hardware_s():
     """The figures the lanes are built with at the default configuration (a change here is a hardware change)."""
     w = nlops.lane_widths(32, 8)
+    assert nlops.lane_widths(32, 8, "lut") == w                # the LUT exp fits the poly lanes' widths
     assert (w["s2_b"], w["u3_b"], w["m4_b"]) == (18, 18, 17)     # one MULT18X18D column each
     assert (w["u3_a"], w["m4_a"]) == (34, 34)                    # two

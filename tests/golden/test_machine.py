@@ -288,3 +288,22 @@ def test_estimate_single_ops_and_deadlock():
     assert t2.starts[1] >= t2.ends[0]
     with pytest.raises(ValueError, match="deadlock"):
         estimate_cycles([Instr.make(Opcode.LOAD, lines=1, elem_bytes=1, pop_next=True)], cfg)
+
+
+@pytest.mark.parametrize("n", [8, 32])
+def test_softmax_lut_matches_golden(n):
+    """An accelerator built with exp_impl="lut" runs LUT-exp softmax constants (the lane block's exp_lut bit)."""
+    cfg = CFG.replace(exp_impl="lut")
+    rng = np.random.default_rng(n)
+    x = rng.integers(-30000, 30000, (5, n))
+    k = SoftmaxConstants.from_scale(3e-4, impl="lut")
+    m = nl_program(cfg, x, LaneOp.SOFTMAX, nlops.softmax_consts(k))
+    assert np.array_equal(spad_out(m, cfg, 5, n), i_softmax(x, k))
+
+
+@pytest.mark.parametrize("impl,built", [("lut", "poly"), ("poly", "lut")])
+def test_softmax_exp_impl_must_match_the_config(impl, built):
+    k = SoftmaxConstants.from_scale(3e-4, impl=impl)
+    with pytest.raises(ValueError, match=f"exp_impl='{impl}'.*exp_impl='{built}'"):
+        nl_program(CFG.replace(exp_impl=built), np.zeros((1, 8), dtype=np.int64), LaneOp.SOFTMAX,
+                   nlops.softmax_consts(k))

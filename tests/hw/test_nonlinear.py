@@ -25,7 +25,11 @@ CONFIGS = {
     # One and three derive engines (the default is two): see ENGINE_CASES.
     "dim4-engines1": AcceleratorConfig(dim=4, derive_engines=1),
     "dim4-engines3": AcceleratorConfig(dim=4, derive_engines=3),
+    # ReBERT's split-LUT exp (golden.softmax.i_exp_lut): the softmax cases only (see LUT_CASES)
+    "dim4-lut": AcceleratorConfig(dim=4, exp_impl="lut"),
 }
+LUT_CONFIGS = {"dim4-lut"}
+LUT_CASES = {"softmax_random", "softmax_edges", "softmax_band"}
 ENGINE_CONFIGS = {"dim4-engines1", "dim4-engines3"}
 # Short rows, where the derive engines are the bottleneck: the RTL's cycles follow the engine count, and so must
 # the model's (test_engine_cases_are_derive_bound keeps these cases that way).
@@ -38,13 +42,15 @@ ENGINE_CASES = {"softmax_random", "softmax_edges", "layernorm_random", "layernor
 # stays under its 12 minutes (test_engine_cases_are_derive_bound keeps the model's dependence in make test)
 SLOW = ({(c, "minilm_shapes") for c in CONFIGS if c != "dim16"} | {("dim8", c) for c in CASES}
         | {(e, c) for e in ENGINE_CONFIGS for c in CASES} | {("dim16", c) for c in CASES})
-assert ENGINE_CASES <= set(CASES), "a case named here is not in sim.nl_job.CASES"
+assert ENGINE_CASES | LUT_CASES <= set(CASES), "a case named here is not in sim.nl_job.CASES"
 
 
 def _params():
     for cname in CONFIGS:
         for case in CASES:
             if cname in ENGINE_CONFIGS and case not in ENGINE_CASES:
+                continue
+            if cname in LUT_CONFIGS and case not in LUT_CASES:
                 continue
             marks = [pytest.mark.slow] if (cname, case) in SLOW else []
             yield pytest.param(cname, case, id=f"{cname}-{case}", marks=marks)
