@@ -31,7 +31,7 @@ def run(args):
 
     log = lambda msg: print(f"[demo] {msg}", flush=True)  # noqa: E731
     cfg = config_from_args(args)
-    model, enc = quantized_model(progress=log)
+    model, enc = quantized_model(progress=log, exp_impl=cfg.exp_impl)
     run_cmd.fit_tokens(model, DEFAULT_SENTENCE, args.seq)        # a bad --seq fails before the stages
     log("stage 1/3: Verilog of the accelerator")
     from sim.system import ACCEL_NAME

@@ -19,12 +19,14 @@ def add_arguments(parser):
     parser.add_argument("--gelu-bits", type=int, default=None, help="GELU output width (default: 12)")
 
 
-def quantized_model(hidden_bits=None, gelu_bits=None, progress=None, model="minilm", n_layers=None):
+def quantized_model(hidden_bits=None, gelu_bits=None, progress=None, model="minilm", n_layers=None, exp_impl=None):
     """The float model (``golden.model.load_model(model)``) and its first ``n_layers`` layers (default all)
-    quantized (progress lines go to ``progress``)."""
+    quantized (progress lines go to ``progress``); ``exp_impl``: the softmax's exp, as the accelerator that runs
+    the model computes it (``AcceleratorConfig.exp_impl``)."""
     from golden.encoder import QuantSpec, quantized_encoder
 
-    kw = {k: v for k, v in (("hidden_bits", hidden_bits), ("gelu_bits", gelu_bits)) if v is not None}
+    kw = {k: v for k, v in (("hidden_bits", hidden_bits), ("gelu_bits", gelu_bits), ("exp_impl", exp_impl))
+          if v is not None}
     spec = QuantSpec(**kw)
     if progress:
         progress(f"loading {model} and quantizing it (calibration on data/calibration.txt)")

@@ -316,7 +316,7 @@ def workload(config, *, seqs=(128, 64, 32), progress=print):
     from .embeddings import quantized_model
     from .run import run_layers
 
-    _, enc = quantized_model(progress=progress)
+    _, enc = quantized_model(progress=progress, exp_impl=config.exp_impl)
     for seq in seqs:
         try:
             res = run_layers(enc, config, tokens_of_length(enc.model, seq), 1, Options(), progress)

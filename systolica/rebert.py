@@ -53,7 +53,7 @@ def run(args):
     if not 0 < args.target <= 1:
         raise ValueError(f"--target must be a cosine in (0, 1], not {args.target}")
     cfg = config_from_args(args)
-    model, enc = quantized_model(progress=log)
+    model, enc = quantized_model(progress=log, exp_impl=cfg.exp_impl)
     if not 2 <= args.seq <= model.max_tokens:
         raise ValueError(f"--seq must be in 2..{model.max_tokens}, not {args.seq}")
     n = len(enc.layers)

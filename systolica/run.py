@@ -170,7 +170,7 @@ def run(args):
     log = lambda msg: print(f"[run] {msg}", flush=True)  # noqa: E731
     cfg = config_from_args(args)
     windows = _windows(args.window, args.layers)
-    model, enc = quantized_model(progress=log, model=args.model, n_layers=args.layers)
+    model, enc = quantized_model(progress=log, model=args.model, n_layers=args.layers, exp_impl=cfg.exp_impl)
     ids = fit_tokens(model, args.sentence, args.seq)
     log(f"{model.name}: {len(ids)} tokens, {args.layers} of {model.n_layers} layer(s), configuration "
         f"{cfg.to_json()}")

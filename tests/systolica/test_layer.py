@@ -82,3 +82,15 @@ def test_windowed_layer_bit_exact(enc):
     res = run_layers(enc, cfg, tokens_of_length(enc.model, 32), 1, None, print, optimize=False, windows=[3])
     assert res["windows"] == [3] and res["mac_cycles"] == res["ideal_cycles"]
     assert abs(res["model_cycles"] - res["cycles"]) <= 0.01 * res["cycles"], (res["model_cycles"], res["cycles"])
+
+
+@pytest.mark.slow
+def test_split_lut_exp_layer_bit_exact():
+    """ReBERT's split-LUT exponent (exp_impl "lut") through a whole MiniLM layer quantized with it, on the RTL at
+    the board preset: bit-exact, the model within 1%."""
+    from golden.encoder import QuantSpec
+    enc = quantized_encoder("minilm", QuantSpec(exp_impl="lut"))
+    cfg = preset("ulx3s-85f", exp_impl="lut")
+    res = run_layers(enc, cfg, tokens_of_length(enc.model, 32), 1, None, print, optimize=False)
+    assert res["mac_cycles"] == res["ideal_cycles"]
+    assert abs(res["model_cycles"] - res["cycles"]) <= 0.01 * res["cycles"], (res["model_cycles"], res["cycles"])
