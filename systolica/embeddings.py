@@ -17,6 +17,8 @@ def add_arguments(parser):
     parser.add_argument("--ops", action="store_true", help="also print each op's error, teacher-forced per layer")
     parser.add_argument("--hidden-bits", type=int, default=None, help="LayerNorm output width (default: 12)")
     parser.add_argument("--gelu-bits", type=int, default=None, help="GELU output width (default: 12)")
+    parser.add_argument("--exp-impl", choices=("poly", "lut"), default=None,
+                        help="the softmax's exp: I-BERT's polynomial or ReBERT's split LUT (default: poly)")
 
 
 def quantized_model(hidden_bits=None, gelu_bits=None, progress=None, model="minilm", n_layers=None, exp_impl=None):
@@ -38,7 +40,7 @@ def run(args):
     from golden.evaluate import compare, op_errors
 
     log = lambda msg: print(f"[golden] {msg}", file=sys.stderr, flush=True)
-    model, enc = quantized_model(args.hidden_bits, args.gelu_bits, log)
+    model, enc = quantized_model(args.hidden_bits, args.gelu_bits, log, exp_impl=args.exp_impl)
     sentences = args.sentences or [DEFAULT_SENTENCE]
     for n, sentence in enumerate(sentences, 1):
         log(f"sentence {n}/{len(sentences)}")
