@@ -59,7 +59,8 @@ class ErrorCode(enum.IntEnum):
     SPAD_RANGE = 3          # a scratchpad row out of range
     ACC_RANGE = 4           # an accumulator line out of range
     BUS = 5                 # SLVERR/DECERR on the AXI master
-    NONLINEAR = 6           # a softmax row's sum of exps too small (golden.softmax.MIN_EXP_SUM)
+    NONLINEAR = 6           # a softmax row's sum of exps too small (golden.softmax.MIN_EXP_SUM), or its lane
+    #                         constants for the exp the lanes do not build (AcceleratorConfig.exp_impl)
     TABLE_RANGE = 7         # a column-table entry out of range
     DEADLOCK = 8            # every queue waits on tokens no unit can give
 

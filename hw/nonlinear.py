@@ -22,7 +22,7 @@ from amaranth.hdl import Cat, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from golden.nlops import N_BITS, PASSES, NormMode
+from golden.nlops import N_BITS, PASSES, LaneOp, NormMode
 
 from .accumulator import AccReadCmdLayout
 from .lanes import (ROW_A_BITS, ROW_F_BITS, ROW_K_BITS, ActivationUnit, ColWriteLayout, LaneConstsLayout,
@@ -132,13 +132,18 @@ class NonlinearUnit(wiring.Component):
 
         m.d.comb += [self.busy.eq(busy), norm.mode.eq(pass_mode), norm.var_shift.eq(cmd.var_shift),
                      norm.pre_shift.eq(self.consts.pre_shift), norm.n_elems.eq(cmd.lines * cfg.dim),
-                     norm.clear.eq(start_pass), self.error.eq(norm.error)]
+                     norm.clear.eq(start_pass)]
+        # a softmax whose lane constants are for the exp these lanes do not build (golden.nlops exp_lut): the
+        # nonlinear error, as a too-small sum of exps is (the lanes would compute other exps)
+        other_exp = Signal()
+        m.d.comb += self.error.eq(norm.error | other_exp)
 
         # -- command and pass sequencing
         m.d.comb += self.cmd.ready.eq(~busy)
         op = self.cmd.payload.op
         with m.If(self.cmd.valid & ~busy):
-            m.d.sync += [cmd.eq(self.cmd.payload), busy.eq(1), pass_idx.eq(0)]
+            m.d.sync += [cmd.eq(self.cmd.payload), busy.eq(1), pass_idx.eq(0),
+                         other_exp.eq((op == int(LaneOp.SOFTMAX)) & (self.consts.exp_lut != (cfg.exp_impl == "lut")))]
             m.d.comb += start_pass.eq(1)
         pc = self.cmd.payload
         m.d.comb += [

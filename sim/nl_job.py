@@ -40,6 +40,7 @@ class NlJob:
     dst: str = None             # None: output stream; "spad": straight rows; "spad_t": transposed
     dst_base: int = 0
     band: dict = None           # a softmax band: window, q_base, k_base, cls_line (golden.nlops.band_mask)
+    error: bool = False         # the unit must raise its error flag (``expected`` is then not compared)
 
     def __post_init__(self):
         rows, length = self.x.shape
@@ -213,6 +214,16 @@ def softmax_band(cfg, rng):
             softmax_job(cfg, x, k, band=dict(window=d + 3, q_base=d + 1, k_base=0, cls_line=0), layout="col"),
             softmax_job(cfg, x, k, band=dict(window=0, q_base=2 * d, k_base=d, cls_line=1)),
             softmax_job(cfg, edge, k, band=dict(window=0, q_base=2 * d, k_base=d, cls_line=1))]
+
+
+@_case
+def softmax_other_exp(cfg, rng):
+    """Lane constants for the exp the lanes do not build (the lane block's exp_lut against the configuration's
+    exp_impl): the unit raises its error flag instead of computing other exps."""
+    other = "poly" if cfg.exp_impl == "lut" else "lut"
+    k = SoftmaxConstants.from_scale(3e-3, impl=other)
+    x = rng.integers(-2000, 2000, (4, 2 * cfg.dim))
+    return [NlJob(cfg, LaneOp.SOFTMAX, x, nlops.softmax_consts(k), None, np.zeros_like(x), error=True)]
 
 
 @_case

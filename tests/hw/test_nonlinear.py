@@ -29,7 +29,7 @@ CONFIGS = {
     "dim4-lut": AcceleratorConfig(dim=4, exp_impl="lut"),
 }
 LUT_CONFIGS = {"dim4-lut"}
-LUT_CASES = {"softmax_random", "softmax_edges", "softmax_band"}
+LUT_CASES = {"softmax_random", "softmax_edges", "softmax_band", "softmax_other_exp"}
 ENGINE_CONFIGS = {"dim4-engines1", "dim4-engines3"}
 # Short rows, where the derive engines are the bottleneck: the RTL's cycles follow the engine count, and so must
 # the model's (test_engine_cases_are_derive_bound keeps these cases that way).

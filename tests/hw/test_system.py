@@ -120,6 +120,42 @@ def test_deadlock_halt():
     assert r.status == csr.STATUS_ERROR and r.error_code == ErrorCode.DEADLOCK
 
 
+# The lanes built with the split LUT (a harness build more) in make test-all; in make test the polynomial's.
+@pytest.mark.parametrize("built, impl", [("poly", "poly"), ("poly", "lut"),
+                                         pytest.param("lut", "poly", marks=pytest.mark.slow),
+                                         pytest.param("lut", "lut", marks=pytest.mark.slow)])
+def test_softmax_constants_for_the_other_exp_halt(built, impl):
+    """The lanes build one exp (exp_impl): a SOFTMAX whose lane constants are for the other halts with the
+    nonlinear error on the RTL, as in the ISA model, instead of computing other exps (the LUT's constants on the
+    polynomial's lanes would also give exps of 0; the polynomial's on the LUT's lanes, wrong exps); the same
+    program with the matching constants runs."""
+    from golden.machine import Machine, MachineError
+    from golden.softmax import SoftmaxConstants
+    cfg = CFG.replace(exp_impl=built)
+    k = SoftmaxConstants.from_scale(1e-3, impl=impl)
+    rows = 4
+    scores = np.arange(rows * cfg.dim).reshape(rows, cfg.dim) * 50
+    seg = {DATA: _lines(scores, 4), DATA + 0x100: nlops.pack_lane_consts(nlops.softmax_consts(k))}
+    prog = [Instr.make(Opcode.LOAD, dst=1, local=0, lines=rows, mem_addr=DATA, stride=4 * cfg.dim, elem_bytes=4,
+                       push_next=True),
+            Instr.make(Opcode.CONFIG, kind=0, mem_addr=DATA + 0x100),
+            Instr.make(Opcode.NL, op=int(nlops.LaneOp.SOFTMAX), acc_base=0, rows=rows, lines=1, row_stride=1,
+                       line_stride=1, dst_base=0, dst_row_stride=1, dst_line_stride=1, pop_prev=True),
+            Instr.make(Opcode.HALT)]
+    r = run_program(cfg, {PROG: assemble(prog, cfg), **seg}, PROG)
+    image = bytearray(DATA + 0x200)
+    for a, data in seg.items():
+        image[a:a + len(data)] = data
+    if impl == built:
+        Machine(cfg).run(prog, image)
+        assert r.status == csr.STATUS_DONE, (r.status, r.error_code)
+        return
+    with pytest.raises(MachineError) as e:
+        Machine(cfg).run(prog, image)
+    assert e.value.code == ErrorCode.NONLINEAR
+    assert (r.status, r.error_code) == (csr.STATUS_ERROR, ErrorCode.NONLINEAR)
+
+
 def hazard_program(cfg, rng):
     """MATMULs and NLs that depend on each other through the scratchpad and the accumulator, in both directions,
     with an independent MATMUL beside an NL: the controller's hazard checks (golden.isa.conflicts) alone keep
