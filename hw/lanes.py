@@ -225,13 +225,12 @@ class _Lane:
         # stage 5 -> 6: U3, u * M + B with M and B per column or scalar; GELU's t = g * (erf + one).
         u3_a = Signal(signed(w["u3_a"]))
         u3_b = Signal(signed(w["u3_b"]))
-        if is_lut:
-            # LUT exp: TH[hi] * TL[lo] (the read ports' registered data)
-            m.d.comb += [u3_a.eq(Mux(c.gelu, g5, Mux(c.ln, w5, Mux(c.exp, th_rd.data, x5)))),
-                         u3_b.eq(Mux(c.gelu, w5 + k.gelu_one, Mux(c.exp, tl_rd.data, Mux(k.col_mult, m5c, k.m3))))]
+        if is_lut:      # LUT exp: TH[hi] * TL[lo] (the read ports' registered data)
+            other_a = Mux(c.ln, w5, Mux(c.exp, th_rd.data, x5))
+            other_b = Mux(c.exp, tl_rd.data, Mux(k.col_mult, m5c, k.m3))
         else:
-            m.d.comb += [u3_a.eq(Mux(c.gelu, g5, Mux(c.ln | c.exp, w5, x5))),
-                         u3_b.eq(Mux(c.gelu, w5 + k.gelu_one, Mux(k.col_mult, m5c, k.m3)))]
+            other_a, other_b = Mux(c.ln | c.exp, w5, x5), Mux(k.col_mult, m5c, k.m3)
+        m.d.comb += [u3_a.eq(Mux(c.gelu, g5, other_a)), u3_b.eq(Mux(c.gelu, w5 + k.gelu_one, other_b))]
         p6 = reg("p6", u3_a * u3_b + Mux(k.col_mult & ~c.gelu, b5c, 0), w["u3"])
         sh = k.s3 + Mux(c.exp, q5, 0)
         sh6 = reg("sh6", Mux(sh > MAX_SHIFT, MAX_SHIFT, sh), unsigned(6))
