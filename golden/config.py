@@ -7,7 +7,15 @@ import dataclasses
 import hashlib
 import json
 
-__all__ = ["AcceleratorConfig", "DATAFLOWS", "BUS_WIDTHS", "PRESETS", "preset"]
+#: The lanes' exp implementations (``AcceleratorConfig.exp_impl``): I-BERT's polynomial, ReBERT's split LUT.
+EXP_IMPLS = ("poly", "lut")
+
+
+def check_exp_impl(impl):
+    if impl not in EXP_IMPLS:
+        raise ValueError(f"exp_impl must be 'poly' or 'lut', not {impl!r}")
+
+__all__ = ["EXP_IMPLS", "check_exp_impl", "AcceleratorConfig", "DATAFLOWS", "BUS_WIDTHS", "PRESETS", "preset"]
 
 DATAFLOWS = ("ws", "os")
 #: AXI4 data widths the accelerator is built for: a beat must divide the 256-bit instruction and the 128-bit
@@ -70,7 +78,7 @@ class AcceleratorConfig:
         polynomial (``golden.softmax.i_exp``), or ``"lut"``, ReBERT's split-LUT exponent (``i_exp_lut``: two
         64-entry constant tables per lane, the tables' product in U3's multiplier instead of the polynomial's
         requantization). The lanes compute that one only; an NL SOFTMAX whose constants are for the other halts
-        (``golden.machine``). The cycle counts are the same.
+        with the nonlinear error. The cycle counts are the same.
 
     A capacity is an upper bound: it holds ``floor(bits / row_bits)`` rows, rounded down to a multiple of the
     bank count (``spad_rows`` / ``acc_rows`` give the exact figure, and the manifest records it).
@@ -126,8 +134,7 @@ class AcceleratorConfig:
         if self.pe_pipeline and self.dataflow != "ws":
             raise ValueError(f"pe_pipeline={self.pe_pipeline} is built for the weight-stationary array only "
                              f"(dataflow={self.dataflow!r})")
-        if self.exp_impl not in ("poly", "lut"):
-            raise ValueError(f"exp_impl must be 'poly' or 'lut', not {self.exp_impl!r}")
+        check_exp_impl(self.exp_impl)
         for mem, row_bits in (("spad", self.spad_row_bits), ("acc", self.acc_row_bits)):
             kib, banks = getattr(self, f"{mem}_kib"), getattr(self, f"{mem}_banks")
             if kib < 1:

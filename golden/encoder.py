@@ -31,6 +31,7 @@ import pathlib
 
 import numpy as np
 
+from .config import check_exp_impl
 from .gelu import GeluConstants, i_gelu
 from .layernorm import LayerNormConstants, i_layernorm
 from .matmul import matmul
@@ -88,8 +89,7 @@ class QuantSpec:
             raise ValueError(f"residual_bits must be an integer in [16, 24], not {self.residual_bits!r}")
         if not 90.0 <= self.percentile <= 100.0:
             raise ValueError(f"percentile must be in [90, 100], not {self.percentile!r}")
-        if self.exp_impl not in ("poly", "lut"):
-            raise ValueError(f"exp_impl must be 'poly' or 'lut', not {self.exp_impl!r}")
+        check_exp_impl(self.exp_impl)
 
     @property
     def activation_width(self):

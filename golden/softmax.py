@@ -43,6 +43,7 @@ import math
 
 import numpy as np
 
+from .config import EXP_IMPLS, check_exp_impl
 from .isqrt import reciprocal
 from .numerics import MAX_SHIFT, Dyadic, check_int, round_shift, saturate
 
@@ -64,8 +65,6 @@ OUT_BITS = 8            # p's scale is 2**-8
 #: reciprocal ``floor(2**32 / sum)`` would overflow the divider's quotient, so the normalization unit halts with
 #: ``ErrorCode.NONLINEAR``, and the ISA model likewise.
 MIN_EXP_SUM = 1 << 13
-#: The exp's implementations (``AcceleratorConfig.exp_impl``): I-BERT's polynomial, ReBERT's split LUT.
-EXP_IMPLS = ("poly", "lut")
 LUT_F = 12              # bits of the fraction f = -r / |x0|
 LUT_H = 6               # f's high bits index TH
 LUT_L = LUT_F - LUT_H   # f's low bits index TL
@@ -112,8 +111,7 @@ class SoftmaxConstants:
     lut_c: int = 0
 
     def __post_init__(self):
-        if self.impl not in EXP_IMPLS:
-            raise ValueError(f"exp_impl must be 'poly' or 'lut', not {self.impl!r}")
+        check_exp_impl(self.impl)
 
     @classmethod
     def from_scale(cls, s, in_bits=32, impl="poly"):
@@ -135,14 +133,13 @@ class SoftmaxConstants:
     def for_impl(self, impl):
         """These constants for the exp implementation ``impl`` (the LUT's depend on ``x0`` only; the
         polynomial's need the scale, so ``"poly"`` from ``"lut"`` constants is an error)."""
+        check_exp_impl(impl)
         if impl == self.impl:
             return self
         if impl == "lut":
             return dataclasses.replace(self, impl="lut", b_int=0, c_int=0, exp=Dyadic(1, LUT_SHIFT),
                                        **lut_constants(self.x0))
-        if impl == "poly":
-            raise ValueError("poly exp constants need the score scale: build them with from_scale(s)")
-        raise ValueError(f"exp_impl must be 'poly' or 'lut', not {impl!r}")
+        raise ValueError("poly exp constants need the score scale: build them with from_scale(s)")
 
 
 def lut_constants(x0):

@@ -75,28 +75,33 @@ def gelu_steps(tr, x, k, t):
     return np.clip(round_shift(tr("m4", tt * k["m3"]), k["s3"]), k["lo3"], k["hi3"])
 
 
-def softmax_steps(tr, x, k, t):
+def _exp_reduction(x, k):
+    """The exp's range reduction of a softmax row (both implementations): ``q``, ``r`` of ``d = xs - max``."""
     pre = k["pre_shift"]
     xs = np.right_shift(x, pre) if pre >= 0 else np.left_shift(x, -pre)
     d = np.maximum(xs - xs.max(axis=1, keepdims=True), CLAMP_Q * k["x0"])
     q = np.floor_divide(d, k["x0"])
-    r = d - k["x0"] * q
-    rb = tr("s2_a", r + k["exp_b"])
-    tr("s2_b", r)
-    z = tr("poly", rb * r + k["exp_c"])
-    e = _u3(tr, z, k, t, np.minimum(k["s3"] + q, nlops.MAX_SHIFT))
+    return q, d - k["x0"] * q
+
+
+def _softmax_out(tr, e):
+    """U4: the exps times the row's reciprocal, to 8 bits."""
     f = reciprocal(e.sum(axis=1, keepdims=True), RECIP_BITS)
     tr("m4_a", f), tr("m4_b", e)
     return np.clip(round_shift(tr("m4", e * f), nlops.SOFTMAX_SHIFT), 0, 255)
 
 
+def softmax_steps(tr, x, k, t):
+    q, r = _exp_reduction(x, k)
+    rb = tr("s2_a", r + k["exp_b"])
+    tr("s2_b", r)
+    z = tr("poly", rb * r + k["exp_c"])
+    return _softmax_out(tr, _u3(tr, z, k, t, np.minimum(k["s3"] + q, nlops.MAX_SHIFT)))
+
+
 def softmax_lut_steps(tr, x, k, t):
     """The LUT exp's steps (hw.lanes with exp_impl="lut"): S2's -r * inv + lut_c, the shifter, the tables, U3."""
-    pre = k["pre_shift"]
-    xs = np.right_shift(x, pre) if pre >= 0 else np.left_shift(x, -pre)
-    d = np.maximum(xs - xs.max(axis=1, keepdims=True), CLAMP_Q * k["x0"])
-    q = np.floor_divide(d, k["x0"])
-    r = d - k["x0"] * q
+    q, r = _exp_reduction(x, k)
     tr("s2_a", np.broadcast_to(np.int64(k["exp_b"]), r.shape))
     tr("s2_b", r)
     z = tr("poly", k["exp_b"] * r + k["exp_c"])
@@ -104,10 +109,8 @@ def softmax_lut_steps(tr, x, k, t):
     f = np.minimum(np.right_shift(z, k["erf_shift"]), (1 << LUT_F) - 1)
     th = tr("u3_a", np.asarray(LUT_TH)[f >> LUT_L])
     tl = tr("u3_b", np.asarray(LUT_TL)[f & ((1 << LUT_L) - 1)])
-    e = np.clip(round_shift(tr("u3", th * tl), np.minimum(k["s3"] + q, nlops.MAX_SHIFT)), k["lo3"], k["hi3"])
-    f = reciprocal(e.sum(axis=1, keepdims=True), RECIP_BITS)
-    tr("m4_a", f), tr("m4_b", e)
-    return np.clip(round_shift(tr("m4", e * f), nlops.SOFTMAX_SHIFT), 0, 255)
+    return _softmax_out(tr, np.clip(round_shift(tr("u3", th * tl), np.minimum(k["s3"] + q, nlops.MAX_SHIFT)),
+                                    k["lo3"], k["hi3"]))
 
 
 def layernorm_steps(tr, x, y, k, t, var_shift):
