@@ -288,10 +288,11 @@ class Machine:
         if k["op"] != op:
             # the lanes' output pass computes the lane block's op, the passes follow the instruction's op
             raise MachineError(f"NL op {op.name} with lane constants of op {k['op']} (CONFIG the op's constants)")
-        if op == LaneOp.SOFTMAX and ("lut" if k["exp_lut"] else "poly") != cfg.exp_impl:
+        made_for = "lut" if k["exp_lut"] else "poly"
+        if op == LaneOp.SOFTMAX and made_for != cfg.exp_impl:
             # the lanes build one exp (config.exp_impl): the nonlinear unit refuses constants for the other
-            raise MachineError(f"NL SOFTMAX with exp constants for exp_impl={'lut' if k['exp_lut'] else 'poly'!r} "
-                               f"on an accelerator built with exp_impl={cfg.exp_impl!r}", ErrorCode.NONLINEAR)
+            raise MachineError(f"NL SOFTMAX with exp constants for exp_impl={made_for!r} on an accelerator built "
+                               f"with exp_impl={cfg.exp_impl!r}", ErrorCode.NONLINEAR)
         mask = nlops.band_mask(rows, lines, d, f["q_base"], f["k_base"], f["window"], f["cls_line"]) \
             if f["band"] else None
         out = wrap(lane_op(op, x, y, k, self.table, f["var_shift"], mask), cfg.input_width)

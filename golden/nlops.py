@@ -23,10 +23,11 @@ import numpy as np
 from .layernorm import MAX_N, RECIP_BITS as LN_RECIP_BITS, XS_BITS, Z_BITS, LayerNormConstants
 from .numerics import MAX_SHIFT, Dyadic, int_range
 from .gelu import ERF_BITS
-from .softmax import (CLAMP_Q, EXP_BITS, LUT_F, LUT_INV_MAX, LUT_SHIFT, LUT_TH, LUT_TL, MIN_EXP_SUM,
+from .softmax import (CLAMP_Q, EXP_BITS, LUT_INV_MAX, LUT_SHIFT, LUT_TH, LUT_TL, MIN_EXP_SUM,
                       OUT_BITS as PROB_BITS, RECIP_BITS as SOFTMAX_RECIP_BITS, band_keep)
 
-__all__ = ["band_mask", "LaneOp", "NL_OPS", "NormMode", "PASSES", "LANE_LATENCY", "reduce_latency", "READ_TO_LANES", "DERIVE_CYCLES",
+__all__ = ["band_mask", "LaneOp", "NL_OPS", "NormMode", "PASSES", "LANE_LATENCY", "reduce_latency", "READ_TO_LANES",
+           "DERIVE_CYCLES",
            "FIELDS", "COL_FIELDS", "MAX_GELU_IN_BITS", "U1_BITS", "LN_F_OFFSET", "lane_intervals",
            "lane_widths", "signed_width", "LaneConsts", "ColConsts", "requant_consts", "gelu_consts",
            "exp_consts", "softmax_consts", "layernorm_consts", "clip_range", "LANE_BLOCK_BYTES", "COL_ENTRY_BYTES",
@@ -188,15 +189,15 @@ def lane_intervals(acc_width, input_width, exp_impl="poly"):
     exp_z = _add(_mul(reb, r), field("exp_c"))
     iv["poly"] = _hull(_add(_mul(aa, aa), field("gelu_c")), _add(_mul(dl, fp), _mul(dl, (LN_F_OFFSET, LN_F_OFFSET))),
                        exp_z)
-    tables = (0, 1 << 15)
+    tables = []                 # the LUT exp's U3 operands TH, TL
     if exp_impl == "lut":
         lut_z = _add(_mul(field("exp_b"), r), field("exp_c"))
         iv["s2_a"] = _hull(iv["s2_a"], field("exp_b"))
         iv["poly"] = _hull(iv["poly"], lut_z)
-        assert max(LUT_TH + LUT_TL) <= tables[1] and min(LUT_TH + LUT_TL) >= 0
+        tables = [(min(LUT_TH + LUT_TL), max(LUT_TH + LUT_TL))]
     iv["erf_one"] = _add(int_range(ERF_BITS + 1), field("gelu_one"))
-    iv["u3_a"] = _hull(x, int_range(Z_BITS), exp_z, g_gelu, *([tables] if exp_impl == "lut" else []))
-    iv["u3_b"] = _hull(m3c, field("m3"), iv["erf_one"], *([tables] if exp_impl == "lut" else []))
+    iv["u3_a"] = _hull(x, int_range(Z_BITS), exp_z, g_gelu, *tables)
+    iv["u3_b"] = _hull(m3c, field("m3"), iv["erf_one"], *tables)
     iv["u3"] = _add(_mul(iv["u3_a"], iv["u3_b"]), b)
     iv["t"] = _mul(g_gelu, iv["erf_one"])
     iv["m4_a"] = _hull(iv["t"], (0, (1 << SOFTMAX_RECIP_BITS) // MIN_EXP_SUM))

@@ -225,7 +225,9 @@ class NonlinearUnit(wiring.Component):
         key_zero = Signal()             # the incoming line's first key is 0
         line_keep = Signal(cfg.dim)
         lowest = -(1 << (cfg.acc_width - 1))
-        keep = [~cmd.band | ((kq + e >= 0) & (kq + e <= cmd.window * 2)) | (key_zero if e == 0 else 0)
+        width = Signal(N_BITS + 1)      # 2W, named once for the dim comparators
+        m.d.comb += width.eq(cmd.window * 2)
+        keep = [~cmd.band | ((kq + e >= 0) & (kq + e <= width)) | (key_zero if e == 0 else 0)
                 for e in range(cfg.dim)]
         with m.If(load):
             m.d.sync += [line[e].eq(Mux(keep[e], self.acc_read.payload.data[e], lowest)) for e in range(cfg.dim)]
