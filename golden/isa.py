@@ -63,6 +63,7 @@ class ErrorCode(enum.IntEnum):
     #                         constants for the exp the lanes do not build (AcceleratorConfig.exp_impl)
     TABLE_RANGE = 7         # a column-table entry out of range
     DEADLOCK = 8            # every queue waits on tokens no unit can give
+    ABORTED = 9             # stopped by the host (CSR CTRL.abort)
 
 
 class IsaError(ValueError):

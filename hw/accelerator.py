@@ -87,7 +87,8 @@ class Accelerator(wiring.Component):
         m.d.comb += [self.irq.eq(csr.irq), ctrl.start.eq(csr.start), ctrl.prog_addr.eq(csr.prog_addr),
                      csr.busy.eq(ctrl.busy), csr.done.eq(ctrl.done), csr.error.eq(ctrl.error),
                      csr.error_code.eq(ctrl.error_code), csr.error_info.eq(ctrl.error_info),
-                     ctrl.bus_error.eq(axi.error), axi.clear.eq(csr.start)]
+                     ctrl.bus_error.eq(axi.error), ctrl.bus_error_addr.eq(axi.error_addr), ctrl.abort.eq(csr.abort),
+                     axi.clear.eq(csr.start)]
 
         # memory ports: fetch, load DMA, CONFIG reads; the store DMA
         wiring.connect(m, ctrl.fetch, axi.read[0])

@@ -3,8 +3,15 @@
 Fetch reads the program from ``prog_addr`` in bursts of ``FETCH_INSTRS`` instructions over its AXI read port;
 decode checks each instruction against the configuration (``golden.isa.Instr.check`` in hardware) and sends it to
 its queue; each unit runs its queue in order, taking and giving tokens as docs/isa.md says. On a decode error,
-a bus error or a nonlinear error the controller stops fetching, lets the units finish what they started and
-reports ``error`` with ``error_code`` (``golden.isa.ErrorCode``) and ``error_info`` (the instruction's address).
+a bus error, a nonlinear error or an ``abort`` the controller stops fetching and reports ``error`` with
+``error_code`` (``golden.isa.ErrorCode``) and ``error_info`` (docs/isa.md, "Errors"):
+
+- a decode error is precise: every instruction before the bad one completes, none after it is queued, and
+  ``error_info`` is its address (unless an instruction before it ends in a runtime error or a deadlock first);
+- a runtime error (bus, nonlinear) or a deadlock drops every queued instruction that has not started, lets the
+  started ones finish, and reports the faulting bus address (``bus_error_addr``), the NL's address, or 0;
+- ``abort`` (a CSR pulse) stops the program as a runtime error does: the controller is idle again once the
+  instructions already started have finished (``ErrorCode.ABORTED``, info 0).
 HALT stops fetching and reports ``done`` once every queue is empty and every unit idle. A program whose queues
 wait on tokens that can never come (no unit busy, fetch stopped or blocked) ends with ``ErrorCode.DEADLOCK``:
 the controller never hangs.
@@ -98,7 +105,9 @@ class Controller(wiring.Component):
         Tile operations (one per MATMUL column block); ``exe_done`` pulses once per completed block.
     nl_cmd : Out(NlCmdLayout); nl_done, nl_busy, nl_error : In(1)
     consts : Out(LaneConstsLayout); col_write : Out(ColWriteLayout stream)
-    bus_error : In(1)
+    bus_error : In(1); bus_error_addr : In(32)
+        The AXI master's sticky error and the address of its first failing beat (read) or burst (write).
+    abort : In(1) pulse
     """
 
     def __init__(self, config):
@@ -107,7 +116,8 @@ class Controller(wiring.Component):
         dim, aw = config.dim, config.acc_width
         super().__init__({
             "start": In(1), "prog_addr": In(32), "busy": Out(1), "done": Out(1), "error": Out(1),
-            "error_code": Out(8), "error_info": Out(32), "bus_error": In(1),
+            "error_code": Out(8), "error_info": Out(32), "bus_error": In(1), "bus_error_addr": In(32),
+            "abort": In(1),
             "fetch": Out(rp), "config_mem": Out(rp),
             "ld_req": Out(stream.Signature(DmaReqLayout())),
             "ld_lines": In(stream.Signature(LineLayout(dim, aw))),
@@ -133,6 +143,7 @@ class Controller(wiring.Component):
         stop = Signal()         # fetch stopped (HALT decoded, or an error)
         err_code = Signal(8)
         err_info = Signal(32)
+        precise = Signal()      # err_code is a decode error: the instructions before it still run (no flush)
         m.d.comb += [self.busy.eq(running), self.error_code.eq(err_code), self.error_info.eq(err_info)]
 
         # ---- fetch: bursts of FETCH_INSTRS instructions into a prefetch FIFO ---------------------------------
@@ -432,8 +443,9 @@ class Controller(wiring.Component):
                      "transpose", "band", "window", "q_base", "k_base", "cls_line"):
             m.d.comb += getattr(nc.payload, name).eq(getattr(cnl, name))
         m.d.comb += [nc.payload.base.eq(cnl.acc_base), nc.payload.to_spad.eq(1)]
+        nl_pc = Signal(32)          # the running NL's address (ERROR_INFO of a nonlinear error)
         with m.If(ex_start & (ex_op == Opcode.NL)):
-            m.d.sync += [nl_run.eq(1), nl_fp.eq(head_fp)]
+            m.d.sync += [nl_run.eq(1), nl_fp.eq(head_fp), nl_pc.eq(ex_entry.pc)]
         with m.If(nc.valid & nc.ready):
             m.d.sync += ex_busy.eq(0)
             m.d.comb += [r_push.eq(1), r_kind.eq(1)]
@@ -516,21 +528,27 @@ class Controller(wiring.Component):
         m.d.comb += self.error.eq(finished & (err_code != 0))
         with m.If(finished):
             m.d.sync += running.eq(0)
-        with m.If(running & (err_code == 0)):
+        # A decode error waits (``precise``) while the instructions before it drain; a runtime error, a deadlock
+        # or an abort in the meantime replaces it (it is earlier in program order, or the program is stopped).
+        with m.If(running & ((err_code == 0) | precise)):
             with m.If(fail):
-                m.d.sync += [err_code.eq(fail_code), err_info.eq(fail_info), stop.eq(1)]
+                m.d.sync += [err_code.eq(fail_code), err_info.eq(fail_info), stop.eq(1), precise.eq(1)]
             with m.Elif(self.bus_error):
-                m.d.sync += [err_code.eq(ErrorCode.BUS), stop.eq(1)]
+                m.d.sync += [err_code.eq(ErrorCode.BUS), err_info.eq(self.bus_error_addr), stop.eq(1),
+                             precise.eq(0)]
             with m.Elif(self.nl_error):
-                m.d.sync += [err_code.eq(ErrorCode.NONLINEAR), stop.eq(1)]
+                m.d.sync += [err_code.eq(ErrorCode.NONLINEAR), err_info.eq(nl_pc), stop.eq(1), precise.eq(0)]
+            with m.Elif(self.abort):
+                m.d.sync += [err_code.eq(ErrorCode.ABORTED), err_info.eq(0), stop.eq(1), precise.eq(0)]
             with m.Elif(blocked):
-                m.d.sync += [err_code.eq(ErrorCode.DEADLOCK), stop.eq(1)]
-        m.d.comb += flush.eq(stop & running & (err_code != 0))
+                m.d.sync += [err_code.eq(ErrorCode.DEADLOCK), err_info.eq(0), stop.eq(1), precise.eq(0)]
+        m.d.comb += flush.eq(stop & running & (err_code != 0) & ~precise)
         with m.If(flush):
             # a controller stopped on an error drops what is still queued; started work finishes
             m.d.comb += [q.r_en.eq(q.r_rdy) for q in (ql, qe, qs)]
         with m.If(self.start & ~running):
-            m.d.sync += [running.eq(1), stop.eq(0), err_code.eq(0), err_info.eq(0), pc_fetch.eq(self.prog_addr),
+            m.d.sync += [running.eq(1), stop.eq(0), err_code.eq(0), err_info.eq(0), precise.eq(0),
+                         pc_fetch.eq(self.prog_addr),
                          pc_word.eq(self.prog_addr), beat.eq(0)]
             m.d.sync += [tok[n].eq(0) for n in names]
         return m

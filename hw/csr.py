@@ -11,7 +11,7 @@ __all__ = ["CTRL", "STATUS", "ERROR_CODE", "ERROR_INFO", "PROG_ADDR", "CYCLES_LO
 CTRL, STATUS, ERROR_CODE, ERROR_INFO, PROG_ADDR = 0x00, 0x04, 0x08, 0x0C, 0x10
 CYCLES_LO, CYCLES_HI = 0x20, 0x24
 PERF_BASE = 0x28
-CTRL_START, CTRL_CLEAR = 1 << 0, 1 << 1
+CTRL_START, CTRL_CLEAR, CTRL_ABORT = 1 << 0, 1 << 1, 1 << 2
 STATUS_BUSY, STATUS_DONE, STATUS_ERROR = 1 << 0, 1 << 1, 1 << 2
 
 
@@ -32,7 +32,7 @@ class CsrBlock(wiring.Component):
     cycle after the write. Throughput: one read per 2 cycles, one write per 3 cycles.
 
     Core side: ``start`` pulses for one cycle on a CTRL write with bit 0 set (it also clears DONE/ERROR and the
-    cycle counter). ``done`` and ``error`` inputs are sampled every cycle into sticky STATUS bits. CYCLES counts
+    cycle counter); ``abort`` pulses on a CTRL write with bit 2 set (the core stops: ``hw.controller``). ``done`` and ``error`` inputs are sampled every cycle into sticky STATUS bits. CYCLES counts
     cycles with ``busy`` high. ``error_code``/``error_info``/``perf`` are read live.
 
     Parameters
@@ -45,7 +45,7 @@ class CsrBlock(wiring.Component):
     Members
     -------
     axi : ``In(AxiLiteSignature(addr_width, 32))``
-    start, clear : ``Out(1)`` (pulses);  prog_addr : ``Out(32)``;  irq : ``Out(1)`` (STATUS.done | STATUS.error)
+    start, clear, abort : ``Out(1)`` (pulses);  prog_addr : ``Out(32)``;  irq : ``Out(1)`` (STATUS.done | STATUS.error)
     busy, done, error : ``In(1)``;  error_code : ``In(8)``;  error_info : ``In(32)``
     perf : ``In(data.ArrayLayout(64, n_perf))`` (absent when ``n_perf == 0``)
     """
@@ -56,7 +56,7 @@ class CsrBlock(wiring.Component):
         if not isinstance(addr_width, int) or 2 ** addr_width < perf_lo(n_perf):
             raise ValueError(f"addr_width={addr_width!r} does not cover the map up to {perf_lo(n_perf):#x}")
         self._n_perf = n_perf
-        members = {"axi": In(AxiLiteSignature(addr_width, 32)), "start": Out(1), "clear": Out(1),
+        members = {"axi": In(AxiLiteSignature(addr_width, 32)), "start": Out(1), "clear": Out(1), "abort": Out(1),
                    "prog_addr": Out(32), "busy": In(1), "done": In(1), "error": In(1), "error_code": In(8),
                    "error_info": In(32), "irq": Out(1)}
         if n_perf:
@@ -85,14 +85,14 @@ class CsrBlock(wiring.Component):
             m.d.sync += [w_full.eq(1), w_data.eq(axi.wdata), w_strb.eq(axi.wstrb)]
         with m.If(axi.bvalid & axi.bready):
             m.d.sync += axi.bvalid.eq(0)
-        m.d.sync += [self.start.eq(0), self.clear.eq(0)]
+        m.d.sync += [self.start.eq(0), self.clear.eq(0), self.abort.eq(0)]
         commit = aw_full & w_full & ~axi.bvalid
         with m.If(commit):
             m.d.sync += [aw_full.eq(0), w_full.eq(0), axi.bvalid.eq(1)]
             word = aw_addr[2:]
             with m.If(word == CTRL >> 2):
                 with m.If(w_strb[0]):
-                    m.d.sync += [self.start.eq(w_data[0]), self.clear.eq(w_data[1])]
+                    m.d.sync += [self.start.eq(w_data[0]), self.clear.eq(w_data[1]), self.abort.eq(w_data[2])]
             with m.If(word == PROG_ADDR >> 2):
                 for b in range(4):
                     with m.If(w_strb[b]):

@@ -75,7 +75,8 @@ class NonlinearUnit(wiring.Component):
     done : Out(1)
         Pulses in the cycle the op finishes (its last output beat accepted, or its last row written).
     busy, error : Out(1)
-        ``error`` is sticky until the next command: a softmax row's sum of exps was too small.
+        ``error`` is sticky until the next command: a softmax row's sum of exps was too small, or the lane
+        constants are for another op or exp (``golden.machine`` refuses the same).
     """
 
     def __init__(self, config):
@@ -133,17 +134,19 @@ class NonlinearUnit(wiring.Component):
         m.d.comb += [self.busy.eq(busy), norm.mode.eq(pass_mode), norm.var_shift.eq(cmd.var_shift),
                      norm.pre_shift.eq(self.consts.pre_shift), norm.n_elems.eq(cmd.lines * cfg.dim),
                      norm.clear.eq(start_pass)]
-        # a softmax whose lane constants are for the exp these lanes do not build (golden.nlops exp_lut): the
-        # nonlinear error, as a too-small sum of exps is (the lanes would compute other exps)
-        other_exp = Signal()
-        m.d.comb += self.error.eq(norm.error | other_exp)
+        # lane constants for another op than the command's (the lanes' output pass would compute the block's op),
+        # or a softmax's for the exp these lanes do not build (golden.nlops exp_lut): the nonlinear error, as a
+        # too-small sum of exps is (golden.machine.Machine refuses both)
+        other_consts = Signal()
+        m.d.comb += self.error.eq(norm.error | other_consts)
 
         # -- command and pass sequencing
         m.d.comb += self.cmd.ready.eq(~busy)
         op = self.cmd.payload.op
         with m.If(self.cmd.valid & ~busy):
             m.d.sync += [cmd.eq(self.cmd.payload), busy.eq(1), pass_idx.eq(0),
-                         other_exp.eq((op == int(LaneOp.SOFTMAX)) & (self.consts.exp_lut != (cfg.exp_impl == "lut")))]
+                         other_consts.eq((op != self.consts.op) |
+                                         ((op == int(LaneOp.SOFTMAX)) & (self.consts.exp_lut != (cfg.exp_impl == "lut"))))]
             m.d.comb += start_pass.eq(1)
         pc = self.cmd.payload
         m.d.comb += [

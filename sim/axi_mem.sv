@@ -7,6 +7,11 @@
 // - Plusarg +MEM_LATENCY=<n>: a burst's first R beat / W acceptance comes at the earliest 1 + n cycles after
 //   its AR/AW handshake (2 + n to the first R beat); queued bursts wait concurrently (a pipelined memory).
 // - An address at or above MEM_BYTES gets SLVERR (reads return 0, writes are dropped).
+// - Injected faults (inputs, may change between programs): a beat whose byte address is in [fault_lo, fault_hi)
+//   gets response fault_resp (2 SLVERR, 3 DECERR; 0 = no injection) on reads if fault_rd, on writes if fault_wr
+//   (its data is dropped; the burst's BRESP carries the code). `fault` pulses with every error response.
+// - Random stalls: with probability stall/256 per cycle each channel pauses: AR, AW and W drop READY; R and B
+//   hold back VALID before it is shown (once shown, VALID stays until READY). xorshift32 per channel.
 // - Plusarg +MEM_INIT=<file>: $readmemh of the word array at time 0, and again on each rising edge of `load`.
 //   The file holds one DATA_WIDTH-bit hex word per line, `@<word index>` to skip (sim.tb_axi_harness writes it).
 // - A rising edge of `dump` writes words [dump_addr/BEAT, (dump_addr+dump_bytes-1)/BEAT] to the file given by
@@ -47,7 +52,14 @@ module axi_mem #(
     input  logic                    load,
     input  logic                    dump,
     input  logic [31:0]             dump_addr,
-    input  logic [31:0]             dump_bytes
+    input  logic [31:0]             dump_bytes,
+    input  logic [31:0]             fault_lo,
+    input  logic [31:0]             fault_hi,
+    input  logic [1:0]              fault_resp,
+    input  logic                    fault_rd,
+    input  logic                    fault_wr,
+    input  logic [7:0]              stall,
+    output logic                    fault
 );
     localparam int BEAT = DATA_WIDTH / 8;
     localparam int WORDS = MEM_BYTES / BEAT;
@@ -68,6 +80,27 @@ module axi_mem #(
     longint now;
     always_ff @(posedge clk) now <= rst ? 64'd0 : now + 64'd1;
 
+    // Random stalls: one xorshift32 per channel (AR, AW, W, R, B); a channel pauses when its low byte < stall.
+    logic [31:0] rnd [5];
+    logic [4:0] pause;
+    always_ff @(posedge clk) begin
+        for (int c = 0; c < 5; c++) begin
+            logic [31:0] x;
+            x = rst ? 32'h9E3779B9 * (c + 1) : rnd[c];
+            x = x ^ (x << 13);
+            x = x ^ (x >> 17);
+            x = x ^ (x << 5);
+            rnd[c] <= x;
+        end
+    end
+    always_comb for (int c = 0; c < 5; c++) pause[c] = rnd[c][7:0] < stall;
+
+    function automatic logic injected(logic [ADDR_WIDTH-1:0] word, logic enable);
+        logic [63:0] a = 64'(word) * BEAT;
+        return enable && fault_resp != 2'b00 && a >= 64'(fault_lo) && a < 64'(fault_hi);
+    endfunction
+    assign fault = (rvalid && rready && rresp != 2'b00) || (bvalid && bready && bresp != 2'b00);
+
     // ---- read ---------------------------------------------------------------------------------------------
     logic [ADDR_WIDTH-1:0] arq_addr [QD];
     logic [7:0] arq_len [QD];
@@ -77,15 +110,17 @@ module axi_mem #(
     logic r_active;
     logic [ADDR_WIDTH-1:0] r_word;
     logic [7:0] r_left;
-    logic r_err, r_take;
-    assign arready = (arq_wp - arq_rp) != 5'(QD);
+    logic r_err, r_inj, r_take, r_shown;
+    assign arready = (arq_wp - arq_rp) != 5'(QD) && !pause[0];
     assign r_take = arq_wp != arq_rp && arq_due[arq_rp[3:0]] <= now && (!r_active || (rvalid && rready && rlast));
-    assign rvalid = r_active;
+    assign rvalid = r_active && (r_shown || !pause[3]);
     assign rlast = r_left == 0;
     assign r_err = r_word >= ADDR_WIDTH'(WORDS);
-    assign rresp = r_err ? 2'b10 : 2'b00;
-    assign rdata = r_err ? '0 : mem[r_word[WA-1:0]];
+    assign r_inj = injected(r_word, fault_rd);
+    assign rresp = r_err ? 2'b10 : r_inj ? fault_resp : 2'b00;
+    assign rdata = (r_err || r_inj) ? '0 : mem[r_word[WA-1:0]];
     always_ff @(posedge clk) begin
+        r_shown <= rvalid && !rready;
         if (rst) begin
             r_active <= 1'b0;
             arq_wp <= '0;
@@ -118,22 +153,26 @@ module axi_mem #(
     logic [ID_WIDTH-1:0] awq_id [QD];
     longint awq_due [QD];
     logic [4:0] awq_wp, awq_rp;
-    logic w_active, w_err, w_take;
+    logic w_active, w_take, b_pend, b_shown, w_inj;
+    logic [1:0] w_err;
     logic [ADDR_WIDTH-1:0] w_word;
     logic [ID_WIDTH-1:0] w_id;
     logic load_q, dump_q;
-    assign awready = (awq_wp - awq_rp) != 5'(QD);
+    assign awready = (awq_wp - awq_rp) != 5'(QD) && !pause[1];
     // One B register: the last beat of a burst waits while the previous B is still pending.
-    assign wready = w_active && (!bvalid || bready);
+    assign wready = w_active && (!b_pend || (bvalid && bready)) && !pause[2];
+    assign bvalid = b_pend && (b_shown || !pause[4]);
+    assign w_inj = injected(w_word, fault_wr);
     assign w_take = awq_wp != awq_rp && awq_due[awq_rp[3:0]] <= now && (!w_active || (wvalid && wready && wlast));
     always_ff @(posedge clk) begin
         load_q <= load;
         dump_q <= dump;
         if (load && !load_q) $readmemh(init_file, mem);
         if (dump && !dump_q) $writememh(dump_file, mem, dump_addr / BEAT, (dump_addr + dump_bytes - 1) / BEAT);
+        b_shown <= bvalid && !bready;
         if (rst) begin
             w_active <= 1'b0;
-            bvalid <= 1'b0;
+            b_pend <= 1'b0;
             awq_wp <= '0;
             awq_rp <= '0;
         end else begin
@@ -143,27 +182,29 @@ module axi_mem #(
                 awq_due[awq_wp[3:0]] <= now + longint'(latency);
                 awq_wp <= awq_wp + 5'd1;
             end
-            if (bvalid && bready) bvalid <= 1'b0;
+            if (bvalid && bready) b_pend <= 1'b0;
             if (wvalid && wready) begin
-                if (w_word < ADDR_WIDTH'(WORDS)) begin
+                // the burst's response: SLVERR beyond the memory, else the first injected code, else OKAY
+                logic [1:0] e;
+                e = w_word >= ADDR_WIDTH'(WORDS) ? 2'b10 : w_err != 2'b00 ? w_err : w_inj ? fault_resp : 2'b00;
+                if (w_word < ADDR_WIDTH'(WORDS) && !w_inj) begin
                     for (int i = 0; i < BEAT; i++)
                         if (wstrb[i]) mem[w_word[WA-1:0]][8*i +: 8] <= wdata[8*i +: 8];
-                end else begin
-                    w_err <= 1'b1;
                 end
+                w_err <= e;
                 w_word <= w_word + 1;
                 if (wlast) begin
                     w_active <= 1'b0;
-                    bvalid <= 1'b1;
+                    b_pend <= 1'b1;
                     bid <= w_id;
-                    bresp <= (w_err || w_word >= ADDR_WIDTH'(WORDS)) ? 2'b10 : 2'b00;
+                    bresp <= e;
                 end
             end
             if (w_take) begin
                 w_active <= 1'b1;
                 w_word <= awq_addr[awq_rp[3:0]] / BEAT;
                 w_id <= awq_id[awq_rp[3:0]];
-                w_err <= 1'b0;
+                w_err <= 2'b00;
                 awq_rp <= awq_rp + 5'd1;
             end
         end

@@ -2,7 +2,8 @@
 
 ``run_program(config, segments, prog_addr, reads)`` builds (cached) the harness around ``hw.accelerator``, loads
 ``segments`` (byte address -> bytes) with ``$readmemh``, starts the program through the AXI-Lite CSRs, waits for
-``irq`` (no Python per cycle) and returns a :class:`SystemResult`.
+``irq`` (no Python per cycle) and returns a :class:`SystemResult`. ``run_programs`` runs many :class:`Job` s in one
+simulator launch, with injected bus faults, random stalls, CSR aborts and a watchdog.
 """
 import dataclasses
 import json
@@ -12,7 +13,8 @@ import tempfile
 from . import runner
 from .tb_axi_harness import harness_design, write_hex
 
-__all__ = ["ACCEL_NAME", "accelerator_verilog", "accelerator_design", "SystemResult", "run_program", "MEM_BYTES"]
+__all__ = ["ACCEL_NAME", "accelerator_verilog", "accelerator_design", "Job", "SystemResult", "run_program",
+           "run_programs", "MEM_BYTES"]
 
 MEM_BYTES = 16 << 20
 #: Top module name of the accelerator's Verilog in the harness (and in ``systolica.synth``).
@@ -57,6 +59,23 @@ def accelerator_design(config, *, optimize=False):
 
 
 @dataclasses.dataclass
+class Job:
+    """One program run of :func:`run_programs`: the memory image ``segments`` (byte address -> bytes; the rest
+    of the memory keeps what earlier jobs left), the program at ``prog_addr``, the regions to read back
+    ``reads`` [(addr, nbytes)], and what the harness does meanwhile: injected bus faults ``fault`` (a dict of
+    ``sim.tb_axi_harness.HarnessTB.memory_faults`` arguments: lo, hi, resp, reads, writes), random stalls ``stall``
+    (probability per channel and cycle), a CSR abort ``abort_at`` cycles after start, and the watchdog
+    ``max_cycles`` (a run that reaches it is reported with ``hung``)."""
+    segments: dict
+    prog_addr: int
+    reads: tuple = ()
+    fault: dict = None
+    stall: float = 0.0
+    abort_at: int = None
+    max_cycles: int = 10**9
+
+
+@dataclasses.dataclass
 class SystemResult:
     status: int
     error_code: int
@@ -66,6 +85,8 @@ class SystemResult:
     reads: dict             # address -> bytes
     wall_cycles: int        # harness cycles from start to irq
     seconds: float          # wall-clock seconds from start to irq
+    fault_at: int = None    # harness cycles from start to the memory's first error response (None: none)
+    hung: bool = False      # no irq within the job's max_cycles
 
     @property
     def done(self):
@@ -79,19 +100,35 @@ def run_program(config, segments, prog_addr, reads=(), *, progress=print, max_ns
     ``trace``: a file to write the event trace to (``PROBES``; parse it with ``sim.trace.parse``).
     ``build_root``: where the harness build lives (default: ``build/``; the benchmarks use a fresh one).
     ``optimize``: a harness compiled for long runs (twice the C++ compile time, ~30% faster at DIM 16)."""
+    job = Job(segments, prog_addr, tuple(reads), max_cycles=max_ns // 10)
+    r, = run_programs(config, [job], progress=progress, trace=trace, build_root=build_root, optimize=optimize)
+    if r.hung:
+        raise AssertionError(f"no irq within {max_ns} ns")
+    return r
+
+
+def run_programs(config, jobs, *, progress=print, trace=None, build_root=None, optimize=False):
+    """Run ``jobs`` (:class:`Job`) one after another in one simulator launch, without a reset between them (the
+    accelerator's memories keep their contents); a :class:`SystemResult` per job."""
     design = accelerator_design(config, optimize=optimize)
     with tempfile.TemporaryDirectory(prefix="systolica-run-") as tmp:
         tmp = pathlib.Path(tmp)
-        write_hex(tmp / "mem.hex", segments, config.bus_width)
+        specs = []
+        for i, job in enumerate(jobs):
+            write_hex(tmp / f"mem{i}.hex", job.segments, config.bus_width)
+            specs.append({"hex": str(tmp / f"mem{i}.hex"), "prog_addr": job.prog_addr,
+                          "reads": [list(r) for r in job.reads], "fault": job.fault, "stall": job.stall,
+                          "abort_at": job.abort_at, "max_cycles": job.max_cycles})
         out = tmp / "result.json"
-        env = {"SYSTOLICA_SYSTEM": json.dumps({"prog_addr": prog_addr, "reads": [list(r) for r in reads],
-                                               "dump": str(tmp / "dump.hex"), "max_ns": max_ns,
-                                               "bus_width": config.bus_width}),
+        env = {"SYSTOLICA_SYSTEM": json.dumps({"jobs": specs, "mem_init": str(tmp / "mem.hex"),
+                                               "dump": str(tmp / "dump.hex"), "bus_width": config.bus_width}),
                "SYSTOLICA_RESULT": str(out)}
-        runner.run_test(design, "sim.cocotb_system", testcase="test_program", extra_env=env, progress=progress,
+        (tmp / "mem.hex").write_bytes((tmp / "mem0.hex").read_bytes() if jobs else b"")
+        runner.run_test(design, "sim.cocotb_system", testcase="test_programs", extra_env=env, progress=progress,
                         plusargs=[f"+MEM_INIT={tmp / 'mem.hex'}", f"+MEM_DUMP={tmp / 'dump.hex'}"] +
                         ([f"+TRACE={pathlib.Path(trace).resolve()}"] if trace else []),
                         results_name=f"program-{tmp.name}", root=build_root)
-        r = json.loads(out.read_text())
-    r["reads"] = {int(a): bytes.fromhex(h) for a, h in r["reads"].items()}
-    return SystemResult(**r)
+        results = json.loads(out.read_text())
+    for r in results:
+        r["reads"] = {int(a): bytes.fromhex(h) for a, h in r["reads"].items()}
+    return [SystemResult(**r) for r in results]

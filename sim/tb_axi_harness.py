@@ -13,8 +13,11 @@ Usage (see sim/cocotb_axi_harness.py)::
     await tb.wait_irq(); data = await tb.dump(dump, addr, nbytes)
 
 Wrapper ports (all cocotb sees): in ``rst``, ``csr_req``, ``csr_we``, ``csr_addr[11:0]``, ``csr_wdata[31:0]``,
-``load``, ``dump``, ``dump_addr[31:0]``, ``dump_bytes[31:0]``; out ``csr_ack``, ``csr_rdata[31:0]``, ``irq``,
-``cycles[63:0]`` (cycles since reset). Inputs are registered in the wrapper before they reach the DUT.
+``load``, ``dump``, ``dump_addr[31:0]``, ``dump_bytes[31:0]``, and the memory's fault injection and stalls
+(``fault_lo[31:0]``, ``fault_hi[31:0]``, ``fault_cfg[3:0]`` = {writes, reads, response[1:0]}, ``stall[7:0]``: see
+sim/axi_mem.sv); out ``csr_ack``, ``csr_rdata[31:0]``, ``irq``, ``cycles[63:0]`` (cycles since reset) and
+``fault_at[63:0]`` (the cycle of the first error response since the last ``load``, all ones if none). Inputs
+are registered in the wrapper before they reach the DUT.
 """
 import pathlib
 
@@ -38,8 +41,10 @@ _AXIL = ("awaddr", "awvalid", "awready", "wdata", "wstrb", "wvalid", "wready", "
          "araddr", "arvalid", "arready", "rdata", "rresp", "rvalid", "rready")
 HARNESS_PORTS = [("rst", "input", 1), ("csr_req", "input", 1), ("csr_we", "input", 1), ("csr_addr", "input", 12),
                  ("csr_wdata", "input", 32), ("load", "input", 1), ("dump", "input", 1), ("dump_addr", "input", 32),
-                 ("dump_bytes", "input", 32), ("csr_ack", "output", 1), ("csr_rdata", "output", 32),
-                 ("irq", "output", 1), ("cycles", "output", 64)]
+                 ("dump_bytes", "input", 32), ("fault_lo", "input", 32), ("fault_hi", "input", 32),
+                 ("fault_cfg", "input", 4), ("stall", "input", 8), ("csr_ack", "output", 1),
+                 ("csr_rdata", "output", 32), ("irq", "output", 1), ("cycles", "output", 64),
+                 ("fault_at", "output", 64)]
 
 
 def harness_sv(dut_name, dut_ports, *, axi="m_axi", axil="s_axil", irq="irq", mem_bytes=16 << 20, probes=()):
@@ -103,10 +108,15 @@ module {HARNESS_TOP} (
     input  logic        dump,
     input  logic [31:0] dump_addr,
     input  logic [31:0] dump_bytes,
+    input  logic [31:0] fault_lo,
+    input  logic [31:0] fault_hi,
+    input  logic [3:0]  fault_cfg,
+    input  logic [7:0]  stall,
     output logic        csr_ack,
     output logic [31:0] csr_rdata,
     output logic        irq,
-    output logic [63:0] cycles
+    output logic [63:0] cycles,
+    output logic [63:0] fault_at
 );
     logic clk = 1'b0;
     always #5 clk = ~clk;
@@ -114,12 +124,19 @@ module {HARNESS_TOP} (
     // cocotb's inputs pass a register before the design: logic fed by a public input re-evaluates every step.
     logic rst_q = 1'b1, req_q = 1'b0, we_q, load_q = 1'b0, dump_q = 1'b0;
     logic [11:0] addr_q;
-    logic [31:0] wdata_q, dump_addr_q, dump_bytes_q;
+    logic [31:0] wdata_q, dump_addr_q, dump_bytes_q, fault_lo_q = '0, fault_hi_q = '0;
+    logic [3:0] fault_cfg_q = '0;
+    logic [7:0] stall_q = '0;
+    logic mem_fault;
     always_ff @(posedge clk) begin
         rst_q <= rst; req_q <= csr_req; we_q <= csr_we; addr_q <= csr_addr; wdata_q <= csr_wdata;
         load_q <= load; dump_q <= dump; dump_addr_q <= dump_addr; dump_bytes_q <= dump_bytes;
+        fault_lo_q <= fault_lo; fault_hi_q <= fault_hi; fault_cfg_q <= fault_cfg; stall_q <= stall;
     end
     always_ff @(posedge clk) cycles <= rst_q ? 64'd0 : cycles + 64'd1;
+    always_ff @(posedge clk)
+        if (rst_q || load_q) fault_at <= '1;
+        else if (mem_fault && fault_at == '1) fault_at <= cycles;
 
 {nl.join(decl)}
 
@@ -170,7 +187,14 @@ module {HARNESS_TOP} (
         .load(load_q),
         .dump(dump_q),
         .dump_addr(dump_addr_q),
-        .dump_bytes(dump_bytes_q)
+        .dump_bytes(dump_bytes_q),
+        .fault_lo(fault_lo_q),
+        .fault_hi(fault_hi_q),
+        .fault_resp(fault_cfg_q[1:0]),
+        .fault_rd(fault_cfg_q[2]),
+        .fault_wr(fault_cfg_q[3]),
+        .stall(stall_q),
+        .fault(mem_fault)
     );
 {trace}
 endmodule
@@ -206,7 +230,7 @@ def _host_cpu():
     return "\n".join(sorted({line for line in info.splitlines() if line.startswith(("model name", "flags"))}))
 
 
-# The same run as sim.cocotb_system.test_program without cocotb (no VPI, no Python): reset, PROG_ADDR, start, wait
+# The same run as sim.cocotb_system.test_programs without cocotb (no VPI, no Python): reset, PROG_ADDR, start, wait
 # for irq, read STATUS and CYCLES. It links against the cocotb build's own model (``Vtop__ALL.a``), so it measures
 # that very model; the benchmarks use it as the ceiling a cocotb run can approach.
 CPP_DRIVER = r"""
@@ -328,7 +352,8 @@ class HarnessTB:
 
     def __init__(self, dut, data_width=128):
         self.dut, self.data_width = dut, data_width
-        for n in ("csr_req", "csr_we", "csr_addr", "csr_wdata", "load", "dump", "dump_addr", "dump_bytes"):
+        for n in ("csr_req", "csr_we", "csr_addr", "csr_wdata", "load", "dump", "dump_addr", "dump_bytes",
+                  "fault_lo", "fault_hi", "fault_cfg", "stall"):
             getattr(dut, n).value = 0
 
     async def reset(self):
@@ -363,6 +388,20 @@ class HarnessTB:
 
     def cycles(self):
         return self.dut.cycles.value.to_unsigned()
+
+    def memory_faults(self, lo=0, hi=0, resp=0, reads=False, writes=False, stall=0.0):
+        """The memory's behaviour from the next cycle: beats in [lo, hi) answer ``resp`` (2 SLVERR, 3 DECERR, 0
+        none) on reads and/or writes; each channel pauses with probability ``stall`` per cycle."""
+        d = self.dut
+        d.fault_lo.value, d.fault_hi.value = lo, hi
+        d.fault_cfg.value = resp | reads << 2 | writes << 3
+        d.stall.value = min(255, round(stall * 256))
+
+    def fault_at(self):
+        """The cycle (as :meth:`cycles` counts) of the first error response since the last :meth:`load`, or
+        None."""
+        v = self.dut.fault_at.value.to_unsigned()
+        return None if v == (1 << 64) - 1 else v
 
     async def dump(self, path, addr, nbytes):
         """Bytes [addr, addr + nbytes) of the memory (through +MEM_DUMP=path)."""

@@ -84,7 +84,7 @@ MUTANTS = (
     Mutant("band-cls", "a softmax band forgets that every query keeps [CLS] (RTL)", "hw/nonlinear.py",
            "| (key_zero if e == 0 else 0)", "| 0", ("tests/hw/test_nonlinear.py::test_nonlinear[dim4-softmax_band]",)),
     Mutant("nl-other-exp", "the nonlinear unit runs a softmax whose constants are for the exp its lanes do not "
-           "build (RTL)", "hw/nonlinear.py", "self.error.eq(norm.error | other_exp)", "self.error.eq(norm.error)",
+           "build (RTL)", "hw/nonlinear.py", "self.error.eq(norm.error | other_consts)", "self.error.eq(norm.error)",
            ("tests/hw/test_nonlinear.py::test_nonlinear[dim4-lut-softmax_other_exp]",)),
     # ---- the array: reference, cycle model, gateware ----
     Mutant("matmul-wrap-width", "golden's accumulator wraps one bit wider than acc_width", "golden/matmul.py",
