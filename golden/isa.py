@@ -387,14 +387,14 @@ def decode(word):
     try:
         op = Opcode(word & 0xFF)
     except ValueError:
-        raise ValueError(f"illegal opcode 0x{word & 0xFF:02x}") from None
+        raise IsaError(f"illegal opcode 0x{word & 0xFF:02x}", ErrorCode.ILLEGAL_OPCODE) from None
     used = (1 << FIELD_BASE) - 1
     values = {}
     for name, pos, width in LAYOUTS[op]:
         values[name] = (word >> pos) & ((1 << width) - 1)
         used |= ((1 << width) - 1) << pos
     if word & ~used:
-        raise ValueError(f"{op.name}: reserved bits set (0x{word & ~used:x})")
+        raise IsaError(f"{op.name}: reserved bits set (0x{word & ~used:x})", ErrorCode.BAD_FIELD)
     flags = {f: bool((word >> (8 + i)) & 1) for i, f in enumerate(FLAGS)}
     return Instr.make(op, **flags, **values)
 

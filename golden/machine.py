@@ -27,7 +27,7 @@ The timing estimate of a program lives in :mod:`golden.program_cycles` (re-expor
 import numpy as np
 
 from . import nlops
-from .isa import CHANNELS, ErrorCode, IsaError, Opcode, disassemble
+from .isa import CHANNELS, INSTR_BYTES, ErrorCode, IsaError, Opcode, disassemble
 from .nlops import LaneOp
 
 from .gelu import GeluConstants, i_gelu
@@ -40,11 +40,12 @@ __all__ = ["Machine", "MachineError", "lane_op", "estimate_cycles", "Latencies"]
 
 
 class MachineError(ValueError):
-    """An error the hardware reports in ``ERROR_CODE`` (``code``: ``golden.isa.ErrorCode``), or a program bug."""
+    """An error the hardware reports in ``ERROR_CODE`` (``code``: ``golden.isa.ErrorCode``) and ``ERROR_INFO``
+    (``info``: the bus address of a bus error's first failing beat), or a program bug."""
 
-    def __init__(self, msg, code=ErrorCode.BAD_FIELD):
+    def __init__(self, msg, code=ErrorCode.BAD_FIELD, info=0):
         super().__init__(msg)
-        self.code = code
+        self.code, self.info = code, info
 
 
 def _u3(u, k, m3c, bc, cols):
@@ -148,8 +149,9 @@ class Machine:
     # ---- memory -------------------------------------------------------------------------------------------
     def _mem(self, addr, n):
         if addr + n > len(self.memory):
+            beat = self.config.bus_width // 8
             raise MachineError(f"memory access 0x{addr:x}..0x{addr + n - 1:x} beyond the {len(self.memory)}-byte "
-                               "memory", ErrorCode.BUS)
+                               "memory", ErrorCode.BUS, max(addr, len(self.memory)) // beat * beat)
         return addr
 
     def read_lines(self, addr, lines, stride, elem_bytes):
@@ -174,12 +176,14 @@ class Machine:
         self.stats["bytes_written"] += values.size * elem_bytes
 
     # ---- execution ----------------------------------------------------------------------------------------
-    def run(self, program, memory_image=None, max_instrs=None):
+    def run(self, program, memory_image=None, max_instrs=None, prog_addr=0):
         """Execute ``program`` (bytes or a list of ``golden.isa.Instr``) in program order until HALT or its end.
 
         ``memory_image`` (bytes-like, or dict address -> bytes) replaces the memory first; returns ``self``.
         Every instruction is checked with ``Instr.check(config)``; errors raise ``ValueError`` naming the
-        instruction index.
+        instruction index (a :class:`MachineError` with the hardware's code and info: a decode or nonlinear
+        error's info is the instruction's address, ``prog_addr`` + 32 per instruction, a deadlock's 0). What a run
+        on the decoupled queues leaves when it ends on an error: ``golden.queues``.
         """
         if memory_image is not None:
             self.load_image(memory_image)
@@ -192,7 +196,9 @@ class Machine:
                     break
                 self.step(ins)
             except (MachineError, IsaError) as e:
-                raise MachineError(f"instruction {i} ({ins.op.name}): {e}", e.code) from None
+                info = getattr(e, "info", 0) if e.code in (ErrorCode.BUS, ErrorCode.DEADLOCK) else \
+                    prog_addr + i * INSTR_BYTES
+                raise MachineError(f"instruction {i} ({ins.op.name}): {e}", e.code, info) from None
             except ValueError as e:
                 raise ValueError(f"instruction {i} ({ins.op.name}): {e}") from None
         return self
@@ -287,7 +293,8 @@ class Machine:
             raise MachineError(f"unknown NL op {f['op']}") from None
         if k["op"] != op:
             # the lanes' output pass computes the lane block's op, the passes follow the instruction's op
-            raise MachineError(f"NL op {op.name} with lane constants of op {k['op']} (CONFIG the op's constants)")
+            raise MachineError(f"NL op {op.name} with lane constants of op {k['op']} (CONFIG the op's constants)",
+                               ErrorCode.NONLINEAR)
         made_for = "lut" if k["exp_lut"] else "poly"
         if op == LaneOp.SOFTMAX and made_for != cfg.exp_impl:
             # the lanes build one exp (config.exp_impl): the nonlinear unit refuses constants for the other

@@ -446,8 +446,12 @@ class Controller(wiring.Component):
         nl_pc = Signal(32)          # the running NL's address (ERROR_INFO of a nonlinear error)
         with m.If(ex_start & (ex_op == Opcode.NL)):
             m.d.sync += [nl_run.eq(1), nl_fp.eq(head_fp), nl_pc.eq(ex_entry.pc)]
+        # the unit's error flag is sticky until its next command: it speaks for this program once one of the
+        # program's NLs has been accepted (a program after one that ended in a nonlinear error starts clean)
+        nl_armed = Signal()
+        nl_error = self.nl_error & nl_armed
         with m.If(nc.valid & nc.ready):
-            m.d.sync += ex_busy.eq(0)
+            m.d.sync += [ex_busy.eq(0), nl_armed.eq(1)]
             m.d.comb += [r_push.eq(1), r_kind.eq(1)]
         nl_complete = nl_run & self.nl_done
         with m.If(nl_complete):
@@ -536,18 +540,21 @@ class Controller(wiring.Component):
             with m.Elif(self.bus_error):
                 m.d.sync += [err_code.eq(ErrorCode.BUS), err_info.eq(self.bus_error_addr), stop.eq(1),
                              precise.eq(0)]
-            with m.Elif(self.nl_error):
+            with m.Elif(nl_error):
                 m.d.sync += [err_code.eq(ErrorCode.NONLINEAR), err_info.eq(nl_pc), stop.eq(1), precise.eq(0)]
             with m.Elif(self.abort):
                 m.d.sync += [err_code.eq(ErrorCode.ABORTED), err_info.eq(0), stop.eq(1), precise.eq(0)]
             with m.Elif(blocked):
                 m.d.sync += [err_code.eq(ErrorCode.DEADLOCK), err_info.eq(0), stop.eq(1), precise.eq(0)]
-        m.d.comb += flush.eq(stop & running & (err_code != 0) & ~precise)
+        # the error inputs stop new starts in the cycle they rise: an instruction that waits for the faulting one
+        # (a token, or its queue) cannot start before its error is registered in err_code
+        m.d.comb += flush.eq(running & ((stop & (err_code != 0) & ~precise) | self.bus_error | nl_error |
+                                        self.abort))
         with m.If(flush):
             # a controller stopped on an error drops what is still queued; started work finishes
             m.d.comb += [q.r_en.eq(q.r_rdy) for q in (ql, qe, qs)]
         with m.If(self.start & ~running):
-            m.d.sync += [running.eq(1), stop.eq(0), err_code.eq(0), err_info.eq(0), precise.eq(0),
+            m.d.sync += [running.eq(1), stop.eq(0), err_code.eq(0), err_info.eq(0), precise.eq(0), nl_armed.eq(0),
                          pc_fetch.eq(self.prog_addr),
                          pc_word.eq(self.prog_addr), beat.eq(0)]
             m.d.sync += [tok[n].eq(0) for n in names]
