@@ -357,10 +357,12 @@ class NormUnit(wiring.Component):
         for e in engines:
             with m.If(e.done):
                 m.d.comb += res.eq(e.result)
+        # sticky from a row whose derive failed until the next pass after it: a failing last row whose result
+        # arrives in the cycle the next pass starts (and clears) still sets it
         err = Signal()
-        with m.If(self.clear):
-            m.d.sync += err.eq(0)
-        with m.Elif(Cat(*(e.done & e.error for e in engines)).any()):
+        with m.If(Cat(*(e.done & e.error for e in engines)).any()):
             m.d.sync += err.eq(1)
+        with m.Elif(self.clear):
+            m.d.sync += err.eq(0)
         m.d.comb += self.error.eq(err)
         return m
