@@ -31,7 +31,7 @@ from .isa import CHANNELS, INSTR_BYTES, ErrorCode, IsaError, Opcode, disassemble
 from .nlops import LaneOp
 
 from .gelu import GeluConstants, i_gelu
-from .layernorm import LayerNormConstants, i_layernorm
+from .layernorm import XS_BITS, LayerNormConstants, i_layernorm
 from .matmul import matmul, wrap
 from .numerics import Dyadic, int_range, round_shift
 from .softmax import EXP_BITS, MIN_EXP_SUM, SoftmaxConstants, i_softmax
@@ -113,7 +113,12 @@ def lane_op(op, x, y, k, table, var_shift=0, mask=None):
     if op == LaneOp.LAYERNORM:
         g = u1()
         # i_layernorm up to z (identity requantization), then this op's U3 (gamma, beta per column).
-        lk = LayerNormConstants(n, nlops.signed_width(k["lo1"], k["hi1"]), 63, var_shift, Dyadic(1, 0), (0,) * n)
+        in_bits = nlops.signed_width(k["lo1"], k["hi1"])
+        if in_bits - var_shift > XS_BITS:
+            # the unit's statistics are sized for shifted inputs of XS_BITS (golden.layernorm): a program bug
+            raise MachineError(f"LayerNorm of {in_bits}-bit inputs with var_shift={var_shift}: the shifted inputs "
+                               f"exceed {XS_BITS} bits (var_shift >= {in_bits - XS_BITS})")
+        lk = LayerNormConstants(n, in_bits, 63, var_shift, Dyadic(1, 0), (0,) * n)
         return _u3(i_layernorm(g, lk), k, m3c, bc, cols)
     raise MachineError(f"NL op {int(op)} is not an instruction-level op {[o.name for o in nlops.NL_OPS]}")
 
@@ -134,11 +139,15 @@ class Machine:
     table : dict name -> (config.col_entries,) int64 array (``m1``, ``m3``, ``b``)
     tokens : dict channel -> count (``l2e``, ``e2l``, ``e2s``, ``s2e``)
     stats : dict of counters (instructions per opcode, bytes read / written)
+    bus_faults : tuple of (lo, hi, reads, writes)
+        Byte ranges ``[lo, hi)`` whose reads (``reads``) and / or writes (``writes``) the memory answers with an
+        error, as a faulty slave (sim/axi_mem.sv's injection); memory beyond ``len(memory)`` always does.
     """
 
-    def __init__(self, config):
+    def __init__(self, config, bus_faults=()):
         self.config = config
         self.memory = bytearray()
+        self.bus_faults = tuple(bus_faults)
         self.spad = np.zeros((config.spad_rows, config.dim), dtype=np.int64)
         self.acc = np.zeros((config.acc_rows, config.dim), dtype=np.int64)
         self.lane = nlops.LaneConsts.make()
@@ -147,12 +156,28 @@ class Machine:
         self.stats = {"bytes_read": 0, "bytes_written": 0}
 
     # ---- memory -------------------------------------------------------------------------------------------
-    def _mem(self, addr, n):
-        if addr + n > len(self.memory):
-            beat = self.config.bus_width // 8
-            raise MachineError(f"memory access 0x{addr:x}..0x{addr + n - 1:x} beyond the {len(self.memory)}-byte "
-                               "memory", ErrorCode.BUS, max(addr, len(self.memory)) // beat * beat)
-        return addr
+    def _mem(self, addr, n, write=False, segment=None):
+        """``addr``, or a bus error if bytes ``[addr, addr + n)`` meet the end of the memory or a faulty range.
+        Its info is the hardware's (``hw.axi.AxiMaster``): a read's first failing beat, a write's failing burst
+        (the write's ``segment`` start, default ``addr``, cut into bursts of at most 256 beats that never cross
+        4 KiB)."""
+        ends = [max(addr, len(self.memory))] if addr + n > len(self.memory) else []
+        ends += [max(addr, lo) for lo, hi, rd, wr in self.bus_faults
+                 if (wr if write else rd) and addr < hi and lo < addr + n]
+        if not ends:
+            return addr
+        beat = self.config.bus_width // 8
+        fail = min(ends) // beat * beat
+        if write:
+            a = (addr if segment is None else segment) // beat * beat
+            while True:
+                nxt = a + min(256 * beat, 4096 - a % 4096)
+                if fail < nxt:
+                    fail = a
+                    break
+                a = nxt
+        raise MachineError(f"{'write' if write else 'read'} of 0x{addr:x}..0x{addr + n - 1:x}: bus error at 0x{fail:x}",
+                           ErrorCode.BUS, fail)
 
     def read_lines(self, addr, lines, stride, elem_bytes):
         """``lines`` lines of ``dim`` signed little-endian elements of ``elem_bytes`` bytes (int64 array)."""
@@ -170,8 +195,10 @@ class Machine:
             raise MachineError(f"STORE of value {int(values.min() if values.min() < lo else values.max())} that "
                                f"does not fit {elem_bytes}-byte elements")
         dt = {1: "<i1", 2: "<i2", 4: "<i4"}[elem_bytes]
+        n = self.config.dim * elem_bytes
         for i, row in enumerate(values):
-            a = self._mem(addr + i * stride, row.size * elem_bytes)
+            # one write segment if the lines are contiguous, else one per line (hw.dma)
+            a = self._mem(addr + i * stride, n, write=True, segment=addr if stride == n else None)
             self.memory[a:a + row.size * elem_bytes] = row.astype(dt).tobytes()
         self.stats["bytes_written"] += values.size * elem_bytes
 

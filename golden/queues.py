@@ -13,6 +13,9 @@ result is the same. This module says what the hardware may do when the program i
   When it is raised depends on timing, so a STORE that neither waits for the faulting instruction nor is waited
   for by it *may* have run: :attr:`Outcome.status` says, per instruction, ``must``, ``maybe`` or ``never``.
   Instructions after a faulting one in its own queue, and those that wait for them through tokens, never start.
+- A bus error on an instruction's fetch is a runtime error too: the instructions before it may have run, none
+  after it. (Fetch reads ahead of the program: one that ends within ``hw.controller.PREFETCH`` instructions of a
+  faulty address may see that fault.)
 - The reported error is the first in time. Independent faulting instructions can each be first: the hardware's
   ``(code, info)`` must be one of :attr:`Outcome.errors`, and :meth:`Outcome.status_for` gives the statuses for
   the one it reports.
@@ -25,11 +28,13 @@ from .machine import Machine, MachineError
 __all__ = ["Outcome", "fetch", "outcome"]
 
 RUNTIME = (ErrorCode.BUS, ErrorCode.NONLINEAR)
+FETCH = -1      # the faulting "instruction" of a fetch's bus error
 
 
 @dataclasses.dataclass
 class Outcome:
-    """The end of a run: ``errors`` (code, info, instruction index or None) the hardware may report, the
+    """The end of a run: ``errors`` (code, info, faulting instruction's index, :data:`FETCH`, or None for a
+    decode error or a deadlock) the hardware may report, the
     instructions fetched, the writes of each STORE the model ran ``writes`` (index -> [(addr, bytes)]), the
     indices of the instructions it ran ``ran``, and the ancestors of each faulting instruction (the instructions
     it waited for, directly or not)."""
@@ -54,15 +59,16 @@ class Outcome:
 
 def fetch(machine, prog_addr, limit=1024):
     """``(instructions, bad)``: the instructions from ``prog_addr`` up to HALT or the first that fails its decode
-    checks, and that failure as ``(code, info)`` (None after a HALT)."""
+    checks or its fetch (a bus error), and that failure as ``(code, info)`` (None after a HALT)."""
     instrs = []
     for i in range(limit):
         a = prog_addr + i * INSTR_BYTES
-        if a + INSTR_BYTES > len(machine.memory):
-            raise ValueError(f"the program runs off the {len(machine.memory)}-byte memory at 0x{a:x}")
         try:
+            machine._mem(a, INSTR_BYTES)
             ins = decode(int.from_bytes(machine.memory[a:a + INSTR_BYTES], "little"))
             ins.check(machine.config)
+        except MachineError as e:
+            return instrs, (e.code, e.info)
         except IsaError as e:
             return instrs, (e.code, a)
         if ins.op == Opcode.HALT:
@@ -140,6 +146,8 @@ def outcome(config, image=None, prog_addr=0, machine=None, limit=1024):
         for ch in ins.pushes:
             m.tokens[ch] += 1
     stuck = any(heads[q] < len(queues[q]) for q in Queue if q not in halted)
+    if bad is not None and bad[0] == ErrorCode.BUS:
+        faults.append((int(bad[0]), bad[1], FETCH))
     if faults:
         errors = faults
     elif stuck:
@@ -149,5 +157,5 @@ def outcome(config, image=None, prog_addr=0, machine=None, limit=1024):
     else:
         errors = []
     preds = _edges(instrs)
-    return Outcome(errors, instrs, writes, ran, {k: _closure(preds, k) for _, _, k in faults})
+    return Outcome(errors, instrs, writes, ran, {k: set() if k == FETCH else _closure(preds, k) for _, _, k in faults})
 

@@ -1,6 +1,6 @@
 """cocotb test of the whole accelerator on the fast harness (driven by sim.system.run_programs).
 
-Environment: ``SYSTOLICA_SYSTEM`` (JSON: jobs [{hex, prog_addr, reads [[addr, nbytes]], fault, stall, abort_at,
+Environment: ``SYSTOLICA_SYSTEM`` (a JSON file: jobs [{hex, prog_addr, reads [[addr, nbytes]], fault, stall, abort_at,
 max_cycles}], mem_init (the +MEM_INIT path each job's image is copied to), dump path, bus_width),
 ``SYSTOLICA_RESULT`` (JSON output: a list of sim.system.SystemResult fields, one per job).
 """
@@ -65,7 +65,8 @@ async def run_job(tb, job, dump):
 @cocotb.test()
 async def test_programs(dut):
     """Each job in turn: its image, its program through the CSRs, irq, status, counters and memory regions."""
-    args = json.loads(os.environ["SYSTOLICA_SYSTEM"])
+    with open(os.environ["SYSTOLICA_SYSTEM"]) as f:
+        args = json.load(f)
     tb = HarnessTB(dut, data_width=args["bus_width"])
     await tb.reset()
     results = []

@@ -26,7 +26,7 @@ from golden import nlops
 from golden.config import AcceleratorConfig
 from golden.isa import (INSTR_BYTES, MAX_ROW, CHANNELS, ErrorCode, Instr, Opcode, Queue, assemble, encode,
                         footprint)
-from golden.layernorm import LayerNormConstants
+from golden.layernorm import XS_BITS, LayerNormConstants
 from golden.gelu import GeluConstants
 from golden.machine import Machine
 from golden.nlops import LaneOp
@@ -34,7 +34,8 @@ from golden.numerics import Dyadic
 from golden.queues import outcome
 from golden.softmax import SoftmaxConstants
 
-__all__ = ["CONFIG", "Case", "generate", "reset_program", "watchdog", "check", "run", "REGRESSIONS"]
+__all__ = ["CONFIG", "Case", "generate", "transfer_case", "long_case", "reset_program", "cost", "watchdog", "check",
+           "jobs", "run", "REGRESSIONS"]
 
 CONFIG = AcceleratorConfig(dim=4, spad_kib=8, acc_kib=4)
 MEM_BYTES = 16 << 20            # sim.system.MEM_BYTES: beyond it the memory answers SLVERR
@@ -43,6 +44,8 @@ IN_BYTES, SLOT, SLOTS = 0x2000, 0x200, 48
 OUT_BYTES = SLOT * SLOTS
 ROWS = 48                       # scratchpad rows and accumulator lines the programs use (a small space: conflicts)
 REGRESSIONS = pathlib.Path(__file__).resolve().parent.parent / "tests" / "fuzz_regressions"
+LN_IN_BITS = 22                 # the LayerNorm constants' input width, and the var_shift it needs (golden.layernorm)
+LN_VAR_SHIFT = LN_IN_BITS - XS_BITS
 OPS = (LaneOp.REQUANT, LaneOp.GELU, LaneOp.SOFTMAX, LaneOp.LAYERNORM)
 NEIGHBOURS = {(Queue.LOAD, Queue.EXECUTE), (Queue.EXECUTE, Queue.LOAD), (Queue.EXECUTE, Queue.STORE),
               (Queue.STORE, Queue.EXECUTE)}
@@ -57,6 +60,7 @@ class Case:
     segments: dict
     program: list
     outcome: object = None      # golden.queues.Outcome of the program, after the reset program
+    fault: dict = None          # an injected bus fault (sim.tb_axi_harness.HarnessTB.memory_faults arguments)
 
     def image(self):
         mem = bytearray(MEM_BYTES)
@@ -77,7 +81,7 @@ def _lane_blocks(cfg, rng):
         "tiny": (nlops.LaneConsts.make(**{**nlops.softmax_consts(SoftmaxConstants.from_scale(3e-4)).as_dict(),
                                           "m3": 1}), None),
         LaneOp.LAYERNORM: nlops.layernorm_consts(LayerNormConstants.from_params(
-            rng.normal(1, 0.3, n), rng.normal(0, 0.5, n), 0.01, 22, 8)),
+            rng.normal(1, 0.3, n), rng.normal(0, 0.5, n), 0.01, LN_IN_BITS, 8)),
     }
     where, seg = {}, {}
     for i, (op, (lane, cols)) in enumerate(made.items()):
@@ -289,6 +293,8 @@ def _draw(rng, seed, index, cfg, n):
             fields = dict(op=int(op), acc_base=r(0, ROWS // 2), rows=rows, lines=lines, row_stride=r(0, 3),
                           line_stride=r(1, 4), dst_base=r(0, ROWS // 2), dst_row_stride=lines,
                           dst_line_stride=1)
+            if op == LaneOp.LAYERNORM:
+                fields["var_shift"] = LN_VAR_SHIFT
             if op == LaneOp.LAYERNORM and rng.integers(2):
                 fields.update(residual=1, res_base=r(0, ROWS // 2), res_row_stride=lines, res_line_stride=1)
             ins = Instr.make(Opcode.NL, **fields)
@@ -303,6 +309,78 @@ def _draw(rng, seed, index, cfg, n):
     seg[PROG] = b"".join(_word(x).to_bytes(INSTR_BYTES, "little") for x in prog)
     seg[RESET] = assemble(reset_program(cfg), cfg)
     return Case(seed, index, kind, seg, prog)
+
+
+def transfer_case(seed, cfg=CONFIG):
+    """A program that uses every kind of bus transfer (fetch, CONFIG reads, LOAD and STORE bursts, to the
+    scratchpad and the accumulator), and for each kind a byte range of one of its transfers: ``(case, regions)``,
+    regions ``{kind: (lo, hi, reads, writes)}`` (beat-aligned) to inject a fault on."""
+    rng = np.random.default_rng([seed, 1 << 20])
+    d, beat = cfg.dim, cfg.bus_width // 8
+    where, seg = _lane_blocks(cfg, rng)
+    seg[IN] = rng.integers(-128, 128, IN_BYTES, dtype=np.int8).tobytes()
+    seg[OUT] = rng.integers(0, 256, OUT_BYTES, dtype=np.uint8).tobytes()
+    seg[ZERO] = bytes(cfg.col_entries * nlops.COL_ENTRY_BYTES)
+    b = _Builder(cfg, Instr.make(Opcode.CONFIG, kind=1, offset=cfg.col_entries - 1, count=1, mem_addr=ZERO))
+    lane, cols = where[LaneOp.REQUANT]
+    rows = 8
+    b.add(Instr.make(Opcode.LOAD, dst=0, local=0, lines=rows, mem_addr=IN, stride=d, elem_bytes=1))
+    b.add(Instr.make(Opcode.LOAD, dst=0, local=rows, lines=d, mem_addr=IN + 0x100, stride=d, elem_bytes=1))
+    b.add(Instr.make(Opcode.LOAD, dst=1, local=16, lines=rows, mem_addr=IN + 0x200, stride=4 * d, elem_bytes=4))
+    b.add(Instr.make(Opcode.CONFIG, kind=0, mem_addr=lane))
+    b.add(Instr.make(Opcode.CONFIG, kind=1, offset=0, count=2 * d, mem_addr=cols))
+    b.add(Instr.make(Opcode.MATMUL, a_addr=0, b_addr=rows, c_addr=16, rows=rows, k=d, cols=d, accumulate=1,
+                     blocks=1, b_stride=0, c_stride=0))
+    b.add(Instr.make(Opcode.NL, op=int(LaneOp.REQUANT), acc_base=16, rows=rows, lines=1, row_stride=1,
+                     line_stride=1, dst_base=24, dst_row_stride=1, dst_line_stride=1))
+    b.add(Instr.make(Opcode.STORE, src=0, local=24, lines=rows, mem_addr=OUT, stride=d, elem_bytes=1))
+    b.add(Instr.make(Opcode.STORE, src=1, local=16, lines=rows, mem_addr=OUT + SLOT, stride=4 * d, elem_bytes=4))
+    b.add(Instr.make(Opcode.LOAD, dst=0, local=32, lines=4, mem_addr=IN + 0x300, stride=d, elem_bytes=1))
+    b.add(Instr.make(Opcode.STORE, src=0, local=32, lines=4, mem_addr=OUT + 2 * SLOT, stride=d, elem_bytes=1))
+    prog = b.program() + [Instr.make(Opcode.HALT)]
+    seg[PROG] = b"".join(_word(x).to_bytes(INSTR_BYTES, "little") for x in prog)
+    seg[RESET] = assemble(reset_program(cfg), cfg)
+    mm = next(i for i, x in enumerate(prog) if x.op == Opcode.MATMUL)
+    regions = {"fetch": (PROG + mm * INSTR_BYTES, PROG + (mm + 1) * INSTR_BYTES, True, False),
+               "config": (lane, lane + nlops.LANE_BLOCK_BYTES, True, False),
+               "load": (IN + 0x200 + 2 * beat, IN + 0x200 + 4 * beat, True, False),
+               "store": (OUT + SLOT, OUT + SLOT + 4 * d * rows, False, True)}
+    return Case(seed, -1, "transfers", seg, prog), regions
+
+
+def long_case(cfg=CONFIG, seed=0):
+    """A valid program of long instructions, one after the other: LOADs of 512 scratchpad rows and of the whole
+    accumulator, a 4-block MATMUL of 64 rows, an NL over 128 rows, STOREs of 256 rows and 256 lines."""
+    rng = np.random.default_rng([seed, 2 << 20])
+    d = cfg.dim
+    where, seg = _lane_blocks(cfg, rng)
+    seg[IN] = rng.integers(-128, 128, IN_BYTES, dtype=np.int8).tobytes()
+    seg[OUT] = rng.integers(0, 256, OUT_BYTES, dtype=np.uint8).tobytes()
+    seg[ZERO] = bytes(cfg.col_entries * nlops.COL_ENTRY_BYTES)
+    b = _Builder(cfg, Instr.make(Opcode.CONFIG, kind=1, offset=cfg.col_entries - 1, count=1, mem_addr=ZERO))
+    lane, cols = where[LaneOp.REQUANT]
+    rows, k, blocks = 64, 8 * d, 4
+    kb = k // d
+    b.add(Instr.make(Opcode.LOAD, dst=0, local=0, lines=kb * rows, mem_addr=IN, stride=d, elem_bytes=1))
+    b.add(Instr.make(Opcode.LOAD, dst=0, local=kb * rows, lines=k * blocks, mem_addr=IN + 0x800, stride=d,
+                     elem_bytes=1))
+    b.add(Instr.make(Opcode.LOAD, dst=1, local=0, lines=rows * blocks, mem_addr=IN + 0x1000, stride=0,
+                     elem_bytes=4))
+    b.add(Instr.make(Opcode.CONFIG, kind=0, mem_addr=lane))
+    b.add(Instr.make(Opcode.CONFIG, kind=1, offset=0, count=2 * d, mem_addr=cols))
+    b.add(Instr.make(Opcode.MATMUL, a_addr=0, b_addr=kb * rows, c_addr=0, rows=rows, k=k, cols=d, accumulate=1,
+                     blocks=blocks, b_stride=k, c_stride=rows))
+    half = rows * blocks // 2
+    out = kb * rows + k * blocks
+    b.add(Instr.make(Opcode.NL, op=int(LaneOp.REQUANT), acc_base=0, rows=half, lines=2, row_stride=1,
+                     line_stride=half, dst_base=out, dst_row_stride=2, dst_line_stride=1))
+    b.add(Instr.make(Opcode.STORE, src=0, local=out, lines=2 * half, mem_addr=OUT, stride=d, elem_bytes=1))
+    b.add(Instr.make(Opcode.STORE, src=1, local=0, lines=rows * blocks, mem_addr=OUT + 0x1000, stride=4 * d,
+                     elem_bytes=4))
+    prog = b.program() + [Instr.make(Opcode.HALT)]
+    seg[PROG] = b"".join(_word(x).to_bytes(INSTR_BYTES, "little") for x in prog)
+    seg[RESET] = assemble(reset_program(cfg), cfg)
+    return Case(seed, -2, "long", seg, prog)
 
 
 def _bad_instr(rng, cfg):
@@ -347,7 +425,7 @@ def _word(x):
     return x.word if isinstance(x, _RawWord) else encode(x)
 
 
-def _cost(ins, cfg):
+def cost(ins, cfg):
     """A generous bound on the cycles of one instruction run alone."""
     if not isinstance(ins, Instr) or ins.op == Opcode.HALT:
         return 64
@@ -364,13 +442,16 @@ def _cost(ins, cfg):
 def watchdog(program, cfg=CONFIG):
     """Cycles within which a program must end: every instruction's :func:`_cost` run one after another, four
     times over, plus the fetch of the program."""
-    return 4 * sum(_cost(x, cfg) for x in program) + 2000
+    return 4 * sum(cost(x, cfg) for x in program) + 2000
 
 
 def expected(case, cfg=CONFIG):
     """``golden.queues.outcome`` of the case, after the reset program (on one Machine, as on the RTL)."""
     m = Machine(cfg)
     outcome(cfg, case.image(), RESET, machine=m)
+    f = case.fault
+    if f:
+        m.bus_faults = ((f["lo"], f["hi"], f.get("reads", False), f.get("writes", False)),)
     return outcome(cfg, None, PROG, machine=m)
 
 
@@ -392,6 +473,15 @@ def check(case, result, cfg=CONFIG):
     init = case.segments[OUT]
     exp = bytearray(init)
     problems = []
+    # a faulting STORE's own lines: its bursts outside the faulty range are written (the bus goes on), the others
+    # not; they are not compared
+    for c, i, k in out.errors:
+        if (c, i) == (code, info) and k is not None and k >= 0 and out.instrs[k].op == Opcode.STORE:
+            f = dict(out.instrs[k].fields)
+            n = cfg.dim * f["elem_bytes"]
+            for a in (f["mem_addr"] + r * f["stride"] - OUT for r in range(f["lines"])):
+                if 0 <= a < OUT_BYTES:
+                    exp[a:a + n] = got[a:a + n]
     for j, s in status.items():
         lines = [(a - OUT, v) for a, v in out.writes.get(j, []) if OUT <= a < OUT + OUT_BYTES]
         if s == "must":
@@ -416,7 +506,8 @@ def jobs(cases, cfg=CONFIG, stall=0.0):
     out = []
     for c in cases:
         out.append(Job(c.segments, RESET, max_cycles=watchdog(reset_program(cfg), cfg) + 8 * cfg.spad_rows))
-        out.append(Job({}, PROG, ((OUT, OUT_BYTES),), stall=stall, max_cycles=watchdog(c.program, cfg)))
+        out.append(Job({}, PROG, ((OUT, OUT_BYTES),), fault=c.fault, stall=stall,
+                       max_cycles=watchdog(c.program, cfg)))
     return out
 
 

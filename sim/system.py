@@ -120,9 +120,9 @@ def run_programs(config, jobs, *, progress=print, trace=None, build_root=None, o
                           "reads": [list(r) for r in job.reads], "fault": job.fault, "stall": job.stall,
                           "abort_at": job.abort_at, "max_cycles": job.max_cycles})
         out = tmp / "result.json"
-        env = {"SYSTOLICA_SYSTEM": json.dumps({"jobs": specs, "mem_init": str(tmp / "mem.hex"),
-                                               "dump": str(tmp / "dump.hex"), "bus_width": config.bus_width}),
-               "SYSTOLICA_RESULT": str(out)}
+        (tmp / "jobs.json").write_text(json.dumps({"jobs": specs, "mem_init": str(tmp / "mem.hex"),
+                                                   "dump": str(tmp / "dump.hex"), "bus_width": config.bus_width}))
+        env = {"SYSTOLICA_SYSTEM": str(tmp / "jobs.json"), "SYSTOLICA_RESULT": str(out)}
         (tmp / "mem.hex").write_bytes((tmp / "mem0.hex").read_bytes() if jobs else b"")
         runner.run_test(design, "sim.cocotb_system", testcase="test_programs", extra_env=env, progress=progress,
                         plusargs=[f"+MEM_INIT={tmp / 'mem.hex'}", f"+MEM_DUMP={tmp / 'dump.hex'}"] +

@@ -1,0 +1,90 @@
+"""Bus faults on every kind of transfer, with and without random stalls on every AXI channel, and a CSR abort
+from the middle of each kind of instruction. Each run ends in the error the model (golden.queues) allows, with
+the faulting address in ERROR_INFO, within a bound derived from the program; memory shows no write of an
+instruction that waited for the faulting one, all or nothing of the others; after an abort the next program
+runs bit-exact."""
+import dataclasses
+
+import pytest
+
+from golden.isa import ErrorCode, Opcode, Queue
+from golden.program_cycles import estimate_cycles
+from hw import csr
+from sim import fuzz
+from sim.system import Job, run_programs
+
+CFG = fuzz.CONFIG
+KINDS = ("fetch", "config", "load", "store")
+RESPS = {"slverr": 2, "decerr": 3}
+
+
+def halt_bound(program, cfg=CFG):
+    """Cycles from a fault to irq: each queue may have one instruction of its longest kind in flight, which
+    finishes (a generous per-instruction bound, sim.fuzz.cost), plus the pipeline's drain."""
+    worst = {q: max((fuzz.cost(x, cfg) for x in program if getattr(x, "queue", None) == q), default=0)
+             for q in Queue}
+    return sum(worst.values()) + 256
+
+
+def test_faults_on_every_transfer_kind():
+    case, regions = fuzz.transfer_case(1)
+    runs = []
+    for stall in (0.0, 0.25):
+        for kind in KINDS:
+            for resp in RESPS.values():
+                lo, hi, rd, wr = regions[kind]
+                c = dataclasses.replace(case, fault=dict(lo=lo, hi=hi, resp=resp, reads=rd, writes=wr))
+                c.outcome = fuzz.expected(c)
+                runs.append((kind, resp, stall, c))
+    jobs = [j for _, _, stall, c in runs for j in fuzz.jobs([c], CFG, stall)]
+    results = run_programs(CFG, jobs, progress=lambda m: None)
+    assert len(results) == len(jobs)
+    bound = halt_bound(case.program)
+    for n, (kind, resp, stall, c) in enumerate(runs):
+        reset, r = results[2 * n], results[2 * n + 1]
+        what = f"{kind} fault, resp {resp}, stall {stall}"
+        assert reset.done, what
+        lo = c.fault["lo"]
+        assert (r.status, r.error_code, r.error_info) == (csr.STATUS_ERROR, ErrorCode.BUS, lo), what
+        assert r.fault_at is not None and r.wall_cycles - r.fault_at <= bound, (what, r.wall_cycles, r.fault_at)
+        assert fuzz.check(c, r) == [], what
+
+
+def test_stalls_keep_programs_exact():
+    """The same program without faults under heavy stalls: bit-exact, only slower."""
+    case, _ = fuzz.transfer_case(2)
+    case.outcome = fuzz.expected(case)
+    results = run_programs(CFG, [j for stall in (0.0, 0.5) for j in fuzz.jobs([case], CFG, stall)],
+                           progress=lambda m: None)
+    calm, stalled = results[1], results[3]
+    assert calm.done and stalled.done
+    assert fuzz.check(case, calm) == [] and fuzz.check(case, stalled) == []
+    assert stalled.wall_cycles > calm.wall_cycles
+
+
+@pytest.mark.parametrize("during", ["load", "matmul", "nl", "store"])
+def test_abort_from_the_middle_of_an_instruction(during):
+    """CTRL.abort while the program's longest instruction of one kind runs (its start and end from the cycle
+    model): the run ends with ABORTED within the halt bound, no STORE that had not started writes, and the next
+    program (the same, without abort) runs bit-exact."""
+    case = fuzz.long_case(CFG)
+    case.outcome = fuzz.expected(case)
+    est = estimate_cycles(case.program[:-1], CFG)
+    op = {"load": Opcode.LOAD, "matmul": Opcode.MATMUL, "nl": Opcode.NL, "store": Opcode.STORE}[during]
+    i = max((k for k, x in enumerate(case.program[:-1]) if x.op == op),
+            key=lambda k: est.ends[k] - est.starts[k])
+    mid = (est.starts[i] + est.ends[i]) // 2
+    reset, program = fuzz.jobs([case], CFG)
+    aborted = dataclasses.replace(program, abort_at=mid)
+    results = run_programs(CFG, [reset, aborted, reset, program], progress=lambda m: None)
+    r, again = results[1], results[3]
+    assert (r.status, r.error_code) == (csr.STATUS_ERROR, ErrorCode.ABORTED), (r.status, r.error_code)
+    assert r.wall_cycles - mid <= halt_bound(case.program) + 64
+    # a STORE may have run only if it started before the abort: all or nothing, never partly
+    lines = case.outcome.writes
+    got, init = r.reads[fuzz.OUT], case.segments[fuzz.OUT]
+    for j, ws in lines.items():
+        new = all(got[a - fuzz.OUT:a - fuzz.OUT + len(v)] == v for a, v in ws)
+        old = all(got[a - fuzz.OUT:a - fuzz.OUT + len(v)] == init[a - fuzz.OUT:a - fuzz.OUT + len(v)] for a, v in ws)
+        assert new or old, f"STORE {j} partly written after the abort"
+    assert again.done and fuzz.check(case, again) == []
