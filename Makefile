@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 JOBS   ?= 2
 
-.PHONY: all venv demo test test-all mutation bench synth fpga crosscheck clean distclean
+.PHONY: all venv demo test test-all mutation fuzz bench synth fpga crosscheck clean distclean
 
 all: test
 
@@ -31,6 +31,12 @@ test-all: $(STAMP)
 # Deliberate faults in the sources, each of which the tests must catch: prints "K/N mutants killed".
 mutation: $(STAMP)
 	$(PY) tests/mutation.py
+
+# Random programs on the RTL against golden's queue model (sim/fuzz.py): make fuzz N=10000 [SEED=1]
+N    ?= 1000
+SEED ?= 1
+fuzz: $(STAMP)
+	$(PY) -m sim.fuzz $(N) --seed $(SEED)
 
 # e.g. make bench BENCH_ARGS="--only accel --dims 8"
 bench: $(STAMP)

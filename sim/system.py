@@ -14,7 +14,7 @@ from . import runner
 from .tb_axi_harness import harness_design, write_hex
 
 __all__ = ["ACCEL_NAME", "accelerator_verilog", "accelerator_design", "Job", "SystemResult", "run_program",
-           "run_programs", "MEM_BYTES"]
+           "run_programs", "run_with_pauses", "MEM_BYTES"]
 
 MEM_BYTES = 16 << 20
 #: Top module name of the accelerator's Verilog in the harness (and in ``systolica.synth``).
@@ -56,6 +56,38 @@ def accelerator_design(config, *, optimize=False):
         return v.text, v.ports
     return harness_design(runner.design_key("accel", config), make, dut_name=ACCEL_NAME, mem_bytes=MEM_BYTES,
                           probes=_probes(config), optimize=optimize)
+
+
+def accelerator_plain_design(config):
+    """The accelerator's Verilog alone as the top (``ACCEL_NAME``), for cocotb with cocotbext-axi's bus models
+    (``sim.cocotb_system.test_pauses``): every cycle runs Python, so only for small programs."""
+    def make():
+        v = accelerator_verilog(config, progress=lambda msg: None)
+        return v.text, v.ports
+    return runner.Design(name=ACCEL_NAME, key=runner.design_key("accel-plain", config), make_verilog=make)
+
+
+def run_with_pauses(config, jobs, *, pause=0.3, seed=1, progress=print):
+    """Run ``jobs`` (:class:`Job`: segments, prog_addr, reads, fault; no aborts) on the accelerator between
+    cocotbext-axi's AXI4 slave and AXI4-Lite master, with a random pause generator on each of the five AXI
+    channels (probability ``pause`` per cycle); injected faults answer SLVERR (cocotbext-axi's only error).
+    One launch; a :class:`SystemResult` per job (``fault_at`` and ``wall_cycles`` are not measured: 0)."""
+    design = accelerator_plain_design(config)
+    with tempfile.TemporaryDirectory(prefix="systolica-pauses-") as tmp:
+        tmp = pathlib.Path(tmp)
+        spec = {"pause": pause, "seed": seed, "bus_width": config.bus_width,
+                "jobs": [{"segments": {str(a): b.hex() for a, b in j.segments.items()}, "prog_addr": j.prog_addr,
+                          "reads": [list(r) for r in j.reads], "fault": j.fault, "max_cycles": j.max_cycles}
+                         for j in jobs]}
+        (tmp / "jobs.json").write_text(json.dumps(spec))
+        out = tmp / "result.json"
+        runner.run_test(design, "sim.cocotb_system", testcase="test_pauses", progress=progress,
+                        extra_env={"SYSTOLICA_SYSTEM": str(tmp / "jobs.json"), "SYSTOLICA_RESULT": str(out)},
+                        results_name=f"pauses-{tmp.name}")
+        results = json.loads(out.read_text())
+    for r in results:
+        r["reads"] = {int(a): bytes.fromhex(h) for a, h in r["reads"].items()}
+    return [SystemResult(**r) for r in results]
 
 
 @dataclasses.dataclass

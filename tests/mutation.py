@@ -141,8 +141,26 @@ MUTANTS = (
            "    SOFTMAX = 4     # EXP, then U4 with the row's reciprocal\n    LAYERNORM = 3 ",
            ("tests/golden/test_nlops.py",)),
     Mutant("machine-bus-error-code", "a LOAD beyond memory reports a bad field instead of a bus error",
-           "golden/machine.py", '"memory", ErrorCode.BUS)', '"memory", ErrorCode.BAD_FIELD)',
+           "golden/machine.py", "ErrorCode.BUS, fail)", "ErrorCode.BAD_FIELD, fail)",
            ("tests/golden/test_machine_errors.py",)),
+    # ---- reliability: errors, aborts, the queue model (tests/hw/test_bus_faults.py, tests/hw/test_fuzz.py) ----
+    Mutant("bus-error-info", "a bus error reports 0 instead of the failing address (RTL)", "hw/controller.py",
+           "err_info.eq(self.bus_error_addr)", "err_info.eq(0)",
+           ("tests/hw/test_bus_faults.py::test_faults_on_every_transfer_kind",)),
+    Mutant("abort-ignored", "CTRL.abort does nothing (RTL)", "hw/csr.py", "self.abort.eq(w_data[2])",
+           "self.abort.eq(0)", ("tests/hw/test_bus_faults.py::test_abort_from_the_middle_of_an_instruction[nl]",)),
+    Mutant("decode-error-imprecise", "a decode error drops the queued instructions before it (RTL)",
+           "hw/controller.py", "(stop & (err_code != 0) & ~precise)", "(stop & (err_code != 0))",
+           ("tests/hw/test_fuzz.py::test_fuzzed_programs_agree_with_the_model[seed1]",)),
+    Mutant("norm-error-lost", "a softmax row sum's error that comes as the next pass starts is lost (RTL)",
+           "hw/norm.py", "        with m.If(Cat(*(e.done & e.error for e in engines)).any()):\n"
+           "            m.d.sync += err.eq(1)\n        with m.Elif(self.clear):\n            m.d.sync += err.eq(0)",
+           "        with m.If(self.clear):\n            m.d.sync += err.eq(0)\n"
+           "        with m.Elif(Cat(*(e.done & e.error for e in engines)).any()):\n            m.d.sync += err.eq(1)",
+           ("tests/hw/test_fuzz.py::test_fuzzed_programs_agree_with_the_model[seed1]",)),
+    Mutant("queues-all-must", "the queue model says every STORE that can run must have run, even after a fault",
+           "golden/queues.py", '"must" if (j in must or not runtime) else "maybe"', '"must"',
+           ("tests/hw/test_fuzz.py::test_fuzzed_programs_agree_with_the_model[seed1]",)),
     # ---- the decoder's checks (golden.isa.decode_checks: the assembler, the ISA model and the RTL decoder) ----
     Mutant("isa-acc-range", "a LOAD may write one accumulator line past the end", "golden/isa.py",
            "((loc == 1) & (end > acc)", "((loc == 1) & (end > acc + 1)", ("tests/golden/test_isa_checks.py",)),

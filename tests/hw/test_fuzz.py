@@ -26,14 +26,19 @@ def test_fuzzed_programs_agree_with_the_model(seed, count, stall):
     assert not failed, _report(failed)
 
 
-@pytest.mark.parametrize("path", SAVED, ids=[p.stem for p in SAVED])
-def test_saved_failure_replays(path):
-    case = json.loads(path.read_text())
-    cfg = fuzz.CONFIG.replace(dim=case["dim"])
-    c = fuzz.generate(case["seed"], case["index"], cfg)
+def test_saved_failures_replay():
+    """Every program that once failed (tests/fuzz_regressions/: seed, index, the stall it failed under and what
+    went wrong) agrees now, all in one launch."""
+    assert SAVED, "tests/fuzz_regressions/ holds the programs the fuzzer found bugs with"
     from sim.system import run_programs
-    reset, res = run_programs(cfg, fuzz.jobs([c], cfg, case["stall"]), progress=lambda m: None)
-    assert reset.done and not fuzz.check(c, res, cfg)
+    saved = [json.loads(p.read_text()) for p in SAVED]
+    assert all(s["dim"] == fuzz.CONFIG.dim for s in saved)
+    cases = [fuzz.generate(s["seed"], s["index"]) for s in saved]
+    results = run_programs(fuzz.CONFIG, [j for c, s in zip(cases, saved) for j in fuzz.jobs([c], stall=s["stall"])],
+                           progress=lambda m: None)
+    for n, (c, s) in enumerate(zip(cases, saved)):
+        assert results[2 * n].done
+        assert fuzz.check(c, results[2 * n + 1]) == [], (s, SAVED[n].name)
 
 
 def test_generator_covers_every_kind_and_error():
