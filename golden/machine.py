@@ -176,8 +176,9 @@ class Machine:
                     fail = a
                     break
                 a = nxt
-        raise MachineError(f"{'write' if write else 'read'} of 0x{addr:x}..0x{addr + n - 1:x}: bus error at 0x{fail:x}",
-                           ErrorCode.BUS, fail)
+        where = f" (beyond the {len(self.memory)}-byte memory)" if addr + n > len(self.memory) else ""
+        raise MachineError(f"{'write' if write else 'read'} of 0x{addr:x}..0x{addr + n - 1:x}: bus error at "
+                           f"0x{fail:x}{where}", ErrorCode.BUS, fail)
 
     def read_lines(self, addr, lines, stride, elem_bytes):
         """``lines`` lines of ``dim`` signed little-endian elements of ``elem_bytes`` bytes (int64 array)."""

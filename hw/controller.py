@@ -143,7 +143,8 @@ class Controller(wiring.Component):
         stop = Signal()         # fetch stopped (HALT decoded, or an error)
         err_code = Signal(8)
         err_info = Signal(32)
-        precise = Signal()      # err_code is a decode error: the instructions before it still run (no flush)
+        halting = Signal()      # a runtime error, a deadlock or an abort: queued instructions are dropped (a
+        #                         decode error leaves them to drain: the instructions before it still run)
         m.d.comb += [self.busy.eq(running), self.error_code.eq(err_code), self.error_info.eq(err_info)]
 
         # ---- fetch: bursts of FETCH_INSTRS instructions into a prefetch FIFO ---------------------------------
@@ -532,29 +533,28 @@ class Controller(wiring.Component):
         m.d.comb += self.error.eq(finished & (err_code != 0))
         with m.If(finished):
             m.d.sync += running.eq(0)
-        # A decode error waits (``precise``) while the instructions before it drain; a runtime error, a deadlock
-        # or an abort in the meantime replaces it (it is earlier in program order, or the program is stopped).
-        with m.If(running & ((err_code == 0) | precise)):
+        # A decode error waits while the instructions before it drain; a runtime error, a deadlock or an abort in
+        # the meantime replaces it (it is earlier in program order, or the program is stopped).
+        with m.If(running & ~halting):
             with m.If(fail):
-                m.d.sync += [err_code.eq(fail_code), err_info.eq(fail_info), stop.eq(1), precise.eq(1)]
+                m.d.sync += [err_code.eq(fail_code), err_info.eq(fail_info), stop.eq(1)]
             with m.Elif(self.bus_error):
                 m.d.sync += [err_code.eq(ErrorCode.BUS), err_info.eq(self.bus_error_addr), stop.eq(1),
-                             precise.eq(0)]
+                             halting.eq(1)]
             with m.Elif(nl_error):
-                m.d.sync += [err_code.eq(ErrorCode.NONLINEAR), err_info.eq(nl_pc), stop.eq(1), precise.eq(0)]
+                m.d.sync += [err_code.eq(ErrorCode.NONLINEAR), err_info.eq(nl_pc), stop.eq(1), halting.eq(1)]
             with m.Elif(self.abort):
-                m.d.sync += [err_code.eq(ErrorCode.ABORTED), err_info.eq(0), stop.eq(1), precise.eq(0)]
+                m.d.sync += [err_code.eq(ErrorCode.ABORTED), err_info.eq(0), stop.eq(1), halting.eq(1)]
             with m.Elif(blocked):
-                m.d.sync += [err_code.eq(ErrorCode.DEADLOCK), err_info.eq(0), stop.eq(1), precise.eq(0)]
+                m.d.sync += [err_code.eq(ErrorCode.DEADLOCK), err_info.eq(0), stop.eq(1), halting.eq(1)]
         # the error inputs stop new starts in the cycle they rise: an instruction that waits for the faulting one
-        # (a token, or its queue) cannot start before its error is registered in err_code
-        m.d.comb += flush.eq(running & ((stop & (err_code != 0) & ~precise) | self.bus_error | nl_error |
-                                        self.abort))
+        # (a token, or its queue) cannot start before its error is registered
+        m.d.comb += flush.eq(running & (halting | self.bus_error | nl_error | self.abort))
         with m.If(flush):
             # a controller stopped on an error drops what is still queued; started work finishes
             m.d.comb += [q.r_en.eq(q.r_rdy) for q in (ql, qe, qs)]
         with m.If(self.start & ~running):
-            m.d.sync += [running.eq(1), stop.eq(0), err_code.eq(0), err_info.eq(0), precise.eq(0), nl_armed.eq(0),
+            m.d.sync += [running.eq(1), stop.eq(0), err_code.eq(0), err_info.eq(0), halting.eq(0), nl_armed.eq(0),
                          pc_fetch.eq(self.prog_addr),
                          pc_word.eq(self.prog_addr), beat.eq(0)]
             m.d.sync += [tok[n].eq(0) for n in names]

@@ -392,6 +392,9 @@ class HarnessTB:
     def memory_faults(self, lo=0, hi=0, resp=0, reads=False, writes=False, stall=0.0):
         """The memory's behaviour from the next cycle: beats in [lo, hi) answer ``resp`` (2 SLVERR, 3 DECERR, 0
         none) on reads and/or writes; each channel pauses with probability ``stall`` per cycle."""
+        beat = self.data_width // 8
+        if lo % beat or hi % beat:
+            raise ValueError(f"fault range 0x{lo:x}..0x{hi:x} is not aligned to {beat}-byte beats")
         d = self.dut
         d.fault_lo.value, d.fault_hi.value = lo, hi
         d.fault_cfg.value = resp | reads << 2 | writes << 3
