@@ -62,6 +62,9 @@ def test_stalls_keep_programs_exact():
     assert stalled.wall_cycles > calm.wall_cycles
 
 
+# a Verilator build of its own and Python in every cycle: test-all (make test stalls every channel through
+# sim/axi_mem.sv in the fault tests and the fuzzer)
+@pytest.mark.slow
 def test_cocotbext_axi_pauses_on_every_channel():
     """The accelerator alone between cocotbext-axi's AXI4 slave and AXI4-Lite master, a random pause generator
     on each of AW, W, B, AR and R: the program runs bit-exact, and a fault on each kind of transfer (SLVERR, the
@@ -86,29 +89,31 @@ def test_cocotbext_axi_pauses_on_every_channel():
         assert fuzz.check(c, r) == [], c.fault
 
 
-@pytest.mark.parametrize("during", ["load", "matmul", "nl", "store"])
-def test_abort_from_the_middle_of_an_instruction(during):
-    """CTRL.abort while the program's longest instruction of one kind runs (its start and end from the cycle
-    model): the run ends with ABORTED within the halt bound, no STORE that had not started writes, and the next
-    program (the same, without abort) runs bit-exact."""
+def test_abort_from_the_middle_of_each_kind_of_instruction():
+    """CTRL.abort while the program's longest LOAD, MATMUL, NL and STORE runs (its start and end from the cycle
+    model), each followed by the same program without abort, all in one launch: each aborted run ends with
+    ABORTED within the halt bound, each STORE wrote all of its lines or none, and the next run is bit-exact."""
     case = fuzz.long_case(CFG)
     case.outcome = fuzz.expected(case)
     est = estimate_cycles(case.program[:-1], CFG)
-    op = {"load": Opcode.LOAD, "matmul": Opcode.MATMUL, "nl": Opcode.NL, "store": Opcode.STORE}[during]
-    i = max((k for k, x in enumerate(case.program[:-1]) if x.op == op),
-            key=lambda k: est.ends[k] - est.starts[k])
-    mid = (est.starts[i] + est.ends[i]) // 2
     reset, program = fuzz.jobs([case], CFG)
-    aborted = dataclasses.replace(program, abort_at=mid)
-    results = run_programs(CFG, [reset, aborted, reset, program], progress=lambda m: None)
-    r, again = results[1], results[3]
-    assert (r.status, r.error_code) == (csr.STATUS_ERROR, ErrorCode.ABORTED), (r.status, r.error_code)
-    assert r.wall_cycles - mid <= halt_bound(case.program) + 64
-    # a STORE may have run only if it started before the abort: all or nothing, never partly
-    lines = case.outcome.writes
-    got, init = r.reads[fuzz.OUT], case.segments[fuzz.OUT]
-    for j, ws in lines.items():
-        new = all(got[a - fuzz.OUT:a - fuzz.OUT + len(v)] == v for a, v in ws)
-        old = all(got[a - fuzz.OUT:a - fuzz.OUT + len(v)] == init[a - fuzz.OUT:a - fuzz.OUT + len(v)] for a, v in ws)
-        assert new or old, f"STORE {j} partly written after the abort"
-    assert again.done and fuzz.check(case, again) == []
+    mids, jobs = {}, []
+    for op in (Opcode.LOAD, Opcode.MATMUL, Opcode.NL, Opcode.STORE):
+        i = max((k for k, x in enumerate(case.program[:-1]) if x.op == op), key=lambda k: est.ends[k] - est.starts[k])
+        mids[op] = (est.starts[i] + est.ends[i]) // 2
+        jobs += [reset, dataclasses.replace(program, abort_at=mids[op]), reset, program]
+    results = run_programs(CFG, jobs, progress=lambda m: None)
+    assert len(results) == len(jobs)
+    bound = halt_bound(case.program) + 64
+    init = case.segments[fuzz.OUT]
+    for n, (op, mid) in enumerate(mids.items()):
+        r, again = results[4 * n + 1], results[4 * n + 3]
+        assert (r.status, r.error_code) == (csr.STATUS_ERROR, ErrorCode.ABORTED), (op, r.status, r.error_code)
+        assert r.wall_cycles - mid <= bound, (op, r.wall_cycles, mid)
+        got = r.reads[fuzz.OUT]
+        for j, ws in case.outcome.writes.items():
+            new = all(got[a - fuzz.OUT:a - fuzz.OUT + len(v)] == v for a, v in ws)
+            old = all(got[a - fuzz.OUT:a - fuzz.OUT + len(v)] == init[a - fuzz.OUT:a - fuzz.OUT + len(v)]
+                      for a, v in ws)
+            assert new or old, f"abort in {op.name}: STORE {j} partly written"
+        assert again.done and fuzz.check(case, again) == [], op

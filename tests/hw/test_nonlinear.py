@@ -40,8 +40,11 @@ ENGINE_CASES = {"softmax_random", "softmax_edges", "layernorm_random", "layernor
 # (tests/systolica/test_layer.py), and dim4 / dim8-lanes4 check every case cycle-exact
 # the derive-engine configurations (dim4-engines1, dim4-engines3; a build each): test-all only, so that make test
 # stays under its 12 minutes (test_engine_cases_are_derive_bound keeps the model's dependence in make test)
+# the split-LUT lanes' random and edge softmax cases: test-all only (softmax_band and softmax_other_exp keep the
+# LUT lanes in make test)
 SLOW = ({(c, "minilm_shapes") for c in CONFIGS if c != "dim16"} | {("dim8", c) for c in CASES}
-        | {(e, c) for e in ENGINE_CONFIGS for c in CASES} | {("dim16", c) for c in CASES})
+        | {(e, c) for e in ENGINE_CONFIGS for c in CASES} | {("dim16", c) for c in CASES}
+        | {("dim4-lut", "softmax_random"), ("dim4-lut", "softmax_edges")})
 assert ENGINE_CASES | LUT_CASES <= set(CASES), "a case named here is not in sim.nl_job.CASES"
 
 
