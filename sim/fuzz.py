@@ -24,8 +24,7 @@ import numpy as np
 
 from golden import nlops
 from golden.config import AcceleratorConfig
-from golden.isa import (INSTR_BYTES, MAX_ROW, CHANNELS, ErrorCode, Instr, Opcode, Queue, assemble, encode,
-                        footprint)
+from golden.isa import INSTR_BYTES, MAX_ROW, Instr, Opcode, Queue, assemble, channel_flags, encode, footprint
 from golden.layernorm import XS_BITS, LayerNormConstants
 from golden.gelu import GeluConstants
 from golden.machine import Machine
@@ -149,7 +148,7 @@ class _Builder:
         if self.known[q][p] >= i:
             return
         src = self._last_of(p, at)
-        push, pop = _channel_flags(p, q)
+        push, pop = channel_flags(p, q)
         self.flags[src][push] = True
         self.flags[at][pop] = True
         done = {**self.start_known[src], p: src}
@@ -167,7 +166,6 @@ class _Builder:
                 e = len(self.instrs) - 1
                 self._sync(Queue.EXECUTE, self.instrs[max(far)].queue, max(far), e)
                 self.start_known[e] = dict(self.known[Queue.EXECUTE])
-                self.known[Queue.EXECUTE] = dict(self.start_known[e])
         at = len(self.instrs)
         self.instrs.append(ins)
         self.flags.append(dict.fromkeys(("pop_prev", "pop_next", "push_prev", "push_next"), False))
@@ -177,9 +175,9 @@ class _Builder:
                 p = self.instrs[i].queue
                 if (p, q) in NEIGHBOURS:
                     self._sync(q, p, i, at)
-                else:
-                    e = max(j for j in range(at) if self.instrs[j].queue == Queue.EXECUTE)
-                    self._sync(q, Queue.EXECUTE, e, at)
+                elif self.known[q][p] < i:
+                    # through the execute instruction that waited for it (the filler above, or a later one)
+                    self._sync(q, Queue.EXECUTE, self._last_of(Queue.EXECUTE, at), at)
         if q is not None:
             self.start_known[at] = dict(self.known[q])
             if q != Queue.EXECUTE:          # a load or store starts after the one before it completes
@@ -190,16 +188,11 @@ class _Builder:
         q = ins.queue
         p = Queue.EXECUTE if q != Queue.EXECUTE else Queue.LOAD
         self.add(ins, deps=False)
-        self.flags[-1][_channel_flags(p, q)[1]] = True
+        self.flags[-1][channel_flags(p, q)[1]] = True
 
     def program(self):
         return [Instr.make(x.op, **dict(x.fields), **fl) if x.queue is not None else x
                 for x, fl in zip(self.instrs, self.flags)]
-
-
-def _channel_flags(sender, receiver):
-    from golden.isa import channel_flags
-    return channel_flags(sender, receiver)
 
 
 def generate(seed, index, cfg=CONFIG, n=None):
@@ -217,14 +210,29 @@ def generate(seed, index, cfg=CONFIG, n=None):
     raise RuntimeError(f"no well-defined program in 20 draws of seed {seed} case {index}")
 
 
-def _draw(rng, seed, index, cfg, n):
-    d = cfg.dim
+def _start(rng, cfg):
+    """A case's memory image without its program (lane constants, input data, the output area's random
+    pattern, zeros for the reset program) and a :class:`_Builder` whose filler CONFIG rewrites the last
+    column-table entry (no program reads it)."""
     where, seg = _lane_blocks(cfg, rng)
     seg[IN] = rng.integers(-128, 128, IN_BYTES, dtype=np.int8).tobytes()
     seg[OUT] = rng.integers(0, 256, OUT_BYTES, dtype=np.uint8).tobytes()
     seg[ZERO] = bytes(cfg.col_entries * nlops.COL_ENTRY_BYTES)
     filler = Instr.make(Opcode.CONFIG, kind=1, offset=cfg.col_entries - 1, count=1, mem_addr=ZERO)
-    b = _Builder(cfg, filler)
+    return where, seg, _Builder(cfg, filler)
+
+
+def _finish(b, seg, cfg):
+    """The builder's program with HALT, written into the image with the reset program."""
+    prog = b.program() + [Instr.make(Opcode.HALT)]
+    seg[PROG] = b"".join(_word(x).to_bytes(INSTR_BYTES, "little") for x in prog)
+    seg[RESET] = assemble(reset_program(cfg), cfg)
+    return prog
+
+
+def _draw(rng, seed, index, cfg, n):
+    d = cfg.dim
+    where, seg, b = _start(rng, cfg)
     kind = str(rng.choice(["valid"] * 6 + ["decode", "bus", "deadlock", "lanes", "softmax"]))
     n = n or int(rng.integers(4, 24))
     slots = iter(rng.permutation(SLOTS))
@@ -305,9 +313,7 @@ def _draw(rng, seed, index, cfg, n):
             b.dangling_pop(ins)
             break
         b.add(ins)
-    prog = b.program() + [Instr.make(Opcode.HALT)]
-    seg[PROG] = b"".join(_word(x).to_bytes(INSTR_BYTES, "little") for x in prog)
-    seg[RESET] = assemble(reset_program(cfg), cfg)
+    prog = _finish(b, seg, cfg)
     return Case(seed, index, kind, seg, prog)
 
 
@@ -317,11 +323,7 @@ def transfer_case(seed, cfg=CONFIG):
     regions ``{kind: (lo, hi, reads, writes)}`` (beat-aligned) to inject a fault on."""
     rng = np.random.default_rng([seed, 1 << 20])
     d, beat = cfg.dim, cfg.bus_width // 8
-    where, seg = _lane_blocks(cfg, rng)
-    seg[IN] = rng.integers(-128, 128, IN_BYTES, dtype=np.int8).tobytes()
-    seg[OUT] = rng.integers(0, 256, OUT_BYTES, dtype=np.uint8).tobytes()
-    seg[ZERO] = bytes(cfg.col_entries * nlops.COL_ENTRY_BYTES)
-    b = _Builder(cfg, Instr.make(Opcode.CONFIG, kind=1, offset=cfg.col_entries - 1, count=1, mem_addr=ZERO))
+    where, seg, b = _start(rng, cfg)
     lane, cols = where[LaneOp.REQUANT]
     rows = 8
     b.add(Instr.make(Opcode.LOAD, dst=0, local=0, lines=rows, mem_addr=IN, stride=d, elem_bytes=1))
@@ -337,9 +339,7 @@ def transfer_case(seed, cfg=CONFIG):
     b.add(Instr.make(Opcode.STORE, src=1, local=16, lines=rows, mem_addr=OUT + SLOT, stride=4 * d, elem_bytes=4))
     b.add(Instr.make(Opcode.LOAD, dst=0, local=32, lines=4, mem_addr=IN + 0x300, stride=d, elem_bytes=1))
     b.add(Instr.make(Opcode.STORE, src=0, local=32, lines=4, mem_addr=OUT + 2 * SLOT, stride=d, elem_bytes=1))
-    prog = b.program() + [Instr.make(Opcode.HALT)]
-    seg[PROG] = b"".join(_word(x).to_bytes(INSTR_BYTES, "little") for x in prog)
-    seg[RESET] = assemble(reset_program(cfg), cfg)
+    prog = _finish(b, seg, cfg)
     mm = next(i for i, x in enumerate(prog) if x.op == Opcode.MATMUL)
     regions = {"fetch": (PROG + mm * INSTR_BYTES, PROG + (mm + 1) * INSTR_BYTES, True, False),
                "config": (lane, lane + nlops.LANE_BLOCK_BYTES, True, False),
@@ -353,11 +353,7 @@ def long_case(cfg=CONFIG, seed=0):
     accumulator, a 4-block MATMUL of 64 rows, an NL over 128 rows, STOREs of 256 rows and 256 lines."""
     rng = np.random.default_rng([seed, 2 << 20])
     d = cfg.dim
-    where, seg = _lane_blocks(cfg, rng)
-    seg[IN] = rng.integers(-128, 128, IN_BYTES, dtype=np.int8).tobytes()
-    seg[OUT] = rng.integers(0, 256, OUT_BYTES, dtype=np.uint8).tobytes()
-    seg[ZERO] = bytes(cfg.col_entries * nlops.COL_ENTRY_BYTES)
-    b = _Builder(cfg, Instr.make(Opcode.CONFIG, kind=1, offset=cfg.col_entries - 1, count=1, mem_addr=ZERO))
+    where, seg, b = _start(rng, cfg)
     lane, cols = where[LaneOp.REQUANT]
     rows, k, blocks = 64, 8 * d, 4
     kb = k // d
@@ -377,9 +373,7 @@ def long_case(cfg=CONFIG, seed=0):
     b.add(Instr.make(Opcode.STORE, src=0, local=out, lines=2 * half, mem_addr=OUT, stride=d, elem_bytes=1))
     b.add(Instr.make(Opcode.STORE, src=1, local=0, lines=rows * blocks, mem_addr=OUT + 0x1000, stride=4 * d,
                      elem_bytes=4))
-    prog = b.program() + [Instr.make(Opcode.HALT)]
-    seg[PROG] = b"".join(_word(x).to_bytes(INSTR_BYTES, "little") for x in prog)
-    seg[RESET] = assemble(reset_program(cfg), cfg)
+    prog = _finish(b, seg, cfg)
     return Case(seed, -2, "long", seg, prog)
 
 
