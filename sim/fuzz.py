@@ -11,7 +11,7 @@ all (a nonlinear error), or a softmax whose row sums are too small.
 ``golden.queues.outcome`` allows (every STORE the faulting instruction waited for written, none that waits for
 it, the others all or nothing), and that the run ended within :func:`watchdog` cycles.
 
-``python -m sim.fuzz N [--seed S] [--dim D]`` runs N programs (``make fuzz N=...``); a program that fails is saved
+``python -m sim.fuzz N [--seed S] [--stall P] [--dim D]`` runs N programs (``make fuzz N=...``); a program that fails is saved
 as ``tests/fuzz_regressions/<seed>-<index>.json`` and replayed by ``tests/hw/test_fuzz.py``.
 """
 import argparse
@@ -542,18 +542,26 @@ def main(argv=None):
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--stall", type=float, default=0.1, help="AXI stall probability per channel and cycle")
     ap.add_argument("--batch", type=int, default=500, help="programs per simulator launch")
+    ap.add_argument("--dim", type=int, default=CONFIG.dim, help="the array size of the accelerator fuzzed")
     args = ap.parse_args(argv)
-    if args.n < 1:
-        ap.error(f"n must be >= 1, not {args.n}")
+    if args.n < 1 or args.batch < 1:
+        ap.error(f"n and --batch must be >= 1, not {args.n} and {args.batch}")
+    if not 0 <= args.stall < 1:
+        ap.error(f"--stall must be a probability in [0, 1), not {args.stall}")
+    try:
+        cfg = CONFIG.replace(dim=args.dim)
+    except ValueError as e:
+        ap.error(str(e))
     failed, done = [], 0
     while done < args.n:
         k = min(args.batch, args.n - done)
-        failed += run(args.seed + done, k, stall=args.stall, progress=lambda msg: None)
+        failed += run(args.seed + done, k, cfg, stall=args.stall, progress=lambda msg: None)
         done += k
         print(f"{done}/{args.n} programs, {len(failed)} disagreements", flush=True)
     for c, p in failed:
         print(f"seed {c.seed} case {c.index} ({c.kind}): {'; '.join(p)}")
-    print(summary(failed, args.n))
+    hangs = sum(any(p.startswith("no irq") for p in problems) for _, problems in failed)
+    print(f"{summary(failed, args.n)}; {hangs} hangs")
     return 1 if failed else 0
 
 

@@ -31,14 +31,15 @@ def test_saved_failures_replay():
     went wrong) agrees now, all in one launch."""
     assert SAVED, "tests/fuzz_regressions/ holds the programs the fuzzer found bugs with"
     from sim.system import run_programs
-    saved = [json.loads(p.read_text()) for p in SAVED]
-    assert all(s["dim"] == fuzz.CONFIG.dim for s in saved)
-    cases = [fuzz.generate(s["seed"], s["index"]) for s in saved]
-    results = run_programs(fuzz.CONFIG, [j for c, s in zip(cases, saved) for j in fuzz.jobs([c], stall=s["stall"])],
-                           progress=lambda m: None)
-    for n, (c, s) in enumerate(zip(cases, saved)):
-        assert results[2 * n].done
-        assert fuzz.check(c, results[2 * n + 1]) == [], (s, SAVED[n].name)
+    saved = [(p.name, json.loads(p.read_text())) for p in SAVED]
+    for dim in sorted({s["dim"] for _, s in saved}):
+        cfg = fuzz.CONFIG.replace(dim=dim)
+        mine = [(name, s, fuzz.generate(s["seed"], s["index"], cfg)) for name, s in saved if s["dim"] == dim]
+        results = run_programs(cfg, [j for _, s, c in mine for j in fuzz.jobs([c], cfg, s["stall"])],
+                               progress=lambda m: None)
+        for n, (name, s, c) in enumerate(mine):
+            assert results[2 * n].done, name
+            assert fuzz.check(c, results[2 * n + 1], cfg) == [], (name, s["problems"])
 
 
 def test_generator_covers_every_kind_and_error():
