@@ -648,7 +648,7 @@ def _versions(solver):
 
 def sby_text(mode, depth, solver, memory_map=True):
     script = "read_rtlil top.il\nprep -flatten -top top\n" + ("memory_map\nopt -fast\n" if memory_map else "")
-    return (f"[options]\nmode {mode}\ndepth {depth}\n\n[engines]\nsmtbmc {os.environ.get('SMTBMC_OPTS', '')} {solver}\n\n"
+    return (f"[options]\nmode {mode}\ndepth {depth}\n\n[engines]\nsmtbmc {solver}\n\n"
             f"[script]\n{script}\n[files]\ntop.il\n")
 
 
@@ -746,7 +746,8 @@ def main(argv=None):
     ap.add_argument("--list", action="store_true", help="name the properties and stop")
     ap.add_argument("--fault", help="check this broken variant instead (it should FAIL)")
     ap.add_argument("--depth", type=int, help="override the bound")
-    ap.add_argument("--solver", default=SOLVER, choices=("boolector", "z3"))
+    ap.add_argument("--solver", default=SOLVER, choices=("boolector",),
+                    help="smtbmc's solver")
     ap.add_argument("--no-cache", action="store_true", help="re-run passing checks too")
     args = ap.parse_args(argv)
     # a SIGTERM (``timeout``, CI) ends the run through the cleanup that stops sby's process group
