@@ -46,10 +46,9 @@ from amaranth.hdl import (Array, Assert, Assume, Cat, Const, Elaboratable, Modul
 from amaranth.lib import data
 
 from golden.config import AcceleratorConfig
-from golden.layernorm import XS_BITS
-from golden.nlops import N_BITS, S_BITS, reduce_latency
+from golden.nlops import S_BITS
 from hw.accumulator import AccWriteLayout, Accumulator
-from hw.axi import BOUNDARY, BURST_INCR, MAX_BURST, AxiMaster
+from hw.axi import BOUNDARY, BURST_INCR, AxiMaster
 from hw.lanes import ROW_A_BITS
 from hw.norm import Reducer
 from hw.scratchpad import Scratchpad
@@ -514,8 +513,8 @@ class AccumulatorHarness(Harness):
 
 class ReducerHarness(Harness):
     """hw.norm.Reducer at DIM 2 (beats of 2 values, rows of any number of beats) against a reference that keeps
-    golden.layernorm's statistics per row as the beats are accepted: max, ``S = sum(x)``, ``T = sum(x >> s)``,
-    and the row number. Records are compared in order as they leave (the reference queues them), with the
+    golden.layernorm's statistics per row as the beats are accepted: the max, ``S = sum(x)`` and the row number
+    (``T`` and ``Q`` feed only ``D = L*Q - T**2``, whose multipliers are left out: see below). Records are compared in order as they leave (the reference queues them), with the
     output stalled at will. ``max`` is compared after the pre-shift (``max >> pre`` or ``max << -pre``), the
     shifts held for the pass. Asserted too: the input and output streams obey the valid/ready rule (the
     pipeline never drops a record).
@@ -546,10 +545,8 @@ class ReducerHarness(Harness):
         self.drive(m, dut.n_elems, "n_elems")
 
         # the reference: the row so far, and the records owed (oldest first)
-        t_bits = XS_BITS + N_BITS + 1
         first = Signal(init=1, name="ref_first")
-        r_max, r_s, r_t = Signal(signed(aw), name="ref_max"), Signal(signed(S_BITS), name="ref_s"), \
-            Signal(signed(t_bits), name="ref_t")
+        r_max, r_s = Signal(signed(aw), name="ref_max"), Signal(signed(S_BITS), name="ref_s")
         row = Signal(16, name="ref_row")
         owed = RefQueue(m, 8, {"max": aw, "s": S_BITS, "row": 16}, "owed", ptr_bits=4)
         out_rd = Signal(4, name="owed_rd")
@@ -557,14 +554,13 @@ class ReducerHarness(Harness):
         x = i.payload.data
         b_max = Mux(x[1] > x[0], x[1], x[0])
         b_s = x[0] + x[1]
-        b_t = (x[0] >> var_shift) + (x[1] >> var_shift)
         start_max = Const(0, signed(aw)) if self.fault == "max_from_zero" else b_max
         n_max = Signal(signed(aw), name="ref_new_max")
-        n_s, n_t = Signal(signed(S_BITS), name="ref_new_s"), Signal(signed(t_bits), name="ref_new_t")
+        n_s = Signal(signed(S_BITS), name="ref_new_s")
         m.d.comb += [n_max.eq(Mux(first, Mux(b_max > start_max, b_max, start_max), Mux(b_max > r_max, b_max, r_max))),
-                     n_s.eq(Mux(first, 0, r_s) + b_s), n_t.eq(Mux(first, 0, r_t) + b_t)]
+                     n_s.eq(Mux(first, 0, r_s) + b_s)]
         with m.If(got):
-            m.d.sync += [r_max.eq(n_max), r_s.eq(n_s), r_t.eq(n_t), first.eq(i.payload.row_last)]
+            m.d.sync += [r_max.eq(n_max), r_s.eq(n_s), first.eq(i.payload.row_last)]
             with m.If(i.payload.row_last):
                 m.d.sync += row.eq(row + 1)
         owed.push(got & i.payload.row_last, max=n_max, s=n_s, row=row)
