@@ -55,7 +55,7 @@ from hw.scratchpad import Scratchpad
 
 from .verilog import drop_zero_meminit
 
-__all__ = ["PROPERTIES", "FormalResult", "AxiReadHarness", "AxiWriteHarness", "QueueHarness",
+__all__ = ["PROPERTIES", "FormalResult", "AxiReadHarness", "QueueHarness",
            "ScratchpadHarness", "AccumulatorHarness", "ReducerHarness", "run", "main"]
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
