@@ -394,6 +394,7 @@ class Runner:
         import logging
         from distributed import Client, LocalCluster
         self.cache, self.bar = cache, bar
+        self.tasks_per_worker = {}          # worker address -> tasks it ran (cached results not counted)
         if scheduler is not None:
             if not isinstance(scheduler, str) or not scheduler.startswith("tcp://"):
                 raise ValueError(f"--scheduler must be tcp://HOST:PORT, not {scheduler!r}")
@@ -433,6 +434,9 @@ class Runner:
                 results[i] = f.result()
                 self.cache.put(kind, list(arglist[i]), results[i])
                 bar.update(1)
+        for addrs in self.client.who_has(list(futs)).values():
+            for a in addrs:
+                self.tasks_per_worker[a] = self.tasks_per_worker.get(a, 0) + 1
         return results
 
     def close(self):

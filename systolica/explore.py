@@ -74,10 +74,16 @@ class Areas:
     the nearest of them."""
 
     def __init__(self, runner, synthesized):
-        self.runner = runner
         results = runner.map("synth", [(c.to_dict(), str(cd.ROOT / "build" / "synth")) for c in synthesized],
                              desc="yosys")
         self.anchors = list(zip(synthesized, results))
+
+    @classmethod
+    def of(cls, anchors):
+        """From ``(config, synth_task result)`` pairs already at hand."""
+        a = cls.__new__(cls)
+        a.anchors = list(anchors)
+        return a
 
     def __call__(self, cfg):
         for c, r in self.anchors:
