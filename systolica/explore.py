@@ -36,8 +36,9 @@ def add_arguments(parser):
     parser.add_argument("--iterations", type=int, default=40, help="evolutionary search (default: 40)")
     parser.add_argument("--mutation", type=float, default=0.2, help="evolutionary search (default: 0.2)")
     parser.add_argument("--seed", type=int, default=0, help="evolutionary search (default: 0)")
-    parser.add_argument("--rtl", type=int, default=1, metavar="N",
-                        help="run the N best points of the EDP-accuracy front on the RTL (default: 1; 0: none)")
+    parser.add_argument("--rtl", type=int, default=2, metavar="N",
+                        help="run the N most accurate points of the EDP-accuracy front (DIM <= 16, the baseline left "
+                             "out) on the RTL (default: 2; 0: none)")
     parser.add_argument("--throughput", type=int, default=None, metavar="N",
                         help="instead of a search: cost N random model points of the space on the cycle model "
                              "(latency, energy, area model) and report points per minute")
@@ -261,7 +262,7 @@ def _explore(args, space, runner, out):
 
     rtl = []
     if args.rtl:
-        cands = _rtl_candidates(points, fronts, base, args.rtl)
+        cands = _rtl_candidates(points, base, args.rtl)
         log_file = out.with_suffix(".rtl.log")
         for p in cands:
             _log(f"RTL: {p['label']} on DIM {p['config']['dim']} (Verilator; log in {log_file}) ...")
@@ -281,13 +282,13 @@ def _explore(args, space, runner, out):
     return 0
 
 
-def _rtl_candidates(points, fronts, base, n):
-    """The EDP-accuracy front's points within 0.005 cosine of the baseline, lowest EDP first, then the rest of
-    the front by accuracy; arrays up to :data:`codesign.MAX_SYNTH_DIM` (a DIM-32 Verilator build is too long)."""
-    front = [points[i] for i in fronts["edp_vs_accuracy"] if points[i]["config"]["dim"] <= cd.MAX_SYNTH_DIM]
-    near = sorted((p for p in front if p["accuracy"] >= base["accuracy"] - 0.005), key=lambda p: p["edp"])
-    rest = sorted((p for p in front if p not in near), key=lambda p: -p["accuracy"])
-    return (near + rest)[:n]
+def _rtl_candidates(points, base, n):
+    """The EDP-accuracy front of the points an RTL run can take (DIM <= :data:`codesign.MAX_SYNTH_DIM`: a DIM-32
+    Verilator build takes too long), most accurate first, the baseline itself left out (tests/systolica check it)."""
+    ok = [p for p in points if p["config"]["dim"] <= cd.MAX_SYNTH_DIM
+          and not (p["config"] == base["config"] and p["model"] == base["model"])]
+    front = [ok[i] for i in cd.pareto(ok, cd.FRONTS["edp_vs_accuracy"])]
+    return sorted(front, key=lambda p: -p["accuracy"])[:n]
 
 
 def _targets(points, base):
