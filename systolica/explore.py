@@ -37,8 +37,8 @@ def add_arguments(parser):
     parser.add_argument("--mutation", type=float, default=0.2, help="evolutionary search (default: 0.2)")
     parser.add_argument("--seed", type=int, default=0, help="evolutionary search (default: 0)")
     parser.add_argument("--rtl", type=int, default=2, metavar="N",
-                        help="run the N most accurate points of the EDP-accuracy front (DIM <= 16, the baseline left "
-                             "out) on the RTL (default: 2; 0: none)")
+                        help="run N points of the EDP-accuracy front (DIM <= 16, the baseline left out) on the RTL: "
+                             "its two ends first (default: 2; 0: none)")
     parser.add_argument("--throughput", type=int, default=None, metavar="N",
                         help="instead of a search: cost N random model points of the space on the cycle model "
                              "(latency, energy, area model) and report points per minute")
@@ -283,12 +283,14 @@ def _explore(args, space, runner, out):
 
 
 def _rtl_candidates(points, base, n):
-    """The EDP-accuracy front of the points an RTL run can take (DIM <= :data:`codesign.MAX_SYNTH_DIM`: a DIM-32
-    Verilator build takes too long), most accurate first, the baseline itself left out (tests/systolica check it)."""
+    """Points of the EDP-accuracy front of the points an RTL run can take (DIM <= :data:`codesign.MAX_SYNTH_DIM`:
+    a DIM-32 Verilator build takes too long; the baseline itself left out, tests/systolica check it): its two ends
+    first (the lowest EDP, the highest accuracy), then the others from the low-EDP end."""
     ok = [p for p in points if p["config"]["dim"] <= cd.MAX_SYNTH_DIM
           and not (p["config"] == base["config"] and p["model"] == base["model"])]
-    front = [ok[i] for i in cd.pareto(ok, cd.FRONTS["edp_vs_accuracy"])]
-    return sorted(front, key=lambda p: -p["accuracy"])[:n]
+    front = [ok[i] for i in cd.pareto(ok, cd.FRONTS["edp_vs_accuracy"])]      # lowest EDP first
+    order = front[:1] + front[-1:] + front[1:-1] if len(front) > 1 else front
+    return order[:n]
 
 
 def _targets(points, base):
