@@ -147,3 +147,41 @@ def test_variant_checks():
     from golden.model import load_model
     with pytest.raises(ValueError, match="layer 0: 13 heads kept, but it has 12"):
         Variant.uniform(3, 13, 1536).check(load_model("minilm"))
+
+
+def test_spaces():
+    small = cd.SPACES["small"]
+    assert small.size() == 3 * 16 and len(small.configs()) == 3 and cd.BASELINE in small.configs()
+    large = cd.SPACES["large"]
+    import random
+    rng = random.Random(1)
+    for _ in range(50):
+        g = large.random_genome(rng)
+        assert len(g) == len(large.genome_sizes()) and all(0 <= x < s for x, s in zip(g, large.genome_sizes()))
+        cfg, v = large.decode(g)
+        assert 3 <= v.layers <= 6 and all(h in large.heads for h in v.heads)
+        assert cfg is None or cfg.dim in large.hardware["dim"]
+
+
+def test_evolve_finds_a_known_front():
+    """A synthetic cost (EDP falls with every gene's index, accuracy with the heads' and FFN's indices): the
+    search keeps its population, evaluates each genome once, and its children improve on the start."""
+    space = cd.SPACES["large"]
+    calls = []
+
+    def evaluate(pairs):
+        calls.append(len(pairs))
+        out = []
+        for cfg, v in pairs:
+            if cfg is None:
+                out.append(None)
+                continue
+            cost = sum(space.heads.index(h) + space.ffn.index(f) for h, f in zip(v.heads, v.ffn))
+            out.append({"edp": 100.0 - cost + v.layers, "latency_cycles": 10 * v.layers,
+                        "accuracy": 1.0 - cost / 100})
+        return out
+    pts = cd.evolve(space, evaluate, population=10, iterations=6, mutation=0.2, seed=3)
+    assert calls[0] <= 10 and all(c <= 10 for c in calls) and len(calls) == 7
+    best_start = min(p["edp"] for p in pts[:calls[0]])
+    assert min(p["edp"] for p in pts[calls[0]:]) < best_start      # the children improve on the start
+    assert pts == cd.evolve(space, evaluate, population=10, iterations=6, mutation=0.2, seed=3)
