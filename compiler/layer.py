@@ -146,7 +146,7 @@ class LayerEmitter:
         self.plan = p = self.base_plan.for_layer(LayerDims.of(L))     # the layer's own heads and FFN width
         d, img = p.dim, self.img
         sp = L.spec
-        hid, dh, ffn = p.dims.hidden, p.dims.head_dim, p.dims.ffn
+        dh, ffn = p.dims.head_dim, p.dims.ffn
         w = {n: img.add(f"w.{li}.{n}", b_layout(getattr(L, n).w_t, d)) for n in ("wq", "wk", "wv", "wo", "w1", "w2")}
         b = {n: img.add(f"b.{li}.{n}", bias_lines(getattr(L, n).bias, d)) for n in w}
         c = {}

@@ -29,7 +29,8 @@ import time
 from golden.config import AcceleratorConfig
 
 __all__ = ["SEQ", "BASELINE", "SCHEDULE", "Space", "SPACES", "DiskCache", "Runner", "layer_task", "accuracy_task",
-           "synth_task", "program_task", "compose", "pareto", "FRONTS", "area_model", "evolve"]
+           "synth_task", "program_task", "minilm", "quantized_variant", "compose", "pareto", "FRONTS", "area_model",
+           "evolve"]
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 #: Tokens per input (the held-out docstrings are cut to it).
@@ -111,7 +112,8 @@ class Space:
             cfg = None
         n = self.layers[genome[k]]
         g = genome[k + 1:]
-        return cfg, Variant(tuple(self.heads[g[3 * i]] for i in range(n)), tuple(self.ffn[g[3 * i + 1]] for i in range(n)),
+        return cfg, Variant(tuple(self.heads[g[3 * i]] for i in range(n)),
+                            tuple(self.ffn[g[3 * i + 1]] for i in range(n)),
                             tuple(self.windows[g[3 * i + 2]] for i in range(n)))
 
 
@@ -130,15 +132,15 @@ SPACES = {
 
 
 # ---- tasks (run on the Dask workers; arguments and results are JSON) ----------------------------------------
-def _model():
+def minilm():
     from golden.model import load_model
     return load_model("minilm")
 
 
-def _quantized(variant, exp_impl, n_layers=None):
+def quantized_variant(variant, exp_impl, n_layers=None):
     from golden.encoder import QuantSpec, quantize_model
     from golden.prune import prune
-    pm = prune(_model(), variant)
+    pm = prune(minilm(), variant)
     return quantize_model(pm, QuantSpec(exp_impl=exp_impl), n_layers=n_layers)
 
 
@@ -151,7 +153,7 @@ def layer_task(config, heads, ffn, window, seq):
     from golden.prune import Variant
     cfg = AcceleratorConfig.from_dict(config)
     t0 = time.perf_counter()
-    enc = _quantized(Variant.uniform(2, heads, ffn, window), cfg.exp_impl)
+    enc = quantized_variant(Variant.uniform(2, heads, ffn, window), cfg.exp_impl)
     out = {}
     for n in (1, 2):
         try:
@@ -172,7 +174,7 @@ def program_task(config, variant, exp_impl, seq):
     from golden.prune import Variant
     cfg = AcceleratorConfig.from_dict(config)
     v = Variant.from_dict(variant)
-    enc = _quantized(v, exp_impl)
+    enc = quantized_variant(v, exp_impl)
     prog = compile_encoder(enc, cfg, seq, options=SCHEDULE, windows=list(v.windows))
     return {"cycles": estimate_cycles(prog.instrs, cfg).cycles}
 
@@ -185,7 +187,7 @@ def _heldout(seq):
     float model's embeddings of them, once per worker."""
     if seq not in _REFERENCE:
         from golden.rebert import HELDOUT_MODULES, stdlib_inputs
-        m = _model()
+        m = minilm()
         inputs = stdlib_inputs(m, HELDOUT_MODULES, seq)
         _REFERENCE[seq] = inputs, [m.forward(ids)[-1].mean(axis=0) for ids in inputs]
     return _REFERENCE[seq]
@@ -198,7 +200,7 @@ def accuracy_task(variant, exp_impl, seq):
     t0 = time.perf_counter()
     v = Variant.from_dict(variant)
     inputs, ref = _heldout(seq)
-    enc = _quantized(v, exp_impl)
+    enc = quantized_variant(v, exp_impl)
     return {"accuracy": accuracy(enc, inputs, list(v.windows), ref), "seconds": time.perf_counter() - t0}
 
 

@@ -146,7 +146,7 @@ def _rtl_check(point, seq, log_file):
     from systolica.run import run_layers
     cfg = AcceleratorConfig.from_dict(point["config"])
     v = Variant.from_dict(point["model"])
-    enc = cd._quantized(v, cfg.exp_impl)
+    enc = cd.quantized_variant(v, cfg.exp_impl)
     ids = stdlib_inputs(enc.model, HELDOUT_MODULES[:1], seq)[0]
     with open(log_file, "a") as f:
         r = run_layers(enc, cfg, ids, v.layers, cd.SCHEDULE, lambda m: print(m, file=f, flush=True),
@@ -235,7 +235,7 @@ def _explore(args, space, runner, out):
     if cd.BASELINE not in anchors:
         anchors.append(cd.BASELINE)
     areas = Areas(runner, anchors)
-    base = evaluate_points(runner, [(cd.BASELINE, Variant.full(cd._model()))], areas, args.seq)[0]
+    base = evaluate_points(runner, [(cd.BASELINE, Variant.full(cd.minilm()))], areas, args.seq)[0]
     _log(f"baseline (full MiniLM, default hardware): {base['latency_cycles']:,} cycles, "
          f"{base['energy_pj'] / 1e6:.1f} uJ, cosine {base['accuracy']:.4f}, area {base['area']:,.0f} kT")
     if space.search == "exhaustive":
