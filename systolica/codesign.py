@@ -238,14 +238,14 @@ def compose(costs, variant):
 #: How each synthesized unit's area scales between configurations (the area model): the array with the PEs'
 #: multiplier (dim**2 * input_width * 8) and pipeline registers; the lanes and the reducer with the lanes built
 #: (min(lanes, dim)); the derive engines with their count; the memories' logic with the row width; the rest
-#: (sequencer, controller/DMA, glue) with dim. Memory bits are not scaled: 6 transistors per bit, exactly
-#: (``systolica.synth.SRAM_T_PER_BIT``), from the configuration's rows.
+#: (sequencer, controller/DMA, glue) does not replicate per PE or lane and is kept. Memory bits are not scaled:
+#: 6 transistors per bit, exactly (``systolica.synth.SRAM_T_PER_BIT``), from the configuration's rows.
 def _unit_factor(unit, cfg):
     n = min(cfg.lanes, cfg.dim)
     return {"array": cfg.dim ** 2 * cfg.input_width * (1 + 0.25 * cfg.pe_pipeline),
             "scratchpad": cfg.dim * cfg.input_width, "accumulator": cfg.dim * cfg.acc_width,
             "normalization unit": n, "isqrt/divide (derive engines)": cfg.derive_engines,
-            "activation lanes": n * (1.07 if cfg.exp_impl == "lut" else 1.0)}.get(unit, cfg.dim)
+            "activation lanes": n * (1.07 if cfg.exp_impl == "lut" else 1.0)}.get(unit, 1)
 
 
 def _memory_kT(cfg):

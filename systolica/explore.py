@@ -265,10 +265,20 @@ def _explore(args, space, runner, out):
         cands = _rtl_candidates(points, base, args.rtl)
         log_file = out.with_suffix(".rtl.log")
         for p in cands:
-            _log(f"RTL: {p['label']} on DIM {p['config']['dim']} (Verilator; log in {log_file}) ...")
-            r = _rtl_check(p, args.seq, log_file)
+            key = [p["config"], p["model"], args.seq]
+            r = runner.cache.get("rtl", key)
+            if r is None:
+                _log(f"RTL: {p['label']} on DIM {p['config']['dim']} (Verilator; log in {log_file}) ...")
+                r = _rtl_check(p, args.seq, log_file)
+                runner.cache.put("rtl", key, r)
+            else:
+                _log(f"RTL: {p['label']} on DIM {p['config']['dim']}: from the cache")
             _log(f"  bit-exact; RTL {r['cycles_rtl']:,} cycles, model {r['cycles_model']:,} "
                  f"({100 * r['model_error']:+.2f}%)")
+            r = dict(r, id=p["id"])
+            if not r["within_1_percent"]:
+                raise AssertionError(f"the cycle model is {100 * r['model_error']:+.2f}% off the RTL on "
+                                     f"{p['label']} (more than 1%)")
             rtl.append(r)
     result = {"space": space.name, "search": space.search, "seq": args.seq, "workers": runner.workers,
               "seconds": time.perf_counter() - t0, "search_seconds": search_s,
