@@ -364,6 +364,7 @@ def _plot(result, png):
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import NullFormatter
     pts, base = result["points"], result["baseline"]
     axes_of = {"edp_vs_accuracy": ("edp", "accuracy", "EDP (pJ x cycles)", "cosine to float MiniLM"),
                "latency_vs_accuracy": ("latency_cycles", "accuracy", "cycles", "cosine to float MiniLM"),
@@ -374,7 +375,9 @@ def _plot(result, png):
         f = [pts[i] for i in result["pareto"][name]]
         ax.plot([p[x] for p in f], [p[y] for p in f], "o-", color="#2a6fbb", ms=4, label="Pareto front")
         ax.scatter([base[x]], [base[y]], marker="*", s=120, color="#d62728", label="baseline", zorder=3)
-        ax.set_xscale("log")
+        if x != "area":
+            ax.set_xscale("log")
+            ax.xaxis.set_minor_formatter(NullFormatter())
         ax.set_xlabel(xl)
         ax.set_ylabel(yl)
         ax.set_title(name.replace("_", " "))
