@@ -8,9 +8,10 @@ Its figures come from four kinds of task, each cached on disk by its arguments a
   and of two such layers compiled with :data:`SCHEDULE` and timed by the program cycle model
   (``golden.program_cycles``), their actions counted (``golden.energy``). A model's cycles are the first layer's
   one-layer program plus, per further layer, the two-layer program's increment ``c2 - c1`` of that layer's shape
-  (:func:`compose`); the same for its actions (exact: a layer's instructions do not depend on its neighbours).
-  For identical layers the composition equals the whole program's estimate; the command reports its error on the
-  front's points against the whole program compiled and timed;
+  (:func:`compose`); the same for its actions. For identical layers the composition equals the whole program's
+  figures; layers of different shapes share a plan made for the largest, whose token tile and weight buffers may
+  differ from each shape's own, so there it is an estimate. The fronts' points are compiled and timed as whole
+  programs (``whole`` tasks) and carry those figures;
 - ``accuracy``: the pruned model (``golden.prune``) quantized (``golden.encoder``) and its mean embedding cosine
   to the full float model on the held-out docstrings (``golden.rebert``), at ``seq`` tokens;
 - ``synth``: Yosys (``systolica.synth``, generic cells, its own cache under build/synth); configurations not
@@ -170,13 +171,14 @@ def program_task(config, variant, exp_impl, seq):
     """The whole program of a variant on ``config``: compiled (:data:`SCHEDULE`) and timed by the cycle model
     (what :func:`compose` estimates from the layer tasks)."""
     from compiler import compile_encoder
+    from golden.energy import count_actions
     from golden.program_cycles import estimate_cycles
     from golden.prune import Variant
     cfg = AcceleratorConfig.from_dict(config)
     v = Variant.from_dict(variant)
     enc = quantized_variant(v, exp_impl)
     prog = compile_encoder(enc, cfg, seq, options=SCHEDULE, windows=list(v.windows))
-    return {"cycles": estimate_cycles(prog.instrs, cfg).cycles}
+    return {"cycles": estimate_cycles(prog.instrs, cfg).cycles, "actions": count_actions(prog.instrs, cfg).to_dict()}
 
 
 _REFERENCE = {}
@@ -384,7 +386,7 @@ class DiskCache:
         tmp.replace(path)
 
 
-_TASKS = {"layer": layer_task, "accuracy": accuracy_task, "synth": synth_task, "program": program_task}
+_TASKS = {"layer": layer_task, "accuracy": accuracy_task, "synth": synth_task, "whole": program_task}
 
 
 class Runner:

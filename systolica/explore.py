@@ -137,6 +137,20 @@ def evaluate_points(runner, pairs, areas, seq, accuracy=True):
     return out
 
 
+def _whole_program(p, r):
+    """Replace a point's composed latency and energy by its whole program's (``r``: a ``whole`` task result)."""
+    from golden.config import AcceleratorConfig
+    from golden.energy import Actions, energy
+    cfg = AcceleratorConfig.from_dict(p["config"])
+    e = energy(Actions.from_dict(r["actions"]), cfg)
+    p.update(latency_cycles_composed=p["latency_cycles"], energy_pj_composed=p["energy_pj"],
+             composition_error=p["latency_cycles"] / r["cycles"] - 1, latency_cycles=r["cycles"],
+             energy_pj=e["total"], energy_breakdown_pj=e, edp=e["total"] * r["cycles"],
+             nonlinear_energy_share=e["nonlinear"] / e["total"],
+             nonlinear_energy_share_with_memory=(e["nonlinear"] + e["nonlinear_memory"]) / e["total"],
+             actions=r["actions"])
+
+
 def _rtl_check(point, seq, log_file):
     """Run a point on the RTL (Verilator): bit-exact against golden/ (``run_layers`` raises otherwise), cycles
     against the whole program's model."""
@@ -247,18 +261,20 @@ def _explore(args, space, runner, out):
                            seed=args.seed, progress=_log)
     for i, p in enumerate(points):
         p["id"] = i
-    fronts = {name: cd.pareto(points, obj) for name, obj in cd.FRONTS.items()}
+    # the fronts' points as whole programs (compiled and timed, actions counted): their figures replace the
+    # composed ones, until every point on a front has them
+    while True:
+        fronts = {name: cd.pareto(points, obj) for name, obj in cd.FRONTS.items()}
+        todo = sorted(i for i in set().union(*fronts.values()) if "latency_cycles_composed" not in points[i])
+        if not todo:
+            break
+        progs = runner.map("whole", [(points[i]["config"], points[i]["model"], points[i]["config"]["exp_impl"],
+                                      args.seq) for i in todo], desc="whole programs")
+        for i, r in zip(todo, progs):
+            _whole_program(points[i], r)
     search_s = time.perf_counter() - t0
     _log(f"{len(points)} points in {search_s:.0f} s; fronts: "
          + ", ".join(f"{k} {len(v)}" for k, v in fronts.items()))
-
-    # the fronts' points as whole programs: the composition's error
-    front_ids = sorted(set().union(*fronts.values()))
-    progs = runner.map("program", [(points[i]["config"], points[i]["model"], points[i]["config"]["exp_impl"],
-                                    args.seq) for i in front_ids], desc="whole programs")
-    for i, r in zip(front_ids, progs):
-        points[i]["latency_cycles_program"] = r["cycles"]
-        points[i]["composition_error"] = points[i]["latency_cycles"] / r["cycles"] - 1
 
     rtl = []
     if args.rtl:
