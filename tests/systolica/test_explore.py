@@ -83,7 +83,6 @@ def _free_port():
         return s.getsockname()[1]
 
 
-@pytest.mark.slow
 def test_dask_scheduler_and_two_workers(tmp_path):
     dask = pathlib.Path(sys.executable).with_name("dask")
     port = _free_port()
