@@ -22,6 +22,7 @@ from golden import nlops
 from golden.isa import Opcode
 
 from .image import b_layout, bias_lines
+from .plan import LayerDims
 
 __all__ = ["LayerEmitter", "WeightStream"]
 
@@ -60,6 +61,7 @@ class LayerEmitter:
 
     def __init__(self, em, image, plan, stream, options, config):
         self.em, self.img, self.plan, self.ws, self.opt, self.cfg = em, image, plan, stream, options, config
+        self.base_plan = plan
         self.lane_cur = None
         self.table = np.full(config.col_entries, -1, dtype=np.int64)
         self.slot = 0
@@ -141,14 +143,15 @@ class LayerEmitter:
         """Emit layer ``li``; with ``out``, each token tile of its output is STOREd there (A layout, int16) as soon
         as its LayerNorm is written, beside the next tile's matmuls. ``window``: ReBERT's attention window
         (``golden.softmax.window_mask``; None: full attention)."""
-        p, d, img = self.plan, self.plan.dim, self.img
+        self.plan = p = self.base_plan.for_layer(LayerDims.of(L))     # the layer's own heads and FFN width
+        d, img = p.dim, self.img
         sp = L.spec
-        hid, dh, ffn = p.dims.hidden, p.dims.head_dim, p.dims.ffn
+        dh, ffn = p.dims.head_dim, p.dims.ffn
         w = {n: img.add(f"w.{li}.{n}", b_layout(getattr(L, n).w_t, d)) for n in ("wq", "wk", "wv", "wo", "w1", "w2")}
         b = {n: img.add(f"b.{li}.{n}", bias_lines(getattr(L, n).bias, d)) for n in w}
         c = {}
         for n, dy in (("q", L.q_out), ("k", L.k_out), ("v", L.v_out)):
-            c[n] = self._consts(li, n, *nlops.requant_consts(dy, hid, sp.qkv_bits))
+            c[n] = self._consts(li, n, *nlops.requant_consts(dy, p.dims.attn_width, sp.qkv_bits))
         c["ctx"] = self._consts(li, "ctx", *nlops.requant_consts(L.ctx_out, dh, sp.ctx_bits))
         c["softmax"] = self._consts(li, "softmax", nlops.softmax_consts(L.softmax))
         c["ln1"] = self._consts(li, "ln1", *nlops.layernorm_consts(L.ln1, L.res1))
@@ -276,7 +279,7 @@ class LayerEmitter:
                 lane, cols = c["ctx"]
                 self.config(lane, (cols, dh))
                 self.nl(nlops.LaneOp.REQUANT, acc_base=acc2, rows=rt, lines=kbd, row_stride=1, line_stride=rt,
-                        dst_base=ctx + t * kbh * T + h * kbd * rt, dst_row_stride=1, dst_line_stride=rt)
+                        dst_base=ctx + t * p.kb_a * T + h * kbd * rt, dst_row_stride=1, dst_line_stride=rt)
 
             if not piped:
                 project(h, "v", self.next_slot(seq * kbd))
@@ -314,7 +317,8 @@ class LayerEmitter:
             one = [t]
             # Wo -> LayerNorm(attn + h) -> LN1
             acc = self.next_slot(rt * kbh)
-            self.linear(w["wo"], b["wo"], hid, 0, kbh, one, lambda _: ctx + t * kbh * T, lambda _: acc)
+            self.linear(w["wo"], b["wo"], p.dims.attn_width, 0, kbh, one, lambda _: ctx + t * p.kb_a * T,
+                        lambda _: acc)
             lane, cols = c["ln1"]
             self.config(lane, (cols, hid))
             self.nl(nlops.LaneOp.LAYERNORM, acc_base=acc, rows=rt, lines=kbh, row_stride=1, line_stride=rt,

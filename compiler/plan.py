@@ -6,7 +6,7 @@ so any tile is a MATMUL A operand. Scratchpad map (rows), persistent over the la
 
 ``h``      layer input, ``KB_h * seq`` rows; overwritten tile by tile by the layer output (LN2), so a layer's
            output is the next layer's input in place
-``ctx``    attention context (A operand of Wo), ``KB_h * seq``
+``ctx``    attention context (A operand of Wo), ``KB_a * seq`` (``KB_a = heads * d_head / dim``)
 phase area, shared by the two phases:
   attention (per head): ``q`` (A, ``KB_d * seq``), ``kt`` (B of Q K^T: ``ceil(seq/dim)`` blocks of ``d_head``
   rows), ``v`` (B of P V: ``KB_d`` blocks of ``seq`` rows), ``p`` (A of P V for one query tile, ``SB * T``)
@@ -15,6 +15,7 @@ phase area, shared by the two phases:
 
 The accumulator is used in two halves (ping-pong) by ops that fit in half of it, else from line 0.
 """
+import dataclasses
 from dataclasses import dataclass, field
 
 from golden.isa import MAX_ROW
@@ -48,23 +49,49 @@ class Options:
 
 @dataclass(frozen=True)
 class LayerDims:
+    """A layer's shape. ``attn``: the width of Q, K, V and the context, ``heads x head_dim``; narrower than
+    ``hidden`` when heads were pruned (``golden.prune``); None means ``hidden``."""
     hidden: int
     heads: int
     ffn: int
     act_bits: int
+    attn: int = None
+
+    @property
+    def attn_width(self):
+        return self.hidden if self.attn is None else self.attn
 
     @property
     def head_dim(self):
-        return self.hidden // self.heads
+        return self.attn_width // self.heads
+
+    @classmethod
+    def envelope(cls, dims):
+        """The shape a plan for layers of ``dims`` is made for: their largest head count and FFN width (pruned
+        layers differ in those, ``golden.prune``); their hidden width, head width and activation width must agree
+        (a layer's output is the next one's input, and the attention regions hold one head)."""
+        first = dims[0]
+        for d in dims[1:]:
+            for name in ("hidden", "head_dim", "act_bits"):
+                if getattr(d, name) != getattr(first, name):
+                    raise ValueError(f"layers differ in {name}: {getattr(first, name)} and {getattr(d, name)}")
+        heads = max(d.heads for d in dims)
+        attn = heads * first.head_dim
+        return cls(first.hidden, heads, max(d.ffn for d in dims), first.act_bits,
+                   None if attn == first.hidden else attn)
 
     @classmethod
     def of(cls, layer):
-        return cls(layer.wq.w_t.shape[0], layer.heads, layer.w1.w_t.shape[1], layer.spec.activation_width)
+        hidden, attn = layer.wq.w_t.shape
+        return cls(hidden, layer.heads, layer.w1.w_t.shape[1], layer.spec.activation_width,
+                   None if attn == hidden else attn)
 
 
 @dataclass
 class Plan:
-    """Where everything lives: ``spad`` name -> (first row, rows); ``tile``; ``wbuf_rows``."""
+    """Where everything lives: ``spad`` name -> (first row, rows); ``tile``; ``wbuf_rows``. Made for the
+    envelope of an encoder's layers (:meth:`LayerDims.envelope`); :meth:`for_layer` is the same storage seen
+    with one layer's shape."""
     dims: LayerDims
     seq: int
     dim: int
@@ -72,6 +99,13 @@ class Plan:
     spad: dict = field(default_factory=dict)
     wbuf_rows: int = 0
     acc_rows: int = 0
+
+    def for_layer(self, dims):
+        """This plan's storage with a layer's own ``dims`` (at most the envelope's heads and FFN width)."""
+        if dims.heads > self.dims.heads or dims.ffn > self.dims.ffn:
+            raise ValueError(f"a layer of {dims.heads} heads and FFN {dims.ffn} exceeds the plan's "
+                             f"{self.dims.heads} and {self.dims.ffn}")
+        return dataclasses.replace(self, dims=dims)
 
     @property
     def ntiles(self):
@@ -87,6 +121,11 @@ class Plan:
     @property
     def kb_h(self):
         return self.dims.hidden // self.dim
+
+    @property
+    def kb_a(self):
+        """K blocks of the attention context (Wo's input)."""
+        return self.dims.attn_width // self.dim
 
     @property
     def kb_d(self):
@@ -120,7 +159,7 @@ def _layout(dims, seq, dim, tile, spad_rows):
     att = {"q": kb_d * seq, "kt": dims.head_dim * sb, "v": kb_d * seq, "p": 2 * sb * tile}     # P: two buffers
     ffn = {"ln1": kb_h * tile, "gelu": kb_f * tile}
     spad, pos = {}, 0
-    for name, n in (("h", kb_h * seq), ("ctx", kb_h * seq)):
+    for name, n in (("h", kb_h * seq), ("ctx", dims.attn_width // dim * seq)):
         spad[name] = (pos, n)
         pos += n
     area = max(sum(att.values()), sum(ffn.values()))

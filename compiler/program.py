@@ -90,11 +90,7 @@ class Program:
 
 def _build(layers, config, h, options, order, store_every, windows):
     seq = h.shape[0]
-    dims = LayerDims.of(layers[0])
-    for L in layers:
-        if LayerDims.of(L) != dims:
-            raise ValueError("all layers must have the same dimensions")
-    plan = make_plan(dims, config, seq, options)
+    plan = make_plan(LayerDims.envelope([LayerDims.of(L) for L in layers]), config, seq, options)
     em, img = Emitter(config), MemoryImage()
     ws = WeightStream(em, plan, order)
     d = plan.dim

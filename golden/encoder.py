@@ -171,8 +171,8 @@ class IntLayer:
         (``golden.softmax.window_mask``); None, full attention.
         """
         sp = self.spec
-        t, d = h.shape
-        dh = d // self.heads
+        t = h.shape[0]
+        dh = self.wq.w_t.shape[1] // self.heads     # heads x dh may be narrower than hidden (pruned heads)
         acc_q, acc_k, acc_v = self.wq(h, sp.hidden_bits), self.wk(h, sp.hidden_bits), self.wv(h, sp.hidden_bits)
         q = requantize(acc_q, self.q_out, sp.qkv_bits)
         k = requantize(acc_k, self.k_out, sp.qkv_bits)
@@ -183,7 +183,7 @@ class IntLayer:
         sm = {} if dump is not None else None
         probs = i_softmax(scores, self.softmax, sm, mask=None if window is None else window_mask(t, window))
         acc_ctx = np.stack([matmul(probs[i], vh[i], a_bits=PROB_BITS + 1) for i in range(self.heads)])
-        ctx = requantize(acc_ctx, self.ctx_out, sp.ctx_bits).transpose(1, 0, 2).reshape(t, d)
+        ctx = requantize(acc_ctx, self.ctx_out, sp.ctx_bits).transpose(1, 0, 2).reshape(t, self.heads * dh)
         attn = self.wo(ctx, sp.ctx_bits)
         r1 = residual_add(attn, h, self.res1)
         ln1d = {} if dump is not None else None
@@ -304,7 +304,7 @@ def quantize_model(model, spec=QuantSpec(), sentences=None, progress=None, n_lay
     enc = IntEncoder(model, spec, s_in)
     s_h = s_in
     for i, lw in enumerate(model.layers[:n_layers]):
-        enc.layers.append(quantize_layer(lw, model.heads, s_h, scales[i], spec))
+        enc.layers.append(quantize_layer(lw, model.layer_heads[i], s_h, scales[i], spec))
         s_h = scales[i]["ln2"]
     return enc
 

@@ -53,7 +53,8 @@ def op_errors(model, enc, sentence):
     out = []
     for layer, (lw, d) in enumerate(zip(model.layers, dumps)):
         trace = {}
-        float_encoder_layer(lw, enc.layers[layer].dequantize("input", d["input"]), model.heads, model.eps, trace)
+        float_encoder_layer(lw, enc.layers[layer].dequantize("input", d["input"]), model.layer_heads[layer],
+                            model.eps, trace)
         out.append({name: rel_error(enc.layers[layer].dequantize(name, d[name]), trace[ref])
                     for name, ref in OP_TENSORS.items()})
     return out

@@ -95,6 +95,10 @@ class Bert:
     -------
     name : str
     hidden, heads, head_dim, ffn, n_layers, max_tokens, truncate : int
+    layer_heads : list of int
+        Attention heads of each layer: ``heads`` less the layer's entry in the checkpoint's ``pruned_heads``
+        (Hugging Face's record of heads removed from Q/K/V/O, ``{"layer": [head, ...]}``); ``head_dim`` is the
+        unpruned ``hidden / heads``. A layer's FFN width is its weights' (``golden.prune`` narrows it).
     layers : sequence of LayerWeights
     """
 
@@ -119,6 +123,13 @@ class Bert:
                              f"{self.heads}")
         self.head_dim = self.hidden // self.heads
         self.ffn, self.n_layers = field("intermediate_size"), field("num_hidden_layers")
+        pruned = {int(k): sorted(set(v)) for k, v in (config.get("pruned_heads") or {}).items()}
+        for i, hs in pruned.items():
+            if not 0 <= i < self.n_layers or any(not 0 <= h < self.heads for h in hs) or len(hs) >= self.heads:
+                raise ValueError(f"{name}: pruned_heads of layer {i} must be fewer than {self.heads} heads of "
+                                 f"0..{self.heads - 1} in a layer of 0..{self.n_layers - 1}, not {hs!r}")
+        self.pruned_heads = pruned
+        self.layer_heads = [self.heads - len(pruned.get(i, ())) for i in range(self.n_layers)]
         self.eps = field("layer_norm_eps", 1e-12)
         self.max_tokens = field("max_position_embeddings")
         self.truncate = self.max_tokens if truncate is None else min(truncate, self.max_tokens)
@@ -126,6 +137,11 @@ class Bert:
         self.type_emb, self.emb_ln = embeddings["token_type"], embeddings["ln"]
         if len(layers) != self.n_layers:
             raise ValueError(f"{name}: {len(layers)} layers, but num_hidden_layers is {self.n_layers}")
+        if isinstance(layers, list):
+            for i, (lw, nh) in enumerate(zip(layers, self.layer_heads)):
+                if lw.wq.shape[0] != nh * self.head_dim:
+                    raise ValueError(f"{name}: layer {i}'s query weight has {lw.wq.shape[0]} rows, not "
+                                     f"{nh} heads x {self.head_dim}")
         self.layers = layers
         self.tokenizer = tokenizer
 
@@ -169,6 +185,8 @@ class Bert:
                   "num_hidden_layers": self.n_layers, "layer_norm_eps": self.eps,
                   "max_position_embeddings": self.max_tokens, "vocab_size": self.tokenizer.get_vocab_size(),
                   "type_vocab_size": len(self.type_emb)}
+        if self.pruned_heads:
+            config["pruned_heads"] = {str(i): hs for i, hs in self.pruned_heads.items()}
         (path / "config.json").write_text(json.dumps(config, indent=1))
         t = {"embeddings.word_embeddings.weight": self.word_emb[np.arange(config["vocab_size"])],
              "embeddings.position_embeddings.weight": self.pos_emb,
@@ -200,7 +218,7 @@ class Bert:
     def layer(self, i, h, trace=None, window=None):
         """Float encoder layer ``i`` on hidden states ``h`` (tokens, hidden); ``window`` as
         :func:`float_encoder_layer`'s."""
-        return float_encoder_layer(self.layers[i], h, self.heads, self.eps, trace, window)
+        return float_encoder_layer(self.layers[i], h, self.layer_heads[i], self.eps, trace, window)
 
     def forward(self, ids, n_layers=None, trace=None, windows=None):
         """Hidden states after each layer: a list of ``n_layers + 1`` arrays (the first is the embedding).
@@ -226,15 +244,15 @@ class Bert:
 def float_encoder_layer(lw, h, heads, eps=1e-12, trace=None, window=None):
     """One BERT encoder layer in float64. ``trace`` (dict) receives every intermediate tensor. ``window``: ReBERT's
     windowed attention (``golden.softmax.window_mask``); None, full attention."""
-    t, d = h.shape
-    dh = d // heads
+    t = h.shape[0]
+    dh = lw.wq.shape[0] // heads             # heads x dh may be narrower than hidden (pruned heads)
     q = h @ lw.wq.T + lw.bq
     k = h @ lw.wk.T + lw.bk
     v = h @ lw.wv.T + lw.bv
     split = lambda x: x.reshape(t, heads, dh).transpose(1, 0, 2)  # (heads, t, dh)
     scores = split(q) @ split(k).transpose(0, 2, 1) / np.sqrt(dh)
     probs = softmax_float(scores, mask=None if window is None else window_mask(t, window))
-    ctx = (probs @ split(v)).transpose(1, 0, 2).reshape(t, d)
+    ctx = (probs @ split(v)).transpose(1, 0, 2).reshape(t, heads * dh)
     attn = ctx @ lw.wo.T + lw.bo
     h1 = layernorm_float(attn + h, lw.ln1_g, lw.ln1_b, eps)
     f1 = h1 @ lw.w1.T + lw.b1

@@ -15,6 +15,7 @@ COMMANDS = {
     "run":      ("systolica.run", "encoder layers (MiniLM, bert-base-random, a checkpoint) on the RTL, checked"),
     "paper":    ("systolica.paper", "the seed paper's claims beside ours: JSON, Markdown, PNG"),
     "rebert":   ("systolica.rebert", "ReBERT's window search on MiniLM: accuracy, cycles, the RTL check"),
+    "explore":  ("systolica.explore", "hardware x model co-design: Pareto fronts of latency, area, energy, accuracy"),
     "demo":     ("systolica.demo", "the main job on a built-in default"),
 }
 
