@@ -83,6 +83,8 @@ def _free_port():
         return s.getsockname()[1]
 
 
+# 20 s, most of it the scheduler's and workers' start-up: make test-all (make test measured 11:59 with it)
+@pytest.mark.slow
 def test_dask_scheduler_and_two_workers(tmp_path):
     dask = pathlib.Path(sys.executable).with_name("dask")
     port = _free_port()
