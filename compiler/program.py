@@ -3,7 +3,8 @@
 Program format: ``image`` (:class:`compiler.image.MemoryImage`) holds everything the accelerator reads, with
 named regions (see its module doc); the instructions are assembled into region ``program`` (``PROG_ADDR`` =
 ``prog_addr``), last in the image. The program LOADs ``input`` (seq x hidden int16, tile-major A layout) into
-the scratchpad, runs the layers, STOREs the final hidden states to ``output`` (same format), tile by tile as each is written, and HALTs.
+the scratchpad, runs the layers, STOREs the final hidden states to ``output`` (same format), tile by tile as each
+is written, and HALTs.
 :meth:`Program.read_output` turns a memory dump back into a (seq, hidden) integer array.
 """
 from dataclasses import dataclass, field

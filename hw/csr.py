@@ -32,8 +32,9 @@ class CsrBlock(wiring.Component):
     cycle after the write. Throughput: one read per 2 cycles, one write per 3 cycles.
 
     Core side: ``start`` pulses for one cycle on a CTRL write with bit 0 set (it also clears DONE/ERROR and the
-    cycle counter); ``abort`` pulses on a CTRL write with bit 2 set (the core stops: ``hw.controller``). ``done`` and ``error`` inputs are sampled every cycle into sticky STATUS bits. CYCLES counts
-    cycles with ``busy`` high. ``error_code``/``error_info``/``perf`` are read live.
+    cycle counter); ``abort`` pulses on a CTRL write with bit 2 set (the core stops: ``hw.controller``). ``done``
+    and ``error`` inputs are sampled every cycle into sticky STATUS bits. CYCLES counts cycles with ``busy`` high.
+    ``error_code``/``error_info``/``perf`` are read live.
 
     Parameters
     ----------

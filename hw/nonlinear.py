@@ -145,8 +145,8 @@ class NonlinearUnit(wiring.Component):
         op = self.cmd.payload.op
         with m.If(self.cmd.valid & ~busy):
             m.d.sync += [cmd.eq(self.cmd.payload), busy.eq(1), pass_idx.eq(0),
-                         other_consts.eq((op != self.consts.op) |
-                                         ((op == int(LaneOp.SOFTMAX)) & (self.consts.exp_lut != (cfg.exp_impl == "lut"))))]
+                         other_consts.eq((op != self.consts.op) | ((op == int(LaneOp.SOFTMAX)) &
+                                                                   (self.consts.exp_lut != (cfg.exp_impl == "lut"))))]
             m.d.comb += start_pass.eq(1)
         pc = self.cmd.payload
         m.d.comb += [

@@ -303,7 +303,8 @@ class AxiReadHarness(Harness):
             hit = axi.rvalid & (axi.rid == i)
             m.d.comb += [Check(resp.valid == hit, f"resp{i}: valid is not the ID's RVALID"),
                          Check(~hit | (resp.payload.data == axi.rdata), f"resp{i}: data"),
-                         Check(~(r_fire & (axi.rid == i)) | resp.ready, f"resp{i}: beat dropped (RREADY without ready)")]
+                         Check(~(r_fire & (axi.rid == i)) | resp.ready,
+                               f"resp{i}: beat dropped (RREADY without ready)")]
             got = resp.valid & resp.ready
             last_beat = r_off + 1 == reqs.at(r_rd, "beats")
             m.d.comb += [Check(~got | (reqs.count(r_rd) != 0), f"resp{i}: a beat no request asked for"),
@@ -321,8 +322,9 @@ class AxiReadHarness(Harness):
 class QueueHarness(Harness):
     """The instruction queues as hw.controller builds them: ``SyncFIFOBuffered(width=<entry layout>.size)``, against
     a reference queue of registers. ``depth`` defaults to hw.controller.QUEUE_DEPTH; the property uses 4, so the
-    bound reaches a full queue (the FIFO is one generic code for every depth: pointers wrap the same way). The writer and the reader act at will (the
-    controller pushes only when ``w_rdy`` and pops only when ``r_rdy``, as assumed here).
+    bound reaches a full queue (the FIFO is one generic code for every depth: pointers wrap the same way). The
+    writer and the reader act at will (the controller pushes only when ``w_rdy`` and pops only when ``r_rdy``, as
+    assumed here).
 
     Asserted: ``r_rdy`` iff the reference holds an entry, ``w_rdy`` iff it has room (QUEUE_DEPTH entries),
     ``level`` equals the reference's count, and the head entry equals the reference's oldest: entries leave in
@@ -514,9 +516,9 @@ class AccumulatorHarness(Harness):
 class ReducerHarness(Harness):
     """hw.norm.Reducer at DIM 2 (beats of 2 values, rows of any number of beats) against a reference that keeps
     golden.layernorm's statistics per row as the beats are accepted: the max, ``S = sum(x)`` and the row number
-    (``T`` and ``Q`` feed only ``D = L*Q - T**2``, whose multipliers are left out: see below). Records are compared in order as they leave (the reference queues them), with the
-    output stalled at will. ``max`` is compared after the pre-shift (``max >> pre`` or ``max << -pre``), the
-    shifts held for the pass. Asserted too: the input and output streams obey the valid/ready rule (the
+    (``T`` and ``Q`` feed only ``D = L*Q - T**2``, whose multipliers are left out: see below). Records are
+    compared in order as they leave (the reference queues them), with the output stalled at will. ``max`` is
+    compared after the pre-shift (``max >> pre`` or ``max << -pre``), the shifts held for the pass. Asserted too: the input and output streams obey the valid/ready rule (the
     pipeline never drops a record).
 
     ``fault='max_from_zero'``: the reference starts a row's max at 0 instead of its first value (wrong for rows

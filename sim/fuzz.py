@@ -11,8 +11,8 @@ all (a nonlinear error), or a softmax whose row sums are too small.
 ``golden.queues.outcome`` allows (every STORE the faulting instruction waited for written, none that waits for
 it, the others all or nothing), and that the run ended within :func:`watchdog` cycles.
 
-``python -m sim.fuzz N [--seed S] [--stall P] [--dim D]`` runs N programs (``make fuzz N=...``); a program that fails is saved
-as ``tests/fuzz_regressions/<seed>-<index>.json`` and replayed by ``tests/hw/test_fuzz.py``.
+``python -m sim.fuzz N [--seed S] [--stall P] [--dim D]`` runs N programs (``make fuzz N=...``); a program that
+fails is saved as ``tests/fuzz_regressions/<seed>-<index>.json`` and replayed by ``tests/hw/test_fuzz.py``.
 """
 import argparse
 import dataclasses

@@ -148,9 +148,11 @@ MUTANTS = (
            "err_info.eq(self.bus_error_addr)", "err_info.eq(0)",
            ("tests/hw/test_bus_faults.py::test_faults_on_every_transfer_kind",)),
     Mutant("abort-ignored", "CTRL.abort does nothing (RTL)", "hw/csr.py", "self.abort.eq(w_data[2])",
-           "self.abort.eq(0)", ("tests/hw/test_bus_faults.py::test_abort_from_the_middle_of_each_kind_of_instruction",)),
+           "self.abort.eq(0)",
+           ("tests/hw/test_bus_faults.py::test_abort_from_the_middle_of_each_kind_of_instruction",)),
     Mutant("decode-error-imprecise", "a decode error drops the queued instructions before it (RTL)",
-           "hw/controller.py", "err_info.eq(fail_info), stop.eq(1)]", "err_info.eq(fail_info), stop.eq(1), halting.eq(1)]",
+           "hw/controller.py", "err_info.eq(fail_info), stop.eq(1)]",
+           "err_info.eq(fail_info), stop.eq(1), halting.eq(1)]",
            ("tests/hw/test_fuzz.py::test_fuzzed_programs_agree_with_the_model[seed1]",)),
     Mutant("norm-error-lost", "a softmax row sum's error that comes as the next pass starts is lost (RTL)",
            "hw/norm.py", "        with m.If(Cat(*(e.done & e.error for e in engines)).any()):\n"
