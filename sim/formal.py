@@ -518,8 +518,8 @@ class ReducerHarness(Harness):
     golden.layernorm's statistics per row as the beats are accepted: the max, ``S = sum(x)`` and the row number
     (``T`` and ``Q`` feed only ``D = L*Q - T**2``, whose multipliers are left out: see below). Records are
     compared in order as they leave (the reference queues them), with the output stalled at will. ``max`` is
-    compared after the pre-shift (``max >> pre`` or ``max << -pre``), the shifts held for the pass. Asserted too: the input and output streams obey the valid/ready rule (the
-    pipeline never drops a record).
+    compared after the pre-shift (``max >> pre`` or ``max << -pre``), the shifts held for the pass. Asserted too:
+    the input and output streams obey the valid/ready rule (the pipeline never drops a record).
 
     ``fault='max_from_zero'``: the reference starts a row's max at 0 instead of its first value (wrong for rows
     of negative values: the check must fail).
