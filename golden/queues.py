@@ -16,6 +16,7 @@ result is the same. This module says what the hardware may do when the program i
 - A bus error on an instruction's fetch is a runtime error too: the instructions before it may have run, none
   after it. (Fetch reads ahead of the program: one that ends within ``hw.controller.PREFETCH`` instructions of a
   faulty address may see that fault.)
+- A CSR abort stops the run as a runtime error does, at any time: every STORE may have run.
 - The reported error is the first in time. Independent faulting instructions can each be first: the hardware's
   ``(code, info)`` must be one of :attr:`Outcome.errors`, and :meth:`Outcome.status_for` gives the statuses for
   the one it reports.
@@ -46,7 +47,11 @@ class Outcome:
 
     def status_for(self, code, info):
         """Per STORE index: ``must`` / ``maybe`` / ``never`` have written, given the error the hardware reports;
-        None if ``(code, info)`` is not one the hardware may report."""
+        None if ``(code, info)`` is not one the hardware may report. An abort (``ABORTED``, info 0) may come at
+        any time: every STORE the run would reach may have run."""
+        stores = [j for j, ins in enumerate(self.instrs) if ins.op == Opcode.STORE]
+        if (code, info) == (ErrorCode.ABORTED, 0):
+            return {j: "maybe" if j in self.ran else "never" for j in stores}
         match = [k for c, i, k in self.errors if (c, i) == (code, info)]
         if not match and not (code == 0 and not self.errors):
             return None
@@ -54,7 +59,7 @@ class Outcome:
         must = self.ancestors.get(k, self.ran) if k is not None else self.ran
         runtime = any(c in RUNTIME for c, _, _ in self.errors)
         return {j: "never" if j not in self.ran else "must" if (j in must or not runtime) else "maybe"
-                for j, ins in enumerate(self.instrs) if ins.op == Opcode.STORE}
+                for j in stores}
 
 
 def fetch(machine, prog_addr, limit=1024):

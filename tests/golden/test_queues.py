@@ -96,3 +96,11 @@ def test_an_nl_on_lanes_of_another_op_is_a_nonlinear_error():
     assert out.errors == [(ErrorCode.NONLINEAR, PROG, 0)]
     assert encode(nl) == int.from_bytes(mem[PROG:PROG + 32], "little")
     assert np.array_equal(Machine(CFG).spad, np.zeros_like(Machine(CFG).spad))
+
+
+def test_an_abort_may_have_stopped_any_store():
+    prog = [st(0, 0, push_prev=True), cfg_(pop_next=True, push_next=True), st(1, 1, pop_prev=True), st(2, 2)]
+    out = outcome(CFG, image(prog), PROG)
+    assert out.errors == []
+    assert out.status_for(ErrorCode.ABORTED, 0) == {0: "maybe", 2: "maybe", 3: "maybe"}
+    assert out.status_for(ErrorCode.ABORTED, 4) is None
