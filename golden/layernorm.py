@@ -36,8 +36,8 @@ import numpy as np
 from .isqrt import isqrt
 from .numerics import Dyadic, bit_length, check_int, requantize, saturate
 
-__all__ = ["XS_BITS", "RECIP_BITS", "Z_BITS", "MAX_IN_BITS", "LayerNormConstants", "layernorm_stats", "i_layernorm",
-           "layernorm_float"]
+__all__ = ["XS_BITS", "RECIP_BITS", "Z_BITS", "MAX_IN_BITS", "LayerNormConstants", "ln_shift_fits", "layernorm_stats",
+           "i_layernorm", "layernorm_float"]
 
 XS_BITS = 16
 #: Width of the normalized value z (see the module notes: the saturation never acts).
@@ -46,6 +46,13 @@ Z_BITS = 34
 MAX_IN_BITS = 30
 RECIP_BITS = 17         # f = floor(2**(RECIP_BITS + k) / r) lies in (2**17, 2**18]
 MAX_N = 4096
+
+
+def ln_shift_fits(lo, hi, var_shift):
+    """Whether inputs in ``lo..hi`` shifted right by ``var_shift`` fit ``XS_BITS`` signed bits (the statistics'
+    width): ``-2**(XS_BITS - 1 + var_shift) <= lo`` and ``hi < 2**(XS_BITS - 1 + var_shift)``."""
+    lim = 1 << (XS_BITS - 1 + var_shift)
+    return -lim <= lo and hi < lim
 
 
 @dataclass(frozen=True)

@@ -31,7 +31,7 @@ from .isa import CHANNELS, INSTR_BYTES, ErrorCode, IsaError, Opcode, disassemble
 from .nlops import LaneOp
 
 from .gelu import GeluConstants, i_gelu
-from .layernorm import XS_BITS, LayerNormConstants, i_layernorm
+from .layernorm import XS_BITS, LayerNormConstants, i_layernorm, ln_shift_fits
 from .matmul import matmul, wrap
 from .numerics import Dyadic, int_range, round_shift
 from .softmax import EXP_BITS, MIN_EXP_SUM, SoftmaxConstants, i_softmax
@@ -114,10 +114,10 @@ def lane_op(op, x, y, k, table, var_shift=0, mask=None):
         g = u1()
         # i_layernorm up to z (identity requantization), then this op's U3 (gamma, beta per column).
         in_bits = nlops.signed_width(k["lo1"], k["hi1"])
-        if in_bits - var_shift > XS_BITS:
-            # the unit's statistics are sized for shifted inputs of XS_BITS (golden.layernorm): a program bug
-            raise MachineError(f"LayerNorm of {in_bits}-bit inputs with var_shift={var_shift}: the shifted inputs "
-                               f"exceed {XS_BITS} bits (var_shift >= {in_bits - XS_BITS})")
+        if not ln_shift_fits(k["lo1"], k["hi1"], var_shift):
+            # the unit's statistics are sized for shifted inputs of XS_BITS (golden.layernorm)
+            raise MachineError(f"LayerNorm of inputs in {k['lo1']}..{k['hi1']} with var_shift={var_shift}: the "
+                               f"shifted inputs exceed {XS_BITS} bits", ErrorCode.NONLINEAR)
         lk = LayerNormConstants(n, in_bits, 63, var_shift, Dyadic(1, 0), (0,) * n)
         return _u3(i_layernorm(g, lk), k, m3c, bc, cols)
     raise MachineError(f"NL op {int(op)} is not an instruction-level op {[o.name for o in nlops.NL_OPS]}")

@@ -22,6 +22,7 @@ from amaranth.hdl import Cat, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
+from golden.layernorm import XS_BITS
 from golden.nlops import N_BITS, PASSES, LaneOp, NormMode
 
 from .accumulator import AccReadCmdLayout
@@ -75,8 +76,9 @@ class NonlinearUnit(wiring.Component):
     done : Out(1)
         Pulses in the cycle the op finishes (its last output beat accepted, or its last row written).
     busy, error : Out(1)
-        ``error`` is sticky until the next command: a softmax row's sum of exps was too small, or the lane
-        constants are for another op or exp (``golden.machine`` refuses the same).
+        ``error`` is sticky until the next command: a softmax row's sum of exps was too small, the lane
+        constants are for another op or exp, or a LayerNorm's ``var_shift`` is too small for them
+        (``golden.machine`` refuses the same).
     """
 
     def __init__(self, config):
@@ -100,6 +102,23 @@ class NonlinearUnit(wiring.Component):
     @property
     def n(self):
         return self._n
+
+    def _ln_too_wide(self, m, var_shift):
+        """1 when U1's clip range ``lo1..hi1`` shifted right by ``var_shift`` leaves ``XS_BITS`` signed bits, i.e.
+        ``lo1 < -2**(XS_BITS - 1 + var_shift)`` or ``hi1 >= 2**(XS_BITS - 1 + var_shift)``
+        (``golden.layernorm.ln_shift_fits``): some bit of ``hi1`` (of ``~lo1``, when negative) at or above
+        ``XS_BITS - 1 + var_shift`` is set. Each bit's "at or above" is a comparison of ``var_shift`` with a
+        constant: no shifter."""
+        lo, hi = self.consts.lo1, self.consts.hi1
+        top = len(hi) - 1
+        above = []
+        for k in range(XS_BITS - 1, top + 1):
+            a = Signal(name=f"ln_above{k}")
+            m.d.comb += a.eq(var_shift <= k - (XS_BITS - 1))
+            above.append((k, a))
+        hi_wide = ~hi[top] & Cat(hi[k] & a for k, a in above).any()
+        lo_wide = lo[top] & Cat(~lo[k] & a for k, a in above).any()
+        return hi_wide | lo_wide
 
     def elaborate(self, platform):
         m = Module()
@@ -135,20 +154,23 @@ class NonlinearUnit(wiring.Component):
                      norm.pre_shift.eq(self.consts.pre_shift), norm.n_elems.eq(cmd.lines * cfg.dim),
                      norm.clear.eq(start_pass)]
         # lane constants for another op than the command's (the lanes' output pass would compute the block's op),
-        # or a softmax's for the exp these lanes do not build (golden.nlops exp_lut): the nonlinear error, as a
-        # too-small sum of exps is (golden.machine.Machine refuses both)
-        other_consts = Signal()
-        m.d.comb += self.error.eq(norm.error | other_consts)
+        # a softmax's for the exp these lanes do not build (golden.nlops exp_lut), or a LayerNorm whose var_shift
+        # leaves its inputs wider than the statistics take: the nonlinear error, as a too-small sum of exps is
+        # (golden.machine.Machine refuses all three)
+        bad_consts = Signal()
+        m.d.comb += self.error.eq(norm.error | bad_consts)
 
         # -- command and pass sequencing
         m.d.comb += self.cmd.ready.eq(~busy)
-        op = self.cmd.payload.op
+        pc = self.cmd.payload
+        op = pc.op
         with m.If(self.cmd.valid & ~busy):
             m.d.sync += [cmd.eq(self.cmd.payload), busy.eq(1), pass_idx.eq(0),
-                         other_consts.eq((op != self.consts.op) | ((op == int(LaneOp.SOFTMAX)) &
-                                                                   (self.consts.exp_lut != (cfg.exp_impl == "lut"))))]
+                         bad_consts.eq((op != self.consts.op) |
+                                       ((op == int(LaneOp.SOFTMAX)) &
+                                        (self.consts.exp_lut != (cfg.exp_impl == "lut"))) |
+                                       ((op == int(LaneOp.LAYERNORM)) & self._ln_too_wide(m, pc.var_shift)))]
             m.d.comb += start_pass.eq(1)
-        pc = self.cmd.payload
         m.d.comb += [
             writer.cmd.valid.eq(self.cmd.valid & ~busy & pc.to_spad),
             writer.cmd.payload.rows.eq(pc.rows), writer.cmd.payload.lines.eq(pc.lines),

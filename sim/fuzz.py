@@ -5,26 +5,31 @@ random regions, with the tokens its cross-queue dependencies need (so that the r
 some probability, one adversarial element: an instruction that fails its decode checks (each check of
 ``golden.isa.decode_checks``, an illegal opcode, reserved bits), a LOAD / STORE / CONFIG beyond the memory (a bus
 error), a token no instruction gives (a deadlock), an NL on lanes configured for another op or not configured at
-all (a nonlinear error), or a softmax whose row sums are too small.
+all (a nonlinear error), a softmax whose row sums are too small, or a LayerNorm whose ``var_shift`` is too small
+for its inputs (a nonlinear error).
 
 :func:`check` compares the RTL's status, error code, error info and output memory with what
 ``golden.queues.outcome`` allows (every STORE the faulting instruction waited for written, none that waits for
 it, the others all or nothing), and that the run ended within :func:`watchdog` cycles.
 
 ``python -m sim.fuzz N [--seed S] [--stall P] [--dim D]`` runs N programs (``make fuzz N=...``); a program that
-fails is saved as ``tests/fuzz_regressions/<seed>-<index>.json`` and replayed by ``tests/hw/test_fuzz.py``.
+fails is saved as ``tests/fuzz_regressions/<seed>-<index>.json``, with its whole memory image (so that a later
+change of the generator does not change it), and replayed by ``tests/hw/test_fuzz.py``.
 """
 import argparse
+import base64
 import dataclasses
 import json
 import pathlib
 import sys
+import zlib
 
 import numpy as np
 
 from golden import nlops
 from golden.config import AcceleratorConfig
-from golden.isa import INSTR_BYTES, MAX_ROW, Instr, Opcode, Queue, assemble, channel_flags, encode, footprint
+from golden.isa import (INSTR_BYTES, MAX_ROW, Instr, Opcode, Queue, assemble, channel_flags, decode, encode,
+                        footprint)
 from golden.layernorm import XS_BITS, LayerNormConstants
 from golden.gelu import GeluConstants
 from golden.machine import Machine
@@ -33,8 +38,8 @@ from golden.numerics import Dyadic
 from golden.queues import outcome
 from golden.softmax import SoftmaxConstants
 
-__all__ = ["CONFIG", "Case", "generate", "transfer_case", "long_case", "reset_program", "cost", "watchdog", "check",
-           "jobs", "run", "REGRESSIONS"]
+__all__ = ["CONFIG", "Case", "generate", "saved", "from_saved", "transfer_case", "long_case", "reset_program", "cost",
+           "watchdog", "check", "jobs", "run", "REGRESSIONS"]
 
 CONFIG = AcceleratorConfig(dim=4, spad_kib=8, acc_kib=4)
 MEM_BYTES = 16 << 20            # sim.system.MEM_BYTES: beyond it the memory answers SLVERR
@@ -233,7 +238,7 @@ def _finish(b, seg, cfg):
 def _draw(rng, seed, index, cfg, n):
     d = cfg.dim
     where, seg, b = _start(rng, cfg)
-    kind = str(rng.choice(["valid"] * 6 + ["decode", "bus", "deadlock", "lanes", "softmax"]))
+    kind = str(rng.choice(["valid"] * 6 + ["decode", "bus", "deadlock", "lanes", "softmax", "varshift"]))
     n = n or int(rng.integers(4, 24))
     slots = iter(rng.permutation(SLOTS))
     lane_op = LaneOp.REQUANT            # the reset program's zeros: op 0
@@ -245,7 +250,7 @@ def _draw(rng, seed, index, cfg, n):
         pick = str(rng.choice(["load", "store", "matmul", "nl", "config"], p=[.3, .2, .25, .2, .05]))
         if special and kind == "bus":
             pick = str(rng.choice(["load", "store", "config"]))
-        if special and kind in ("lanes", "softmax"):
+        if special and kind in ("lanes", "softmax", "varshift"):
             pick = "nl"
         if special and kind == "decode":
             b.add(_bad_instr(rng, cfg), deps=False)
@@ -290,6 +295,8 @@ def _draw(rng, seed, index, cfg, n):
                 op = LaneOp.SOFTMAX
                 b.add(Instr.make(Opcode.CONFIG, kind=0, mem_addr=where["tiny"][0]))
                 lane_op = op
+            elif special and kind == "varshift":
+                op = LaneOp.LAYERNORM
             if op != lane_op and not (special and kind == "lanes"):
                 lane_addr, cols_addr = where[op]
                 b.add(Instr.make(Opcode.CONFIG, kind=0, mem_addr=lane_addr))
@@ -302,7 +309,7 @@ def _draw(rng, seed, index, cfg, n):
                           line_stride=r(1, 4), dst_base=r(0, ROWS // 2), dst_row_stride=lines,
                           dst_line_stride=1)
             if op == LaneOp.LAYERNORM:
-                fields["var_shift"] = LN_VAR_SHIFT
+                fields["var_shift"] = r(0, LN_VAR_SHIFT) if special and kind == "varshift" else LN_VAR_SHIFT
             if op == LaneOp.LAYERNORM and rng.integers(2):
                 fields.update(residual=1, res_base=r(0, ROWS // 2), res_row_stride=lines, res_line_stride=1)
             ins = Instr.make(Opcode.NL, **fields)
@@ -523,9 +530,32 @@ def run(seed, count, cfg=CONFIG, stall=0.0, progress=print, save=True):
             failed.append((c, problems))
             if save:
                 REGRESSIONS.mkdir(exist_ok=True)
-                (REGRESSIONS / f"{seed}-{i}.json").write_text(json.dumps(
-                    {"seed": seed, "index": i, "stall": stall, "dim": cfg.dim, "problems": problems}) + "\n")
+                (REGRESSIONS / f"{seed}-{i}.json").write_text(json.dumps(saved(c, cfg, stall, problems)) + "\n")
     return failed
+
+
+def saved(case, cfg, stall, problems):
+    """A failing case as JSON data: where it came from, what went wrong and its memory image (each segment
+    zlib-compressed, base64), which :func:`from_saved` runs again whatever the generator has become."""
+    image = {f"{a:#x}": base64.b64encode(zlib.compress(bytes(b), 9)).decode() for a, b in case.segments.items()}
+    return {"seed": case.seed, "index": case.index, "kind": case.kind, "stall": stall, "dim": cfg.dim,
+            "problems": problems, "image": image}
+
+
+def from_saved(data, cfg):
+    """The :class:`Case` of :func:`saved`'s ``data`` (the program decoded from the image's program segment, up to its
+    HALT; a word the decoder refuses is kept as it is)."""
+    seg = {int(a, 16): zlib.decompress(base64.b64decode(b)) for a, b in data["image"].items()}
+    program = []
+    for k in range(0, len(seg[PROG]), INSTR_BYTES):
+        word = int.from_bytes(seg[PROG][k:k + INSTR_BYTES], "little")
+        try:
+            program.append(decode(word))
+        except ValueError:
+            program.append(_RawWord(word))
+    case = Case(data["seed"], data["index"], data["kind"], seg, program)
+    case.outcome = expected(case, cfg)
+    return case
 
 
 def summary(cases_failed, count):

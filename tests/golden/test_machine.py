@@ -7,16 +7,16 @@ from hypothesis import given, settings, strategies as st
 from compiler.emit import Emitter
 from golden.cycles import TileOp, nonlinear_cycles, op_cycles
 from golden.gelu import GeluConstants, i_gelu
-from golden.layernorm import LayerNormConstants, i_layernorm
-from golden.machine import Machine, estimate_cycles
+from golden.layernorm import XS_BITS, LayerNormConstants, i_layernorm, ln_shift_fits
+from golden.machine import Machine, MachineError, estimate_cycles
 from golden.matmul import matmul, wrap
 from golden.numerics import Dyadic, requantize
 from golden.ops import ResidualConstants, residual_add
 from golden.softmax import SoftmaxConstants, i_softmax
 from golden import nlops
 from golden.config import AcceleratorConfig
-from golden.isa import (FIELDS, INSTR_BYTES, Instr, Opcode, Queue, QUEUE_OF, assemble, decode, disassemble, encode,
-                    format_instr, parse)
+from golden.isa import (FIELDS, INSTR_BYTES, ErrorCode, Instr, Opcode, Queue, QUEUE_OF, assemble, decode,
+                        disassemble, encode, format_instr, parse)
 from golden.nlops import LaneOp
 
 CFG = AcceleratorConfig(dim=8, input_width=12, spad_kib=16, acc_kib=8)
@@ -188,6 +188,23 @@ def test_layernorm_matches_golden(residual):
         m = nl_program(CFG, x, LaneOp.LAYERNORM, *nlops.layernorm_consts(k), var_shift=k.var_shift)
         want = i_layernorm(x, k)
     assert np.array_equal(spad_out(m, CFG, rows, n), trunc(want, CFG))
+
+
+def test_layernorm_var_shift_too_small_is_the_nonlinear_error():
+    """One bit of var_shift short of the inputs' width: the nonlinear error at the NL (the unit refuses it too)."""
+    k = LayerNormConstants.from_params(np.ones(32), np.zeros(32), 4 / 2047, 22, 12)
+    x = np.zeros((2, 32), dtype=np.int64)
+    nl_program(CFG, x, LaneOp.LAYERNORM, *nlops.layernorm_consts(k), var_shift=k.var_shift)
+    with pytest.raises(MachineError, match="var_shift=5") as e:
+        nl_program(CFG, x, LaneOp.LAYERNORM, *nlops.layernorm_consts(k), var_shift=k.var_shift - 1)
+    assert e.value.code == ErrorCode.NONLINEAR
+
+
+@given(st.integers(-(1 << 23), (1 << 23) - 1), st.integers(-(1 << 23), (1 << 23) - 1), st.integers(0, 63))
+def test_ln_shift_fits_is_the_signed_width_bound(a, b, shift):
+    """For a range ``lo < hi``, the bound the unit checks bit by bit is ``signed_width(lo, hi) - shift <= XS_BITS``."""
+    lo, hi = min(a, b), max(a, b) + 1
+    assert ln_shift_fits(lo, hi, shift) == (nlops.signed_width(lo, hi) - shift <= XS_BITS)
 
 
 @pytest.mark.parametrize("rows", [8, 11])
