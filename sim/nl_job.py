@@ -40,7 +40,8 @@ class NlJob:
     dst: str = None             # None: output stream; "spad": straight rows; "spad_t": transposed
     dst_base: int = 0
     band: dict = None           # a softmax band: window, q_base, k_base, cls_line (golden.nlops.band_mask)
-    error: bool = False         # the unit must raise its error flag (``expected`` is then not compared)
+    error: bool = False         # the unit must refuse the command: its error flag up the cycle after it is taken
+                                # (``expected`` is then not compared)
 
     def __post_init__(self):
         rows, length = self.x.shape
@@ -231,6 +232,16 @@ def softmax_longest(cfg, rng):
     length = MAX_N
     x = rng.integers(-30000, 30000, (_fit_rows(cfg, length, 2), length))
     return [softmax_job(cfg, x, SoftmaxConstants.from_scale(1e-3))]
+
+
+@_case
+def layernorm_short_shift(cfg, rng):
+    """A LayerNorm whose var_shift is one short of its inputs' width (golden.layernorm.ln_shift_fits): refused."""
+    length = 2 * cfg.dim
+    x = rng.integers(-2**21, 2**21, (2, length))
+    k = _ln_consts(rng, length)
+    job = layernorm_job(cfg, x, k)
+    return [dataclasses.replace(job, var_shift=k.var_shift - 1, expected=np.zeros_like(x), error=True)]
 
 
 @_case

@@ -90,12 +90,14 @@ class NonlinearTB(ClockedTB):
         await self._idle(d.cmd__valid)
         d.cmd__valid.value = 1
         d.cmd__payload.value = _pack(self._cl, job.command())
-        out, accepted, done = [], None, None
+        out, accepted, done, refused = [], None, None, None
         c0 = self.cycle
         while done is None:
             ready = not (backpressure and self.rng.random() < backpressure)
             d.o__ready.value = int(ready)
             await ReadOnly()
+            if accepted is not None and self.cycle == accepted + 1:
+                refused = bool(d.error.value)
             if accepted is None and d.cmd__ready.value:
                 accepted = self.cycle
             if ready and d.o__valid.value:
@@ -114,6 +116,8 @@ class NonlinearTB(ClockedTB):
         if bool(d.error.value) != job.error:
             raise AssertionError(f"the nonlinear unit {'raised' if d.error.value else 'did not raise'} its error flag")
         if job.error:
+            if not refused:
+                raise AssertionError("the nonlinear unit took the command: its error flag rose only after it")
             return None, done - accepted
         if job.dst is not None:
             return await self.read_spad(job.expected_spad()), done - accepted
