@@ -41,8 +41,9 @@ import subprocess
 import sys
 import time
 
-from amaranth.hdl import (Array, Assert, Assume, Cat, Const, Elaboratable, Module, Mux, ResetSignal, Signal, Value,
-                          signed)
+from amaranth.hdl import (Array, Assert, Assume, Cat, Const, Elaboratable, Fragment, Module, Mux, ResetSignal, Signal,
+                          Value, signed)
+from amaranth.hdl._mem import MemoryInstance
 from amaranth.lib import data
 
 from golden.config import AcceleratorConfig
@@ -92,6 +93,54 @@ class Harness(Elaboratable):
         v = self.free(shape, name)
         m.d.comb += Assume(first_cycle(m) | (v == past(m, v, f"{name}_was")))
         return v
+
+
+class Internals:
+    """A unit elaborated inside a harness (``m.submodules[name]`` is its fragment), so that the harness can state
+    invariants about its registers: ``inside["rxq0/produce"]`` is the signal named ``produce`` that a statement of
+    the submodule ``rxq0`` drives, and ``probe(path, addr)`` reads a memory of the unit combinationally (an extra
+    read port that only the harness sees). The unit's logic is untouched; a renamed signal fails here by name."""
+
+    def __init__(self, m, name, unit):
+        self.frag = Fragment.get(unit, None)
+        m.submodules[name] = self.frag
+        self._probes = 0
+
+    def _fragment(self, path):
+        frag = self.frag
+        for part in path:
+            subs = {n: f for f, n, _ in frag.subfragments}
+            if part not in subs:
+                raise KeyError(f"no submodule {part!r} (there are {sorted(map(str, subs))})")
+            frag = subs[part]
+        return frag
+
+    def __getitem__(self, path):
+        *where, name = path.split("/")
+        frag = self._fragment(where)
+        found = {id(s): s for stmts in frag.statements.values() for st in stmts for s in st._lhs_signals()
+                 if s.name == name}
+        if len(found) != 1:
+            raise KeyError(f"{len(found)} signals named {name!r} in {'/'.join(where) or 'the unit'} (expected one)")
+        return found.popitem()[1]
+
+    def probe(self, m, path, addr):
+        """The word at ``addr`` of the memory at ``path`` (a MemoryInstance), read combinationally."""
+        mem = self._fragment(path.split("/"))
+        if not isinstance(mem, MemoryInstance):
+            raise KeyError(f"{path!r} is not a memory")
+        self._probes += 1
+        tag = f"probe{self._probes}_{path.replace('/', '_')}"
+        data, a = Signal(mem._data.shape, name=tag), Signal(range(mem._data.depth), name=f"{tag}_addr")
+        m.d.comb += a.eq(addr)
+        mem.read_port(domain="comb", addr=a, data=data, en=Const(1), transparent_for=())
+        return data
+
+
+def invariant(cond, message):
+    """An assertion that ties the harness's reference to the unit's registers: true in every reachable state, it
+    is what makes the property k-inductive (``mode prove``). Never filtered by ``only``."""
+    return Assert(cond, "invariant: " + message)
 
 
 _only = None     # while a property with ``only`` elaborates: the pattern its assertions' messages must match
@@ -350,11 +399,12 @@ class QueueHarness(Harness):
         no_reset(m)
         layout = _ExEntryLayout(CONFIG) if self.entry == "ex" else _EntryLayout
         depth = self.depth or QUEUE_DEPTH
-        m.submodules.q = q = SyncFIFOBuffered(width=layout.size, depth=depth)
+        q = SyncFIFOBuffered(width=layout.size, depth=depth)
+        inside = Internals(m, "q", q)
         w_en, r_en, w_data = self.free(1, "w_en"), self.free(1, "r_en"), self.free(layout.size, "w_data")
         m.d.comb += [q.w_en.eq(w_en), q.r_en.eq(r_en), q.w_data.eq(w_data),
                      Assume(~w_en | q.w_rdy), Assume(~r_en | q.r_rdy)]
-        size = 1 << (depth + 1).bit_length()
+        size = 1 << (depth - 1).bit_length()
         ref = RefQueue(m, size, {"e": layout.size}, "ref", ptr_bits=(size - 1).bit_length() + 1)
         rd = Signal(ref.pb, name="ref_rd")
         ref.push(w_en, e=w_data)
@@ -370,6 +420,24 @@ class QueueHarness(Harness):
                      Check(q.w_rdy == (count < depth), "w_rdy is not 'the reference has room'"),
                      Check(q.level == count, "level is not the reference's count"),
                      Check(~q.r_rdy | (q.r_data == ref.at(rd, "e")), "head entry is not the oldest written")]
+
+        # invariants (k-induction): the buffered FIFO is an inner SyncFIFO of depth - 1 entries (``produce``,
+        # ``consume``, ``inner_level``) ahead of its output register (``r_rdy``, ``r_data``); the inner entries
+        # are the reference's, in order, after the one in the output register
+        inner = depth - 1
+        produce, consume, level = inside["produce"], inside["consume"], inside["inner_level"]
+        ring = Signal(range(inner + 1), name="inner_ring")
+        m.d.comb += ring.eq(Mux(produce >= consume, produce - consume, produce + inner - consume))
+        m.d.comb += [invariant((produce < inner) & (consume < inner), "FIFO pointers in range"),
+                     invariant(Mux(ring == 0, (level == 0) | (level == inner), level == ring),
+                               "FIFO level is its pointers' distance"),
+                     invariant(q.r_rdy | (level <= 1), "an empty output register with more than one entry behind")]
+        for j in range(inner):
+            k = Signal(range(inner), name=f"inner_off{j}")
+            m.d.comb += k.eq(Mux(j >= consume, j - consume, j + inner - consume))
+            word = inside.probe(m, "storage", j)
+            m.d.comb += invariant((k >= level) | (word == ref.at((rd + q.r_rdy + k)[:ref.pb], "e")),
+                                  f"FIFO entry {j} is not the reference's")
         return m
 
 
@@ -589,7 +657,8 @@ class ReducerHarness(Harness):
 
 @dataclasses.dataclass(frozen=True)
 class Property:
-    """A check: its harness class, the bound (cycles from reset) and what it says."""
+    """A check: its harness class, ``depth`` (the bound in cycles from reset for ``mode="bmc"``, the induction
+    length for ``mode="prove"``, which proves the property at every depth) and what it says."""
     name: str
     harness: type
     depth: int
@@ -598,6 +667,7 @@ class Property:
     memory_map: bool = True     # memories as registers (small ones) or as SMT arrays (the SRAM banks)
     mode: str = "bmc"           # or "prove": k-induction, a proof for every depth when it converges
     only: str = None            # check only the assertions whose message matches (the rest: see the bound)
+    fault_depth: int = 8        # the bound for the broken variants (bounded model checking)
 
     def build(self, fault=None, **params):
         return self.harness(fault=fault, **dict(self.kwargs), **params)
@@ -686,7 +756,10 @@ def run(name, *, fault=None, depth=None, solver=SOLVER, use_cache=True, params=N
     from amaranth.hdl import Fragment
 
     prop = PROPERTIES[name]
-    depth = depth or prop.depth
+    # a broken variant must fail in the base case (a counterexample from reset), so it runs as bounded model
+    # checking to ``fault_depth``; a proof's ``depth`` is its induction length
+    mode = "bmc" if fault is not None else prop.mode
+    depth = depth or (prop.fault_depth if fault is not None else prop.depth)
     tag = name if fault is None else f"{name}-{fault}"
     work = BUILD / tag
     work.mkdir(parents=True, exist_ok=True)
@@ -699,7 +772,7 @@ def run(name, *, fault=None, depth=None, solver=SOLVER, use_cache=True, params=N
         _only = None
     # the memories start with any contents (no initializer): the references know a row once it is written
     il, _ = drop_zero_meminit(rtlil.convert(frag, name="top", ports=harness.inputs))
-    sby = sby_text(prop.mode, depth, solver, prop.memory_map)
+    sby = sby_text(mode, depth, solver, prop.memory_map)
     digest = hashlib.sha256(json.dumps([il, sby, _versions(solver)]).encode()).hexdigest()
     cache = work / "result.json"
     if use_cache and cache.exists():
@@ -747,10 +820,10 @@ PROPERTIES = {p.name: p for p in (
     Property("axi_read_rules", AxiReadHarness, 20, "AxiMaster read side, the local rules: AR handshake, size, "
              "alignment, burst cap and 4 KiB; R beats routed to their requester, none dropped",
              only=r"^(AR: |resp\d: (valid|data|beat dropped))"),
-    Property("queue_ex", QueueHarness, 6, "execute queue (SyncFIFOBuffered, execute entry layout): order, "
-             "occupancy", (("entry", "ex"), ("depth", 4))),
-    Property("queue_ldst", QueueHarness, 6, "load/store queues (load/store entry layout): order, occupancy",
-             (("entry", "ldst"), ("depth", 4))),
+    Property("queue_ex", QueueHarness, 1, "execute queue (SyncFIFOBuffered, execute entry layout): order, "
+             "occupancy", (("entry", "ex"), ("depth", 4)), mode="prove"),
+    Property("queue_ldst", QueueHarness, 1, "load/store queues (load/store entry layout): order, occupancy",
+             (("entry", "ldst"), ("depth", 4)), mode="prove"),
     Property("scratchpad", ScratchpadHarness, 4, "Scratchpad: every read returns the row's last write",
              memory_map=False),
     Property("accumulator", AccumulatorHarness, 7, "Accumulator: write (read-modify-write) and fill streams "
