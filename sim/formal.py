@@ -373,7 +373,7 @@ class AxiReadHarness(Harness):
                     m.d.sync += [r_rd.eq(r_rd + 1), r_off.eq(0)]
                 with m.Else():
                     m.d.sync += r_off.eq(r_off + 1)
-            if self.fault is None:
+            if _invariants:
                 self._invariants(m, inside, i, reqs, r_rd, r_off, ar_rd, started, cur_rem, exp_addr, exp_rem,
                                  slave[i], blog)
         owed_total = sum(owed.count(rd) for owed, rd, _ in slave)
@@ -929,7 +929,7 @@ def run(name, *, fault=None, depth=None, solver=SOLVER, use_cache=True, params=N
     work.mkdir(parents=True, exist_ok=True)
     global _only, _invariants
     harness = prop.build(fault, **(params or {}))
-    _only, _invariants = prop.only, fault is None
+    _only, _invariants = prop.only, fault is None and mode == "prove"
     try:
         frag = Fragment.get(harness, None)
     finally:
