@@ -49,14 +49,14 @@ from amaranth.lib import data
 from golden.config import AcceleratorConfig
 from golden.nlops import S_BITS
 from hw.accumulator import AccRowLayout, AccWriteLayout, Accumulator
-from hw.axi import BOUNDARY, BURST_INCR, AxiMaster, burst_beats
+from hw.axi import BOUNDARY, BURST_INCR, MAX_BURST, AxiMaster, burst_beats
 from hw.lanes import ROW_A_BITS
 from hw.norm import Reducer
 from hw.scratchpad import Scratchpad
 
 from .verilog import drop_zero_meminit
 
-__all__ = ["PROPERTIES", "FormalResult", "AxiReadHarness", "QueueHarness",
+__all__ = ["PROPERTIES", "FormalResult", "AxiReadHarness", "AxiWriteHarness", "QueueHarness",
            "ScratchpadHarness", "AccumulatorHarness", "ReducerHarness", "run", "main"]
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
@@ -448,6 +448,167 @@ class AxiReadHarness(Harness):
         for k in range(4):
             ln = owed.at((o_rd + k)[:owed.pb], "len")
             m.d.comb += invariant((k >= n_owed) | ((ln != 0) & (ln <= cap)), f"slave {i}: burst {k}'s length")
+
+
+# A small AxiMaster for the write side: two writers (arbitration, routing of each request's W beats from its
+# writer, done to its writer), 32-bit beats, a queue of 2 requests (the pointers wrap), requests of up to 1023
+# beats: bursts are split by the 256-beat AXI cap, by the 4 KiB boundary (1024 beats) and by the request's end.
+AXI_WRITE = dict(n_read=1, n_write=2, addr_width=13, data_width=32, id_width=1, beats_width=10, max_outstanding=1,
+                 read_queue=1, write_queue=2)
+
+
+class AxiWriteHarness(Harness):
+    """AxiMaster's write side against a slave that stalls AW, W and B at will and returns a B response only for
+    a burst whose address and last beat it has taken.
+
+    Asserted: AWVALID and WVALID held with a stable payload until READY; AWSIZE/AWBURST/AWID; beat-aligned
+    bursts of at most 256 beats that never cross 4 KiB; the bursts walk the accepted requests in order (both
+    writers' requests, in the order they were taken), cover each one exactly and are as long as the rules allow;
+    each request's W beats come from its writer, unchanged and in order (a writer's beat is taken exactly when
+    W takes it: none dropped or duplicated), exactly AWLEN+1 per burst with WLAST exactly on the last; ``done``
+    pulses once per request, in order, to its writer, one cycle after the request's last B response.
+
+    ``fault='data_ignores_ready'``: a writer believes its beat taken in cycles the solver picks (a dropped beat).
+    """
+
+    faults = ("data_ignores_ready",)
+
+    def __init__(self, *, fault=None, **params):
+        super().__init__(fault=fault)
+        self.params = {**AXI_WRITE, **params}
+
+    def elaborate(self, platform):
+        m = Module()
+        no_reset(m)
+        p = self.params
+        dut = AxiMaster(**p)
+        inside = Internals(m, "dut", dut)
+        axi, aw, bw = dut.axi, p["addr_width"], p["beats_width"]
+        blog = (p["data_width"] // 8).bit_length() - 1
+        n, cap = p["n_write"], MAX_BURST
+        # the read side idles
+        for port in dut.read:
+            m.d.comb += [port.req.valid.eq(0), port.resp.ready.eq(0)]
+        m.d.comb += [axi.arready.eq(0), axi.rvalid.eq(0), dut.clear.eq(0)]
+        for name in ("awready", "wready", "bvalid", "bid", "bresp"):
+            self.drive(m, getattr(axi, name), name)
+        aw_fire = axi.awvalid & axi.awready
+        w_fire = axi.wvalid & axi.wready
+        b_fire = axi.bvalid & axi.bready
+
+        # AW and W channel rules
+        aw_payload = [axi.awaddr, axi.awlen, axi.awid, axi.awsize, axi.awburst, axi.awprot]
+        aw_stalled, aw_held = hold_rule(m, axi.awvalid, axi.awready, aw_payload, "AW", Check)
+        w_stalled, w_held = hold_rule(m, axi.wvalid, axi.wready, [axi.wdata, axi.wstrb, axi.wlast], "W", Check)
+        m.d.comb += Check(~axi.awvalid | ((axi.awsize == blog) & (axi.awburst == BURST_INCR) & (axi.awid == 0)),
+                          "AW: size, burst type or ID")
+        burst_rules(m, axi.awvalid, axi.awaddr, axi.awlen + 1, blog, cap, "AW")
+
+        # the slave: a B response only for a burst whose AW and WLAST it has taken
+        aw_done = counter(m, aw_fire, 4, "aw_bursts", dec=b_fire)
+        w_done = counter(m, w_fire & axi.wlast, 4, "w_bursts", dec=b_fire)
+        m.d.comb += Assume(~axi.bvalid | ((aw_done != 0) & (w_done != 0) & (axi.bid == 0)))
+
+        # the writers, and the reference: the requests in the order they were taken (``all`` for done, ``reqs``
+        # those with beats, walked by AW bursts, W beats and B responses)
+        every = RefQueue(m, 4, {"owner": 1, "zero": 1}, "all", ptr_bits=4)
+        reqs = RefQueue(m, 4, {"owner": 1, "addr": aw, "beats": bw}, "reqs", ptr_bits=4)
+        taken, taken_owner = Signal(name="req_taken"), Signal(1, name="req_owner")
+        taken_addr, taken_beats = Signal(aw, name="req_addr"), Signal(bw, name="req_beats")
+        beat_taken = []
+        for i, port in enumerate(dut.write):
+            for name in ("valid", "payload"):
+                self.drive(m, getattr(port.req, name), f"req{i}_{name}")
+                self.drive(m, getattr(port.data, name), f"data{i}_{name}")
+            hold_rule(m, port.req.valid, port.req.ready, [port.req.payload], f"req{i}", Assume)
+            data_ready = port.data.ready
+            if self.fault == "data_ignores_ready":
+                data_ready = data_ready | self.free(1, f"ignore_ready{i}")
+            hold_rule(m, port.data.valid, data_ready, [port.data.payload], f"data{i}", Assume)
+            beat_taken.append(port.data.valid & data_ready)
+            with m.If(port.req.valid & port.req.ready):
+                m.d.comb += [taken.eq(1), taken_owner.eq(i), taken_addr.eq(_align(port.req.payload.addr, blog)),
+                             taken_beats.eq(port.req.payload.beats)]
+        m.d.comb += Check(sum(port.req.valid & port.req.ready for port in dut.write) <= 1,
+                          "two requests taken in one cycle")
+        every.push(taken, owner=taken_owner, zero=taken_beats == 0)
+        reqs.push(taken & (taken_beats != 0), owner=taken_owner, addr=taken_addr, beats=taken_beats)
+
+        def walk(name):
+            """A reference walk over ``reqs`` burst by burst: the next burst's address, beats left and length."""
+            rd, started = Signal(4, name=f"{name}_rd"), Signal(name=f"{name}_started")
+            cur_addr, cur_rem = Signal(aw, name=f"{name}_addr"), Signal(bw, name=f"{name}_rem")
+            exp_addr, exp_rem = Signal(aw, name=f"{name}_exp_addr"), Signal(bw, name=f"{name}_exp_rem")
+            length = Signal(9, name=f"{name}_exp_len")
+            m.d.comb += [exp_addr.eq(Mux(started, cur_addr, reqs.at(rd, "addr"))),
+                         exp_rem.eq(Mux(started, cur_rem, reqs.at(rd, "beats"))),
+                         length.eq(burst_beats(exp_addr, exp_rem, blog, cap))]
+
+            def advance(length):
+                """Past the current burst (``length`` beats); returns 'the request is complete'."""
+                with m.If(length == exp_rem):
+                    m.d.sync += [rd.eq(rd + 1), started.eq(0)]
+                with m.Else():
+                    m.d.sync += [started.eq(1), cur_addr.eq(exp_addr + (length << blog)),
+                                 cur_rem.eq(exp_rem - length)]
+                return length == exp_rem
+            return dict(rd=rd, started=started, cur_addr=cur_addr, cur_rem=cur_rem, addr=exp_addr, rem=exp_rem,
+                        len=length, advance=advance)
+
+        # AW bursts: the next burst of the oldest request not fully issued, as long as the rules allow
+        aww = walk("aw")
+        m.d.comb += [Check(~aw_fire | (reqs.count(aww["rd"]) != 0), "AW: a burst no request asked for"),
+                     Check(~aw_fire | (axi.awaddr == aww["addr"]), "AW: burst address")]
+        burst_exact(m, aw_fire, aww["addr"], aww["rem"], axi.awlen + 1, blog, cap, "AW")
+        with m.If(aw_fire):
+            aww["advance"](axi.awlen + 1)
+
+        # W beats: from the writer of the oldest request not fully sent, WLAST on each burst's last beat
+        ww = walk("w")
+        w_off = Signal(9, name="w_off")
+        owner = reqs.at(ww["rd"], "owner")
+        w_due = reqs.count(ww["rd"]) != 0
+        src = Array(port.data.payload for port in dut.write)[owner]
+        m.d.comb += [Check(~w_fire | w_due, "W: a beat no request asked for"),
+                     Check(~w_fire | (axi.wlast == (w_off == ww["len"] - 1)), "W: WLAST on the wrong beat"),
+                     Check(~w_fire | ((axi.wdata == src.data) & (axi.wstrb == src.strb)),
+                           "W: data or strobes not the writer's beat"),
+                     *(Check(beat_taken[i] == (w_fire & w_due & (owner == i)),
+                             f"W: writer {i}'s beat taken without a W beat, or sent without being taken")
+                       for i in range(n))]
+        with m.If(w_fire):
+            with m.If(w_off == ww["len"] - 1):
+                m.d.sync += w_off.eq(0)
+                ww["advance"](ww["len"])
+            with m.Else():
+                m.d.sync += w_off.eq(w_off + 1)
+
+        # B responses, one per burst in order; done one cycle after a request's last (or for a request of no
+        # beats, in its turn), to its writer
+        bw_ = walk("b")
+        done_rd = Signal(4, name="done_rd")
+        exp_done, exp_owner = Signal(name="exp_done"), Signal(1, name="exp_done_owner")
+        m.d.sync += exp_done.eq(0)
+        with m.If(b_fire):
+            with m.If(bw_["advance"](bw_["len"])):
+                m.d.sync += [exp_done.eq(1), exp_owner.eq(reqs.at(bw_["rd"], "owner"))]
+        head_owner, head_zero = every.at(done_rd, "owner"), every.at(done_rd, "zero")
+        any_done = Signal(name="any_done")
+        m.d.comb += any_done.eq(Cat(*(port.done for port in dut.write)).any())
+        for i, port in enumerate(dut.write):
+            m.d.comb += Check(~port.done | ((every.count(done_rd) != 0) & (head_owner == i)),
+                              f"done{i}: not the oldest open request's writer")
+        m.d.comb += [Check(Cat(*(port.done for port in dut.write)) != 3, "done: two writers at once"),
+                     Check(~exp_done | Array(port.done for port in dut.write)[exp_owner],
+                           "done: missing after a request's last B response"),
+                     Check(~any_done | Mux(head_zero, ~exp_done, exp_done), "done: before the last B response")]
+        with m.If(any_done):
+            m.d.sync += done_rd.eq(done_rd + 1)
+        self._parts = dict(inside=inside, reqs=reqs, every=every, aww=aww, ww=ww, bw=bw_, w_off=w_off,
+                           done_rd=done_rd, exp_done=exp_done, exp_owner=exp_owner, aw_done=aw_done,
+                           w_done=w_done, aw_stalled=aw_stalled, aw_held=aw_held, aw_payload=aw_payload,
+                           w_stalled=w_stalled, w_held=w_held)
+        return m
 
 
 # ---- instruction queues -----------------------------------------------------------------------------------------
@@ -985,6 +1146,8 @@ PROPERTIES = {p.name: p for p in (
     Property("axi_read_rules", AxiReadHarness, 20, "AxiMaster read side, the local rules: AR handshake, size, "
              "alignment, burst cap and 4 KiB; R beats routed to their requester, none dropped",
              only=r"^(AR: |resp\d: (valid|data|beat dropped))"),
+    Property("axi_write", AxiWriteHarness, 12, "AxiMaster write side: AW handshake and burst rules, bursts "
+             "cover the requests, W beats from the writers with WLAST, B responses and done"),
     Property("queue_ex", QueueHarness, 1, "execute queue (SyncFIFOBuffered, execute entry layout): order, "
              "occupancy", (("entry", "ex"), ("depth", 4)), mode="prove"),
     Property("queue_ldst", QueueHarness, 1, "load/store queues (load/store entry layout): order, occupancy",
