@@ -468,13 +468,16 @@ class AxiWriteHarness(Harness):
     W takes it: none dropped or duplicated), exactly AWLEN+1 per burst with WLAST exactly on the last; ``done``
     pulses once per request, in order, to its writer, one cycle after the request's last B response.
 
+    ``zero_beats``: whether writers issue requests of no beats (which only pulse ``done``, in turn). The proof
+    leaves them out (its invariants follow the walkers request by request); a bounded check covers them.
     ``fault='data_ignores_ready'``: a writer believes its beat taken in cycles the solver picks (a dropped beat).
     """
 
     faults = ("data_ignores_ready",)
 
-    def __init__(self, *, fault=None, **params):
+    def __init__(self, *, fault=None, zero_beats=False, **params):
         super().__init__(fault=fault)
+        self.zero_beats = zero_beats
         self.params = {**AXI_WRITE, **params}
 
     def elaborate(self, platform):
@@ -504,27 +507,24 @@ class AxiWriteHarness(Harness):
                           "AW: size, burst type or ID")
         burst_rules(m, axi.awvalid, axi.awaddr, axi.awlen + 1, blog, cap, "AW")
 
-        # the slave: a B response only for a burst whose AW and WLAST it has taken
-        aw_done = counter(m, aw_fire, 4, "aw_bursts", dec=b_fire)
-        w_done = counter(m, w_fire & axi.wlast, 4, "w_bursts", dec=b_fire)
-        m.d.comb += Assume(~axi.bvalid | ((aw_done != 0) & (w_done != 0) & (axi.bid == 0)))
-
         # the writers, and the reference: the requests in the order they were taken (``all`` for done, ``reqs``
         # those with beats, walked by AW bursts, W beats and B responses)
         every = RefQueue(m, 4, {"owner": 1, "zero": 1}, "all", ptr_bits=4)
         reqs = RefQueue(m, 4, {"owner": 1, "addr": aw, "beats": bw}, "reqs", ptr_bits=4)
         taken, taken_owner = Signal(name="req_taken"), Signal(1, name="req_owner")
         taken_addr, taken_beats = Signal(aw, name="req_addr"), Signal(bw, name="req_beats")
-        beat_taken = []
+        beat_taken, data_hold = [], []
         for i, port in enumerate(dut.write):
             for name in ("valid", "payload"):
                 self.drive(m, getattr(port.req, name), f"req{i}_{name}")
                 self.drive(m, getattr(port.data, name), f"data{i}_{name}")
             hold_rule(m, port.req.valid, port.req.ready, [port.req.payload], f"req{i}", Assume)
+            if not self.zero_beats:
+                m.d.comb += Assume(~port.req.valid | (port.req.payload.beats != 0))
             data_ready = port.data.ready
             if self.fault == "data_ignores_ready":
                 data_ready = data_ready | self.free(1, f"ignore_ready{i}")
-            hold_rule(m, port.data.valid, data_ready, [port.data.payload], f"data{i}", Assume)
+            data_hold.append(hold_rule(m, port.data.valid, data_ready, [port.data.payload], f"data{i}", Assume))
             beat_taken.append(port.data.valid & data_ready)
             with m.If(port.req.valid & port.req.ready):
                 m.d.comb += [taken.eq(1), taken_owner.eq(i), taken_addr.eq(_align(port.req.payload.addr, blog)),
@@ -583,10 +583,19 @@ class AxiWriteHarness(Harness):
             with m.Else():
                 m.d.sync += w_off.eq(w_off + 1)
 
-        # B responses, one per burst in order; done one cycle after a request's last (or for a request of no
+        # B responses, one per burst in order, for bursts whose address and last beat the slave has taken (the
+        # B walk behind the AW and the W walk); done one cycle after a request's last (or for a request of no
         # beats, in its turn), to its writer
         bw_ = walk("b")
         done_rd = Signal(4, name="done_rd")
+
+        def beyond(x, y, burst):
+            """Walk ``y`` is at or past the start (``burst=False``) or the end (``burst=True``) of walk ``x``'s
+            current burst."""
+            dx, dy = (x["rd"] - done_rd)[:4], (y["rd"] - done_rd)[:4]
+            return (dx < dy) | ((dx == dy) & (y["rem"] <= x["rem"] - Mux(burst, x["len"], 0)))
+        m.d.comb += Assume(~axi.bvalid | ((reqs.count(bw_["rd"]) != 0) & beyond(bw_, aww, True)
+                                          & beyond(bw_, ww, True) & (axi.bid == 0)))
         exp_done, exp_owner = Signal(name="exp_done"), Signal(1, name="exp_done_owner")
         m.d.sync += exp_done.eq(0)
         with m.If(b_fire):
@@ -604,10 +613,97 @@ class AxiWriteHarness(Harness):
                      Check(~any_done | Mux(head_zero, ~exp_done, exp_done), "done: before the last B response")]
         with m.If(any_done):
             m.d.sync += done_rd.eq(done_rd + 1)
-        self._parts = dict(inside=inside, reqs=reqs, every=every, aww=aww, ww=ww, bw=bw_, w_off=w_off,
-                           done_rd=done_rd, exp_done=exp_done, exp_owner=exp_owner, aw_done=aw_done,
-                           w_done=w_done, aw_stalled=aw_stalled, aw_held=aw_held, aw_payload=aw_payload,
-                           w_stalled=w_stalled, w_held=w_held)
+        if not _invariants:
+            return m
+
+        # invariants (k-induction), with requests of at least one beat: the master's queue holds the requests
+        # not yet loaded by its B walker, in order; each walker (AW with the AW register, W with its beat count,
+        # B) is at the reference walk's request and burst; the B walk is not ahead of the others
+        dp = (p["write_queue"] - 1).bit_length()
+        wq = {nm: inside[f"wq_{nm}"] for nm in ("wr", "aw", "w", "b")}
+        entries = [inside[f"wq{k}"] for k in range(p["write_queue"])]
+        ring = (wq["wr"] - wq["b"])[:dp + 1]
+        base = (done_rd + any_done)[:4]
+        loaded = {nm: inside[f"{nm}_loaded"] for nm in ("aw", "w", "b")}
+
+        def at(x):      # the reference index of the walker's request (or of the next one, when not loaded)
+            return (base + loaded["b"] + (wq[x] - wq["b"])[:dp + 1] - loaded[x])[:4]
+
+        def walker(x):
+            return [inside[f"{x}_{f}"] for f in ("owner", "addr", "rem", "len")]
+
+        def req_is(k, owner, addr, rem):
+            return (owner == reqs.at(k, "owner")) & (addr == reqs.at(k, "addr")) & (rem == reqs.at(k, "beats"))
+
+        m.d.comb += [invariant(ring <= p["write_queue"], "queue occupancy"),
+                     invariant(((wq["aw"] - wq["b"])[:dp + 1] <= ring) & ((wq["w"] - wq["b"])[:dp + 1] <= ring),
+                               "walkers between the B walker and the queue's end"),
+                     invariant(every.count(done_rd) == any_done + loaded["b"] + ring, "requests not done"),
+                     invariant(every.wr == reqs.wr, "every request has beats"),
+                     *(invariant((x["rd"] - done_rd)[:4] <= every.count(done_rd), f"{nm} walk within the requests")
+                       for nm, x in (("AW", aww), ("W", ww), ("B", bw_))),
+                     *(invariant(~x["started"] | ((reqs.count(x["rd"]) != 0) & (x["cur_rem"] != 0)
+                                                  & (x["cur_rem"] < reqs.at(x["rd"], "beats"))
+                                                  & (x["cur_addr"] == (reqs.at(x["rd"], "addr")
+                                                                       + ((reqs.at(x["rd"], "beats") - x["cur_rem"])
+                                                                          << blog))[:aw])),
+                                 f"{nm} walk inside its request")
+                       for nm, x in (("AW", aww), ("W", ww), ("B", bw_))),
+                     invariant(beyond(bw_, aww, False), "the B walk is not ahead of the AW walk"),
+                     invariant(beyond(bw_, ww, False), "the B walk is not ahead of the W walk")]
+        for k in range(4):
+            ptr = (done_rd + k)[:4]
+            m.d.comb += invariant((k >= every.count(done_rd)) | (~every.at(ptr, "zero")
+                                                                 & (every.at(ptr, "owner") == reqs.at(ptr, "owner"))
+                                                                 & (reqs.at(ptr, "beats") != 0)
+                                                                 & (reqs.at(ptr, "addr")[:blog] == 0)),
+                                  f"request {k}")
+        for k in range(p["write_queue"]):
+            pos = Signal(dp, name=f"wq_off{k}")
+            m.d.comb += pos.eq(k - wq["b"][:dp])
+            owner, addr, beats = entries[k][:1], entries[k][1:1 + aw], entries[k][1 + aw:]
+            m.d.comb += invariant((pos >= ring) | req_is((base + loaded["b"] + pos)[:4], owner, addr, beats),
+                                  f"queue entry {k}")
+        # AW: the register holds the reference's next burst; the walker is past it
+        o, a_, r_, ln = walker("aw")
+        pa = at("aw")
+        after_addr, after_rem = Signal(aw, name="aw_after_addr"), Signal(bw, name="aw_after_rem")
+        m.d.comb += [after_addr.eq(aww["addr"] + (aww["len"] << blog)), after_rem.eq(aww["rem"] - aww["len"])]
+        nxt = (aww["rd"] + 1)[:4]
+        m.d.comb += [
+            invariant(~loaded["aw"] | ((r_ != 0) & (ln == burst_beats(a_, r_, blog, cap))
+                                       & (o == reqs.at(pa, "owner")) & (reqs.count(pa) != 0)), "AW walker"),
+            invariant(Mux(axi.awvalid,
+                          (reqs.count(aww["rd"]) != 0) & (axi.awaddr == aww["addr"]) & (axi.awlen + 1 == aww["len"])
+                          & Mux(after_rem != 0, loaded["aw"] & (pa == aww["rd"]) & (a_ == after_addr)
+                                & (r_ == after_rem),
+                                (pa == nxt) & (~loaded["aw"] | ((a_ == reqs.at(nxt, "addr"))
+                                                                & (r_ == reqs.at(nxt, "beats"))))),
+                          (pa == aww["rd"]) & Mux(loaded["aw"], (a_ == aww["addr"]) & (r_ == aww["rem"]),
+                                                  ~aww["started"])),
+                      "the AW register and walker are the reference walk"),
+            invariant(~aw_stalled | (axi.awvalid & (Cat(*aw_payload) == aw_held)), "a stalled AW is held")]
+        # W: the walker at the reference's burst and beat
+        o, a_, r_, ln = walker("w")
+        w_cnt = inside["w_cnt"]
+        m.d.comb += invariant((at("w") == ww["rd"])
+                              & Mux(loaded["w"], (r_ != 0) & (a_ == ww["addr"]) & (r_ == ww["rem"]) & (ln == ww["len"])
+                                    & (ln == burst_beats(a_, r_, blog, cap)) & (w_cnt == w_off) & (w_off < ln)
+                                    & (o == reqs.at(ww["rd"], "owner")) & (reqs.count(ww["rd"]) != 0),
+                                    ~ww["started"] & (w_off == 0) & (w_cnt == 0)),
+                              "the W walker is the reference walk")
+        stalled_src = Array(st for st, _ in data_hold)[owner_w := reqs.at(ww["rd"], "owner")]
+        held_src = Array(hd for _, hd in data_hold)[owner_w]
+        m.d.comb += invariant(~w_stalled | (stalled_src & (w_held == Cat(held_src, axi.wlast))),
+                              "a stalled W beat is its writer's stalled beat")
+        # B: the walker at the reference's burst; done pending exactly after a request's last response
+        o, a_, r_, ln = walker("b")
+        m.d.comb += invariant((bw_["rd"] == base) & (exp_done == any_done)
+                              & Mux(loaded["b"], (r_ != 0) & (a_ == bw_["addr"]) & (r_ == bw_["rem"])
+                                    & (ln == burst_beats(a_, r_, blog, cap)) & (o == reqs.at(bw_["rd"], "owner"))
+                                    & (reqs.count(bw_["rd"]) != 0),
+                                    ~bw_["started"]),
+                              "the B walker is the reference walk")
         return m
 
 
@@ -1066,8 +1162,9 @@ def _failures(log, il):
         mi = re.search(r"summary: +failed assertion \S*check_(\d+) at (\S+)$", ln)
         if mo:
             out.append(f"step {mo.group(3)}: {messages.get(mo.group(1), '?')} ({os.path.relpath(mo.group(2))})")
-        elif mi and "induction" in log:     # an induction counterexample: a missing invariant, not a bug
-            out.append(f"induction step: {messages.get(mi.group(1), '?')}")
+        elif mi:    # sby names no step for a failure in step 0, nor for an induction counterexample
+            where = "induction step" if "engine_0.induction" in log else "step 0"
+            out.append(f"{where}: {messages.get(mi.group(1), '?')}")
         elif "Writing trace to VCD" in ln:
             out.append("trace: " + ln.split("file: ")[-1])
     return "\n".join(dict.fromkeys(out))
@@ -1146,8 +1243,10 @@ PROPERTIES = {p.name: p for p in (
     Property("axi_read_rules", AxiReadHarness, 20, "AxiMaster read side, the local rules: AR handshake, size, "
              "alignment, burst cap and 4 KiB; R beats routed to their requester, none dropped",
              only=r"^(AR: |resp\d: (valid|data|beat dropped))"),
-    Property("axi_write", AxiWriteHarness, 12, "AxiMaster write side: AW handshake and burst rules, bursts "
-             "cover the requests, W beats from the writers with WLAST, B responses and done"),
+    Property("axi_write", AxiWriteHarness, 2, "AxiMaster write side: AW handshake and burst rules, bursts "
+             "cover the requests, W beats from the writers with WLAST, B responses and done", mode="prove"),
+    Property("axi_write_zero", AxiWriteHarness, 10, "AxiMaster write side with requests of no beats too (their "
+             "done in turn)", (("zero_beats", True),)),
     Property("queue_ex", QueueHarness, 1, "execute queue (SyncFIFOBuffered, execute entry layout): order, "
              "occupancy", (("entry", "ex"), ("depth", 4)), mode="prove"),
     Property("queue_ldst", QueueHarness, 1, "load/store queues (load/store entry layout): order, occupancy",
