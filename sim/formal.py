@@ -1,15 +1,20 @@
-"""Formal properties of the gateware: harnesses around the real units, checked by SymbiYosys (bounded model checking).
+"""Formal properties of the gateware: harnesses around the real units, proven by k-induction with SymbiYosys.
 
 Each harness is an Amaranth elaboratable that instantiates one unit of hw/ unchanged, constrains its inputs with
 ``Assume`` (the environment's protocol: an AXI slave stalls at will but obeys AXI, a stream source holds ``valid``
 and its payload until ``ready``) and checks its outputs with ``Assert`` against a small reference model kept in the
-harness (shadow registers). :func:`run` writes the harness's RTLIL and a ``.sby`` file to ``build/formal/<name>/``,
-runs ``yowasp-sby`` (bounded model checking to ``depth`` cycles from reset) and reads the verdict.
+harness (shadow registers). For a proof (``mode prove``) the harness also asserts invariants that tie its
+reference to the unit's registers and memories (:class:`Internals`), so that the properties are k-inductive: true
+at every depth. :func:`run` writes the harness's RTLIL and a ``.sby`` file to ``build/formal/<name>/``, runs
+``yowasp-sby`` there and reads the verdict.
 
 ============  ==========================================================================================
 axi_read      hw.axi.AxiMaster, read side: AR handshake, 4 KiB / burst length rules, bursts cover each request
               exactly and are as long as the rules allow, beats routed to their requester with ``last`` on the
               request's final beat, none dropped, bursts and requests in flight within their bounds
+axi_write     hw.axi.AxiMaster, write side: AW/W handshakes, 4 KiB / burst length rules, bursts cover each
+              request exactly, W beats from the request's writer with WLAST on each burst's last, none dropped
+              or duplicated, ``done`` to its writer in order after the request's last B response
 queue_ex,     amaranth.lib.fifo.SyncFIFOBuffered as hw.controller builds its instruction queues (the execute and
 queue_ldst    the load/store entry layouts): entries leave in order, unchanged, none lost or duplicated;
               ``level``, ``w_rdy`` and ``r_rdy`` agree with a reference count
@@ -22,8 +27,8 @@ reducer       hw.norm.Reducer at DIM 2: each row's max (pre-shifted), sum and ro
 Why small instances stand for the large ones: every unit is generated from the same code at every size, and the
 properties concern control (handshakes, pointers, arbitration, bank selection, ordering) that does not depend on
 the data width; the instances keep every structural case (two requesters and two writers, several banks, a
-partial row, a burst split by the 4 KiB boundary and by the burst cap, a queue filled to its depth), so a bug of
-the logic shows up in a few cycles. Memories are symbolic: a checked row is an arbitrary address the solver picks.
+partial row, a burst split by the 4 KiB boundary and by the burst cap, a queue filled to its depth). Memories
+are symbolic: a checked row is an arbitrary address the solver picks.
 
 Run ``python -m sim.formal`` (or ``make formal``); ``--list`` names the properties. Results of passing checks
 are cached by a digest of the RTLIL, the .sby file and the tool versions, so only changed properties run again.
@@ -1093,7 +1098,9 @@ class Property:
 
 @dataclasses.dataclass(frozen=True)
 class FormalResult:
-    """``status``: PASS, FAIL (``detail`` names the failed assertions and the counterexample trace) or ERROR."""
+    """``status``: PASS, FAIL (``detail`` names the failed assertions and the counterexample trace), UNKNOWN (a
+    proof's induction step failed: ``detail`` names the invariant or property that is not inductive) or ERROR.
+    ``mode``: ``bmc`` (``depth`` the bound) or ``prove`` (``depth`` the induction length)."""
     name: str
     status: str
     depth: int
@@ -1101,6 +1108,7 @@ class FormalResult:
     cached: bool
     workdir: pathlib.Path
     detail: str = ""
+    mode: str = "bmc"
 
 
 SOLVER = "boolector"
@@ -1200,7 +1208,7 @@ def run(name, *, fault=None, depth=None, solver=SOLVER, use_cache=True, params=N
     if use_cache and cache.exists():
         prev = json.loads(cache.read_text())
         if prev.get("digest") == digest and prev.get("status") == "PASS":
-            return FormalResult(name, "PASS", depth, prev["seconds"], True, work)
+            return FormalResult(name, "PASS", depth, prev["seconds"], True, work, mode=mode)
     cache.unlink(missing_ok=True)
     (work / "top.il").write_text(il)
     (work / f"{tag}.sby").write_text(sby)
@@ -1230,13 +1238,12 @@ def run(name, *, fault=None, depth=None, solver=SOLVER, use_cache=True, params=N
     if status == "PASS":
         cache.write_text(json.dumps({"digest": digest, "status": status, "seconds": round(seconds, 2),
                                      "depth": depth}))
-    return FormalResult(name, status, depth, seconds, False, work, detail)
+    return FormalResult(name, status, depth, seconds, False, work, detail, mode)
 
 
-# The bounds: what each check reaches in well under a minute on a 2-core machine. The smtbmc + Boolector
-# (WebAssembly) time grows about 3-5x per extra cycle once a check relates a reference's count or walk to the
-# unit's (docs/formal.md), so those stop short of 20; the local rules of the AXI master and the accumulator, which
-# need no such relation, are checked to 20 on their own (``only``: the same harness, those assertions alone).
+# Proofs (``mode="prove"``, ``depth`` the induction length) unless said otherwise: bounded model checking of these
+# harnesses grows 3-5x per cycle (docs/formal.md), while the induction step with the invariants takes seconds to
+# two minutes. ``axi_read_rules`` is the read side's local rules alone, checked to 20 cycles in seconds.
 PROPERTIES = {p.name: p for p in (
     Property("axi_read", AxiReadHarness, 2, "AxiMaster read side: AR handshake and burst rules, bursts cover "
              "the requests, beats routed with last, none dropped", mode="prove"),
@@ -1272,7 +1279,7 @@ def main(argv=None):
     ap.add_argument("names", nargs="*", help="properties to check (default: all)")
     ap.add_argument("--list", action="store_true", help="name the properties and stop")
     ap.add_argument("--fault", help="check this broken variant instead (it should FAIL)")
-    ap.add_argument("--depth", type=int, help="override the bound")
+    ap.add_argument("--depth", type=int, help="override the bound (bmc) or the induction length (prove)")
     ap.add_argument("--solver", default=SOLVER, choices=("boolector",),
                     help="smtbmc's solver")
     ap.add_argument("--no-cache", action="store_true", help="re-run passing checks too")
@@ -1281,7 +1288,7 @@ def main(argv=None):
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     if args.list:
         for p in PROPERTIES.values():
-            print(f"{p.name:<12} depth {p.depth:<3} {p.summary}")
+            print(f"{p.name:<18} {p.mode:<5} {p.depth:<3} {p.summary}")
         return 0
     names = args.names or list(PROPERTIES)
     unknown = [n for n in names if n not in PROPERTIES]
@@ -1290,7 +1297,7 @@ def main(argv=None):
     t0, bad = time.monotonic(), 0
     for name in names:
         r = run(name, fault=args.fault, depth=args.depth, solver=args.solver, use_cache=not args.no_cache)
-        print(f"{r.name + (f' [{args.fault}]' if args.fault else ''):<26} {r.status:<5} depth {r.depth:<3} "
+        print(f"{r.name + (f' [{args.fault}]' if args.fault else ''):<26} {r.status:<5} {r.mode:<5} {r.depth:<3} "
               f"{r.seconds:7.1f} s{'  (cached)' if r.cached else ''}   log: {os.path.relpath(r.workdir / 'sby.log')}",
               flush=True)
         if r.detail:
