@@ -402,7 +402,8 @@ class AxiReadHarness(Harness):
         m.d.comb += pend.eq(axi.arvalid & (axi.arid == i))
         length = Signal(9, name=f"ar{i}_exp_len")
         m.d.comb += length.eq(burst_beats(exp_addr, exp_rem, blog, cap))
-        after_addr, after_rem = Signal.like(w_addr, name=f"ar{i}_after_addr"), Signal.like(w_rem, name=f"ar{i}_after_rem")
+        after_addr = Signal.like(w_addr, name=f"ar{i}_after_addr")
+        after_rem = Signal.like(w_rem, name=f"ar{i}_after_rem")
         m.d.comb += [after_addr.eq(exp_addr + (length << blog)), after_rem.eq(exp_rem - length)]
         nxt = (ar_rd + 1)[:reqs.pb]
         walker_is = lambda a, r: (w_addr == a) & (w_rem == r)       # noqa: E731
