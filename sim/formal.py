@@ -156,7 +156,8 @@ _only = None     # while a property with ``only`` elaborates: the pattern its as
 
 def Check(cond, message):
     """``Assert(cond, message)``, or a trivially true one when the property being elaborated checks only
-    assertions whose message matches its ``only`` pattern (a part of a harness checked to a deeper bound)."""
+    assertions whose message matches its ``only`` pattern (a part of a harness checked on its own: a deeper bound,
+    or a proof the solver finishes only in parts)."""
     if _only is not None and not re.search(_only, message):
         return Assert(Const(1), message)
     return Assert(cond, message)
@@ -249,8 +250,8 @@ def burst_exact(m, fire, addr, remaining, length, blog, cap, name):
 # ---- AXI master ---------------------------------------------------------------------------------------------------
 
 # A small AxiMaster: two requesters (arbitration, routing by ID, round-robin), 32-bit beats, two read bursts in
-# flight, a burst cap of 4 beats, requests of up to 63 beats: within a few cycles bursts are split by the cap, by
-# the 4 KiB boundary and by the request's end. The burst arithmetic and the walker are the same code at every width
+# flight, a burst cap of 4 beats, requests of up to 63 beats: bursts are split by the cap, by the 4 KiB boundary
+# and by the request's end. The burst arithmetic and the walker are the same code at every width
 # and depth (hw.axi.burst_beats, _next_burst); 13 address bits hold two 4 KiB pages.
 AXI_READ = dict(n_read=2, n_write=1, addr_width=13, data_width=32, id_width=1, beats_width=6, max_outstanding=2,
                 read_queue=2, write_queue=2, read_burst=4)
@@ -718,7 +719,8 @@ class AxiWriteHarness(Harness):
 class QueueHarness(Harness):
     """The instruction queues as hw.controller builds them: ``SyncFIFOBuffered(width=<entry layout>.size)``, against
     a reference queue of registers. ``depth`` defaults to hw.controller.QUEUE_DEPTH; the property uses 4, so the
-    bound reaches a full queue (the FIFO is one generic code for every depth: pointers wrap the same way). The
+    broken variant's bound reaches a full queue (the FIFO is one generic code for every depth: pointers wrap the
+    same way). The
     writer and the reader act at will (the controller pushes only when ``w_rdy`` and pops only when ``r_rdy``, as
     assumed here).
 
@@ -1090,7 +1092,7 @@ class Property:
     kwargs: tuple = ()
     memory_map: bool = True     # memories as registers (small ones) or as SMT arrays (the SRAM banks)
     mode: str = "bmc"           # or "prove": k-induction, a proof for every depth when it converges
-    only: str = None            # check only the assertions whose message matches (the rest: see the bound)
+    only: str = None            # check only the assertions whose message matches (and the invariants)
     fault_depth: int = 8        # the bound for the broken variants (bounded model checking)
 
     def build(self, fault=None, **params):
