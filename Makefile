@@ -28,7 +28,7 @@ test: $(STAMP)
 test-all: $(STAMP)
 	$(PY) -m pytest -n $(JOBS) -m "not crosscheck"
 
-# Bounded model checking of the AXI master, queues, banks and reducer (sim/formal.py, docs/formal.md); logs in build/formal/.
+# Proofs (k-induction) of the AXI master, queues, banks and reducer (sim/formal.py, docs/formal.md); logs in build/formal/.
 formal: $(STAMP)
 	$(PY) -m sim.formal
 

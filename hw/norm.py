@@ -72,7 +72,7 @@ class Reducer(wiring.Component):
         m = Module()
         aw, n = self._cfg.acc_width, self._n
         # the pipeline's enable is a register (hw.pipeline.skid_output): the output's ready reaches no stage
-        rec, rec_valid = Signal(_RecordLayout), Signal()
+        rec, rec_valid = Signal(_RecordLayout, name="rec"), Signal(name="rec_valid")
         en = Signal()
         m.d.comb += [en.eq(skid_output(m, self.o, rec, rec_valid, name="rec_skid")), self.i.ready.eq(en)]
 

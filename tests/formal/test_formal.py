@@ -15,6 +15,8 @@ pytestmark = [pytest.mark.formal, pytest.mark.slow]
 FAULTS = [
     # the slave sees ARVALID lowered before ARREADY
     ("axi_read", "arvalid_drop", r"AR\d?: "),
+    # a writer takes its beat as sent in cycles W did not take it (a dropped beat)
+    ("axi_write", "data_ignores_ready", r"W: writer \d's beat"),
     # an entry popped without the reference seeing it (a lost instruction)
     ("queue_ex", "skip_read", r"level|head entry|r_rdy|w_rdy"),
     # a fill source that takes its row as accepted while the bank is busy (a lost fill)
@@ -24,7 +26,14 @@ FAULTS = [
 ]
 
 
-@pytest.mark.parametrize("name", list(PROPERTIES))
+# Properties that fail because of a known bug of the unit (docs/formal.md): strict, so a fix is noticed.
+KNOWN_BUGS = {
+    "axi_write_zero": "AxiMaster drops a B response that arrives while its B walker holds a request of no beats",
+}
+
+
+@pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.xfail(reason=KNOWN_BUGS[n], strict=True))
+                                  if n in KNOWN_BUGS else n for n in PROPERTIES])
 def test_property_holds(name):
     r = run(name)
     assert r.status == "PASS", f"{name}: {r.status} (log {r.workdir / 'sby.log'})\n{r.detail}"
