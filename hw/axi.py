@@ -438,15 +438,17 @@ class AxiMaster(wiring.Component):
                 m.d.sync += w_cnt.eq(w_cnt + 1)
         w_step(w_loaded & ((w_rem == 0) | (w_fire & axi.wlast & (w_rem == w_len))))
 
-        # B: always accepted; the request's last response (or a zero-beat request) pulses its writer's done.
-        # The B walker only loads entries both others have taken: the queue frees an entry when B loads it.
+        # B: accepted while the B walker holds a request with bursts (a response that comes while it holds a
+        # zero-beat request waits a cycle instead of being lost); the request's last response (or a zero-beat
+        # request) pulses its writer's done. The B walker only loads entries both others have taken: the queue
+        # frees an entry when B loads it.
         b_loaded, b_owner, b_addr, b_rem, b_len, b_advance, b_step = walker("b", b_ptr, behind=(aw_ptr, w_ptr))
         done_now, done_owner = Signal(), Signal(ow)
         m.d.sync += done_now.eq(0)
         for i in range(n):
             m.d.comb += self.write[i].done.eq(done_now & (done_owner == i))
-        m.d.comb += axi.bready.eq(1)
-        b_fire = axi.bvalid & b_loaded & (b_rem != 0)
+        m.d.comb += axi.bready.eq(b_loaded & (b_rem != 0))
+        b_fire = axi.bvalid & axi.bready
         b_finish = b_loaded & ((b_rem == 0) | (b_fire & (b_rem == b_len)))
         with m.If(b_fire):
             b_advance()

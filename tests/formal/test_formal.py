@@ -26,14 +26,7 @@ FAULTS = [
 ]
 
 
-# Properties that fail because of a known bug of the unit (docs/formal.md): strict, so a fix is noticed.
-KNOWN_BUGS = {
-    "axi_write_zero": "AxiMaster drops a B response that arrives while its B walker holds a request of no beats",
-}
-
-
-@pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.xfail(reason=KNOWN_BUGS[n], strict=True))
-                                  if n in KNOWN_BUGS else n for n in PROPERTIES])
+@pytest.mark.parametrize("name", list(PROPERTIES))
 def test_property_holds(name):
     r = run(name)
     assert r.status == "PASS", f"{name}: {r.status} (log {r.workdir / 'sby.log'})\n{r.detail}"
