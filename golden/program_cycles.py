@@ -16,7 +16,8 @@ the MATMULs that run alongside it.
   tile engine), presented when the instruction's tokens are in; consecutive MATMULs form one schedule, so
   back-to-back blocks overlap as that model says. Completion: the last block's ``done``.
 - NL: starts when the NL before it is done and every MATMUL in flight whose footprint conflicts with its own
-  (:func:`golden.isa.conflicts`) is done; :func:`golden.cycles.nonlinear_cycles` plus ``nl_overhead`` (a transposed
+  (:func:`golden.isa.conflicts`) is done; :func:`golden.cycles.nonlinear_cycles` plus ``nl_overhead`` and
+  ``nl_done`` (a transposed
   output adds ``rows``: the writer drains after the lanes), plus the cycles the array's B reads take the port
   from a residual read. The queue moves on once the NL is sent: a MATMUL that does not conflict with it issues
   beside it, a CONFIG waits for it.
@@ -72,6 +73,7 @@ class Latencies:
     burst_overhead: int = 9         # LOAD/STORE: request -> data, round trip (fitted: above; a STORE's 9 registers)
     line_overhead: int = 1          # each further non-contiguous line
     nl_overhead: int = 1            # NL: the controller's command register (the writer is in nonlinear_cycles)
+    nl_done: int = 1                # NL: the controller's register of the unit's done
     decode: int = 1                 # fetch/decode of an execute instruction
     # CONFIG: read request (after ``decode``, the controller's ``cur`` register) -> first R beat: AxiMaster's
     # request (``ar_rem``) and AR registers, axi_mem's AR queue entry, axi_mem's ``r_active`` (R passes through)
@@ -221,7 +223,7 @@ def estimate_cycles(program, config, latencies=None):
         if ins.op == Opcode.NL:
             start = t0
             # the controller sends every NL to the scratchpad writer (straight or transposed)
-            end = start + lat.decode + lat.nl_overhead + nonlinear_cycles(
+            end = start + lat.decode + lat.nl_overhead + lat.nl_done + nonlinear_cycles(
                 f["op"], f["rows"], f["lines"], config, to_spad=True, transpose=bool(f["transpose"]))
             if f["residual"]:
                 # residual reads wait for the array's B reads of the MATMULs still preloading

@@ -17,7 +17,8 @@ stage  multiplier          used by
 
 Stages 2 -> 2b -> 3 hold U1's rounding and exp's ``floor(d / x0)``, split three division steps then two so that
 no stage chains more than three carry chains; every rounding shift takes two stages, the shifter and then the
-increment and clip (4 -> 4b -> 5, 6 -> 6b -> 7, 8 -> 8b -> 9): ``LANE_LATENCY`` = 13 stages.
+increment and clip (4 -> 4b -> 5, 6 -> 6b -> 7, 8 -> 8b -> 9); S2's operands are registered before its multiplier
+(3 -> 3b -> 4): ``LANE_LATENCY`` = 14 stages.
 
 Every operand and intermediate is built at the width ``golden.nlops.lane_widths`` derives from the field ranges
 and the bounds golden/ proves (each written down there; ``tests/golden/test_lane_bounds.py`` checks them).
@@ -195,10 +196,16 @@ class _Lane:
         m.d.comb += [s2_a.eq(Mux(c.gelu, aa, Mux(c.ln, dl, k.exp_b if is_lut else r3 + k.exp_b))),
                      s2_b.eq(Mux(c.gelu, aa, Mux(c.ln, fp, r3)))]
         assert LN_F_OFFSET == (1 << LN_RECIP_BITS) + 1
-        poly4 = reg("poly4", s2_a * s2_b + Mux(c.gelu, k.gelu_c, Mux(c.ln, (dl << LN_RECIP_BITS) + dl, k.exp_c)),
-                    w["poly"])
-        sgn4 = reg("sgn4", Mux(g3 < 0, -1, Mux(g3 > 0, 1, 0)), 2)
-        g4, q4, x4, kb4, f4, m4c, b4c, keep4 = carry(4, g=g3, q=q3, x=x3, kb=kb3, f=f3, m=m3c, b=b3c, keep=keep3)
+        # stage 3 -> 3b: S2's operands and addend registered; 3b -> 4: the product and the sum (the operands' adds
+        # and the multiplier in different stages)
+        s2_a3b, s2_b3b = reg("s2_a3b", s2_a, s2_a.shape()), reg("s2_b3b", s2_b, s2_b.shape())
+        add3b = reg("add3b", Mux(c.gelu, k.gelu_c, Mux(c.ln, (dl << LN_RECIP_BITS) + dl, k.exp_c)), w["poly"])
+        sgn3b = reg("sgn3b", Mux(g3 < 0, -1, Mux(g3 > 0, 1, 0)), 2)
+        g3b, q3b, x3b, kb3b, f3b, m3b, b3b, keep3b = carry("3b", g=g3, q=q3, x=x3, kb=kb3, f=f3, m=m3c, b=b3c,
+                                                           keep=keep3)
+        poly4 = reg("poly4", s2_a3b * s2_b3b + add3b, w["poly"])
+        g4, q4, x4, kb4, f4, m4c, b4c, keep4, sgn4 = carry(4, g=g3b, q=q3b, x=x3b, kb=kb3b, f=f3b, m=m3b, b=b3b,
+                                                           keep=keep3b, sgn=sgn3b)
 
         # stage 4 -> 5: GELU's erf = sat((sign * poly) >> erf_shift); LayerNorm's z = sat(poly >> k) (floor); exp's
         # polynomial as it is (LUT exp: its fraction f = min(2**LUT_F - 1, poly >> erf_shift), the tables'
