@@ -345,21 +345,26 @@ class DmaWriter(_DmaBase):
         with m.If(start & (self.req.payload.lines != 0)):
             m.d.sync += issuing.eq(1)
 
-        # Packer: lines appended on top of a byte buffer (with their strobes), beats taken from the bottom;
-        # a segment starts with its offset's worth of strobe-0 bytes and ends with a partial beat.
+        # Packer: lines appended on top of a byte buffer (with their strobes), beats taken from the bottom into a
+        # two-beat output queue; a segment starts with its offset's worth of strobe-0 bytes and ends with a partial
+        # beat. Its choices (take a line, emit a beat, start the next segment) are functions of its registers and
+        # the queues' levels: the memory side's handshake does not reach the byte buffer in one cycle.
         buf, strb = Signal(cap * 8), Signal(cap)
         n = Signal(range(cap + 1))
         in_left = Signal(self._lines_width)     # lines still to take in this segment
         seg_on = Signal()
         out = self.mem.data
+        m.submodules.beats = beats = SyncFIFO(width=beat * 8 + beat, depth=2)
+        m.d.comb += [out.valid.eq(beats.r_rdy), out.payload.data.eq(beats.r_data[:beat * 8]),
+                     out.payload.strb.eq(beats.r_data[beat * 8:]), beats.r_en.eq(out.ready),
+                     beats.w_data.eq(Cat(buf[:beat * 8], strb[:beat]))]
         in_fire = self.lines.valid & self.lines.ready
-        out_fire = out.valid & out.ready
+        out_fire = beats.w_en
         seg_end = out_fire & (in_left == 0) & (n <= beat)
         load = Signal()
         m.d.comb += [load.eq((~seg_on | seg_end) & offs.r_rdy),
                      self.lines.ready.eq((seg_on & (in_left != 0) & (n < beat + lmax)) | load),
-                     out.valid.eq(seg_on & ((n >= beat) | ((in_left == 0) & (n != 0)))),
-                     out.payload.data.eq(buf[:beat * 8]), out.payload.strb.eq(strb[:beat])]
+                     beats.w_en.eq(seg_on & ((n >= beat) | ((in_left == 0) & (n != 0))) & beats.w_rdy)]
         line, ones = Signal(lmax * 8), Signal(lmax)     # the line's bytes and strobes at the element size in use
         with m.Switch(s.eb):
             for e in self._elem_bytes:
