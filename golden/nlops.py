@@ -64,7 +64,7 @@ PASSES = {
 
 # ---- timing of the hardware (hw.lanes, hw.norm, hw.nonlinear); golden.cycles builds its model from these ----
 #: Registered lane stages from an accepted beat to the output register (``hw.lanes``).
-LANE_LATENCY = 14
+LANE_LATENCY = 15
 def reduce_latency(n):
     """Reducer stages (``hw.norm``) from a row's last beat of ``n`` values to its record: the beat and its shifted
     values, the beat's reduction trees (``max(1, ceil(log2 n))`` registered levels), the running sums, the products
