@@ -64,12 +64,12 @@ PASSES = {
 
 # ---- timing of the hardware (hw.lanes, hw.norm, hw.nonlinear); golden.cycles builds its model from these ----
 #: Registered lane stages from an accepted beat to the output register (``hw.lanes``).
-LANE_LATENCY = 13
+LANE_LATENCY = 15
 def reduce_latency(n):
-    """Reducer stages (``hw.norm``) from a row's last beat of ``n`` values to its record: the beat's reduction
-    trees (``max(1, ceil(log2 n))`` registered levels), the running sums, the products ``L*Q`` and ``T**2``,
-    ``D``."""
-    return max(1, (n - 1).bit_length()) + 3
+    """Reducer stages (``hw.norm``) from a row's last beat of ``n`` values to its record: the beat and its shifted
+    values, the beat's reduction trees (``max(1, ceil(log2 n))`` registered levels), the running sums, the products
+    ``L*Q`` and ``T**2``, ``D``."""
+    return max(1, (n - 1).bit_length()) + 4
 #: Pass start -> first beat accepted by the lanes or the reducer (read command 1, accumulator read 2, line
 #: holder 1).
 READ_TO_LANES = 4

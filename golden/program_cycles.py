@@ -16,7 +16,8 @@ the MATMULs that run alongside it.
   tile engine), presented when the instruction's tokens are in; consecutive MATMULs form one schedule, so
   back-to-back blocks overlap as that model says. Completion: the last block's ``done``.
 - NL: starts when the NL before it is done and every MATMUL in flight whose footprint conflicts with its own
-  (:func:`golden.isa.conflicts`) is done; :func:`golden.cycles.nonlinear_cycles` plus ``nl_overhead`` (a transposed
+  (:func:`golden.isa.conflicts`) is done; :func:`golden.cycles.nonlinear_cycles` plus ``nl_overhead`` and
+  ``nl_done`` (a transposed
   output adds ``rows``: the writer drains after the lanes), plus the cycles the array's B reads take the port
   from a residual read. The queue moves on once the NL is sent: a MATMUL that does not conflict with it issues
   beside it, a CONFIG waits for it.
@@ -49,13 +50,14 @@ class Latencies:
     - ``burst_overhead``: the registers of a transfer's path plus what the model leaves out. A STORE's path is
       9 registers: 6 to its first W beat (hw.dma.DmaWriter's request register; hw.axi.AxiMaster's write queue
       entry, AW walker and AW register; axi_mem's AW queue entry and ``w_active``) and 3 after its last
-      (axi_mem's ``bvalid``, AxiMaster's ``done``, DmaWriter's ``done``). A LOAD's is 6: DmaReader's request
+      (axi_mem's ``bvalid``, AxiMaster's ``done``, DmaWriter's ``done``). A LOAD's is 7: DmaReader's request
       register, AxiMaster's request (``ar_rem``) and AR registers, axi_mem's AR queue entry and ``r_active``,
-      DmaReader's line register. The other 3 of a LOAD's 9 stand for the read traffic the model does not place,
-      mostly instruction fetch: of the 940 LOADs of MiniLM layer 0 at 128 tokens that are not a replicated
-      line, 568 take exactly 6 cycles more than their beats and 296 take 14, an 8-beat fetch burst interleaved
-      (6 + 8 * 296 / 864 = 8.7; the other 76 share the bus with CONFIG reads or the scratchpad's write port
-      with an NL).
+      DmaReader's line register and line queue. The other 2 of a LOAD's 9 stand for the read traffic the model
+      does not place, mostly instruction fetch: of the 940 LOADs of MiniLM layer 0 at 128 tokens that are not a
+      replicated line, 568 took exactly 6 cycles more than their beats and 296 took 14, an 8-beat fetch burst
+      interleaved (6 + 8 * 296 / 864 = 8.7; the other 76 share the bus with CONFIG reads or the scratchpad's
+      write port with an NL). That trace predates the line queue, which added one register to every LOAD: the
+      fitted part went from 3 to 2, the total stayed 9.
     - ``bus_queue`` is not a register count: it is how long a CONFIG's read waits for the load beats requested
       ahead of it (AxiMaster keeps up to 8 bursts of READ_BURST beats in flight; sim/axi_mem.sv serves them in
       order), which depends on where in the LOAD the CONFIG issues and on the LOAD's length. Issued beside the
@@ -72,6 +74,7 @@ class Latencies:
     burst_overhead: int = 9         # LOAD/STORE: request -> data, round trip (fitted: above; a STORE's 9 registers)
     line_overhead: int = 1          # each further non-contiguous line
     nl_overhead: int = 1            # NL: the controller's command register (the writer is in nonlinear_cycles)
+    nl_done: int = 1                # NL: the controller's register of the unit's done
     decode: int = 1                 # fetch/decode of an execute instruction
     # CONFIG: read request (after ``decode``, the controller's ``cur`` register) -> first R beat: AxiMaster's
     # request (``ar_rem``) and AR registers, axi_mem's AR queue entry, axi_mem's ``r_active`` (R passes through)
@@ -221,7 +224,7 @@ def estimate_cycles(program, config, latencies=None):
         if ins.op == Opcode.NL:
             start = t0
             # the controller sends every NL to the scratchpad writer (straight or transposed)
-            end = start + lat.decode + lat.nl_overhead + nonlinear_cycles(
+            end = start + lat.decode + lat.nl_overhead + lat.nl_done + nonlinear_cycles(
                 f["op"], f["rows"], f["lines"], config, to_spad=True, transpose=bool(f["transpose"]))
             if f["residual"]:
                 # residual reads wait for the array's B reads of the MATMULs still preloading

@@ -454,7 +454,11 @@ class Controller(wiring.Component):
         with m.If(nc.valid & nc.ready):
             m.d.sync += [ex_busy.eq(0), nl_armed.eq(1)]
             m.d.comb += [r_push.eq(1), r_kind.eq(1)]
-        nl_complete = nl_run & self.nl_done
+        # the unit's done, registered: its writer's last handshake does not reach the retirement and the token
+        # counters in the same cycle (golden.program_cycles.Latencies.nl_done)
+        nl_done = Signal()
+        m.d.sync += nl_done.eq(self.nl_done)
+        nl_complete = nl_run & nl_done
         with m.If(nl_complete):
             m.d.sync += nl_run.eq(0)
         # CONFIG: lane constants (a 512-bit block) or column-table entries (one 128-bit entry per 128 bits)

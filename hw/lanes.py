@@ -9,15 +9,16 @@ A lane has four multipliers, one per arithmetic step, each shared by every op th
 =====  ==================  ======================================================================================
 stage  multiplier          used by
 =====  ==================  ======================================================================================
-1->2   U1 ``x*m1 + y*mb``  GELU's input requantization, LayerNorm's residual add (two products, one sum)
-3->4   S2                  GELU's ``a*a``, LayerNorm's ``(g - mean) * f``, exp's ``(r + b) * r``
+1->1b  U1 ``x*m1 + y*mb``  GELU's input requantization, LayerNorm's residual add (two products; the sum 1b->2)
+3b->4  S2                  GELU's ``a*a``, LayerNorm's ``(g - mean) * f``, exp's ``(r + b) * r``
 5->6   U3                  requantization ``u * M + B`` (REQUANT, LayerNorm, exp); GELU's ``g * (erf + one)``
 7->8   M4                  GELU's output requantization ``t * M``; softmax's ``e * f`` (U4)
 =====  ==================  ======================================================================================
 
 Stages 2 -> 2b -> 3 hold U1's rounding and exp's ``floor(d / x0)``, split three division steps then two so that
 no stage chains more than three carry chains; every rounding shift takes two stages, the shifter and then the
-increment and clip (4 -> 4b -> 5, 6 -> 6b -> 7, 8 -> 8b -> 9): ``LANE_LATENCY`` = 13 stages.
+increment and clip (4 -> 4b -> 5, 6 -> 6b -> 7, 8 -> 8b -> 9); S2's operands are registered before its multiplier
+(3 -> 3b -> 4), and U1's products and exp's pre-shift before their adds (1 -> 1b -> 2): ``LANE_LATENCY`` = 15 stages.
 
 Every operand and intermediate is built at the width ``golden.nlops.lane_widths`` derives from the field ranges
 and the bounds golden/ proves (each written down there; ``tests/golden/test_lane_bounds.py`` checks them).
@@ -139,17 +140,23 @@ class _Lane:
         def carry(stage, **values):
             return [reg(f"{n}_{stage}", v, v.shape()) for n, v in values.items()]
 
-        # stage 1 -> 2: U1's products x * M1[c] + y * mb; exp's clamped (x <<>> pre) - max.
-        p2 = reg("p2", x * col.m1 + y * k.mb, w["u1"])
+        # stage 1 -> 1b: U1's products x * M1[c] and y * mb; exp's x <<>> pre (the multipliers and the shifter
+        # apart from the adds that follow them)
+        p1x, p1y = reg("p1x", x * col.m1, (x * col.m1).shape()), reg("p1y", y * k.mb, (y * k.mb).shape())
         pre = k.pre_shift
         xs = Signal(signed(ROW_A_BITS + 1))
         m.d.comb += xs.eq(Mux(pre < 0, x << (-pre).as_unsigned()[:6], x >> pre.as_unsigned()[:6]))
+        xs1b = reg("xs1b", xs, xs.shape())
+        x1b, a1b, f1b, kb1b, m1b, b1b, keep1b = carry("1b", x=x, a=a, f=f, kb=kb, m=col.m3, b=col.b, keep=keep)
+
+        # stage 1b -> 2: U1's sum; exp's clamped (x <<>> pre) - max.
+        p2 = reg("p2", p1x + p1y, w["u1"])
         d = Signal(signed(ROW_A_BITS + 2))
-        m.d.comb += d.eq(xs - a)
+        m.d.comb += d.eq(xs1b - a1b)
         d2 = reg("d2", Mux(d < c.exp_floor, c.exp_floor, d), 22)
         # LayerNorm's mean lies in U1's range (it is the mean of U1's results)
-        x2, mean2, f2, kb2, m2, b2, keep2 = carry(2, x=x, mean=a[:w["g"]].as_signed(), f=f, kb=kb, m=col.m3,
-                                                  b=col.b, keep=keep)
+        x2, mean2, f2, kb2, m2, b2, keep2 = carry(2, x=x1b, mean=a1b[:w["g"]].as_signed(), f=f1b, kb=kb1b, m=m1b,
+                                                  b=b1b, keep=keep1b)
 
         # stages 2 -> 2b -> 3: U1's rounding and clip; exp's q = floor(d / x0) (q <= 30: five restoring-division
         # steps on magnitudes, three then two, each its own carry chain) and r = d - x0 * q.
@@ -195,10 +202,16 @@ class _Lane:
         m.d.comb += [s2_a.eq(Mux(c.gelu, aa, Mux(c.ln, dl, k.exp_b if is_lut else r3 + k.exp_b))),
                      s2_b.eq(Mux(c.gelu, aa, Mux(c.ln, fp, r3)))]
         assert LN_F_OFFSET == (1 << LN_RECIP_BITS) + 1
-        poly4 = reg("poly4", s2_a * s2_b + Mux(c.gelu, k.gelu_c, Mux(c.ln, (dl << LN_RECIP_BITS) + dl, k.exp_c)),
-                    w["poly"])
-        sgn4 = reg("sgn4", Mux(g3 < 0, -1, Mux(g3 > 0, 1, 0)), 2)
-        g4, q4, x4, kb4, f4, m4c, b4c, keep4 = carry(4, g=g3, q=q3, x=x3, kb=kb3, f=f3, m=m3c, b=b3c, keep=keep3)
+        # stage 3 -> 3b: S2's operands and addend registered; 3b -> 4: the product and the sum (the operands' adds
+        # and the multiplier in different stages)
+        s2_a3b, s2_b3b = reg("s2_a3b", s2_a, s2_a.shape()), reg("s2_b3b", s2_b, s2_b.shape())
+        add3b = reg("add3b", Mux(c.gelu, k.gelu_c, Mux(c.ln, (dl << LN_RECIP_BITS) + dl, k.exp_c)), w["poly"])
+        sgn3b = reg("sgn3b", Mux(g3 < 0, -1, Mux(g3 > 0, 1, 0)), 2)
+        g3b, q3b, x3b, kb3b, f3b, m3b, b3b, keep3b = carry("3b", g=g3, q=q3, x=x3, kb=kb3, f=f3, m=m3c, b=b3c,
+                                                           keep=keep3)
+        poly4 = reg("poly4", s2_a3b * s2_b3b + add3b, w["poly"])
+        g4, q4, x4, kb4, f4, m4c, b4c, keep4, sgn4 = carry(4, g=g3b, q=q3b, x=x3b, kb=kb3b, f=f3b, m=m3b, b=b3b,
+                                                           keep=keep3b, sgn=sgn3b)
 
         # stage 4 -> 5: GELU's erf = sat((sign * poly) >> erf_shift); LayerNorm's z = sat(poly >> k) (floor); exp's
         # polynomial as it is (LUT exp: its fraction f = min(2**LUT_F - 1, poly >> erf_shift), the tables'

@@ -12,7 +12,7 @@ statistics; for softmax's sum pass ``S`` is the sum of exps), and at the row's e
   contributes ~2**15, and a smaller sum raises ``error``).
 
 Latency and throughput: a row's record leaves the reducer ``golden.nlops.reduce_latency(n)`` cycles after its last
-beat (``max(1, ceil(log2 n))`` tree levels, the running sums, ``D``: 6 cycles for 16 lanes); an
+beat (the input register, ``max(1, ceil(log2 n))`` tree levels, the running sums, ``D``: 8 cycles for 16 lanes); an
 engine takes ``DERIVE_CYCLES[mode]`` (27 for LayerNorm, 11 for softmax; ``golden.nlops``) cycles per row;
 ``config.derive_engines`` engines take rows round-robin, so rows of ``W`` beats stream without stalls while
 ``DERIVE_CYCLES / derive_engines <= W``.
@@ -42,8 +42,9 @@ _RecordLayout = data.StructLayout({
 class Reducer(wiring.Component):
     """Per-row max, sum, and LayerNorm statistics over beats of ``n`` values; one record per row.
 
-    Latency: a row's record is valid ``reduce_latency(n)`` cycles after its last beat is accepted: the beat's max,
-    sum, shifted sum and sum of squares go up balanced trees, one registered level per cycle
+    Latency: a row's record is valid ``reduce_latency(n)`` cycles after its last beat is accepted: the beat and its
+    shifted values are registered (one cycle), then its max, sum, shifted sum and sum of squares go up balanced
+    trees, one registered level per cycle
     (``max(1, ceil(log2 n))`` levels), then into the running sums (one cycle), the products ``L*Q`` and ``T**2``
     (one cycle) and ``D = L*Q - T**2`` (one cycle).
     Throughput: one beat per cycle; a stalled record output stalls the input one cycle later (``hw.pipeline``).
@@ -76,15 +77,22 @@ class Reducer(wiring.Component):
         en = Signal()
         m.d.comb += [en.eq(skid_output(m, self.o, rec, rec_valid, name="rec_skid")), self.i.ready.eq(en)]
 
-        # stages 1..L: the beat's max, S, T and Q as balanced trees, one registered level per stage (L =
-        # max(1, ceil(log2 n)); golden.nlops.reduce_latency), every node a named Signal
+        # stage 0: the beat and its values shifted by var_shift, registered (the shifter and the squares'
+        # multipliers are in different stages)
         v = self.i.payload.data
         level = []
         for j in range(n):
+            v0 = Signal(signed(aw), name=f"v0_{j}")
             xs = Signal(signed(XS_BITS + 1), name=f"xs{j}")
-            m.d.comb += xs.eq(v[j] >> self.var_shift)
-            level.append((v[j], v[j], xs, (xs * xs).as_unsigned()))
-        valid, last = self.i.valid, self.i.payload.row_last
+            with m.If(en):
+                m.d.sync += [v0.eq(v[j]), xs.eq(v[j] >> self.var_shift)]
+            level.append((v0, v0, xs, (xs * xs).as_unsigned()))
+        valid, last = Signal(name="valid_0"), Signal(name="last_0")
+        with m.If(en):
+            m.d.sync += [valid.eq(self.i.valid), last.eq(self.i.payload.row_last)]
+
+        # stages 1..L: the beat's max, S, T and Q as balanced trees, one registered level per stage (L =
+        # max(1, ceil(log2 n)); golden.nlops.reduce_latency), every node a named Signal
         depth = 0
         while depth == 0 or len(level) > 1:
             depth += 1
@@ -108,7 +116,7 @@ class Reducer(wiring.Component):
             with m.If(en):
                 m.d.sync += [v_reg.eq(valid), l_reg.eq(last)]
             valid, last = v_reg, l_reg
-        assert depth == reduce_latency(n) - 3
+        assert depth == reduce_latency(n) - 4
         (p_max, p_s, p_t, p_q), p_valid, p_last = level[0], valid, last
 
         # stage L+1: running sums over the row's beats

@@ -295,8 +295,8 @@ def test_estimate_single_ops_and_deadlock():
     assert t.cycles == op_cycles(TileOp(20, 24), cfg) + 1       # + decode
     assert t.macs == 20 * 24 * 8
     nl = [Instr.make(Opcode.NL, op=int(LaneOp.LAYERNORM), rows=7, lines=3)]
-    # decode + the controller's command register + the unit through the scratchpad writer
-    assert estimate_cycles(nl, cfg).cycles == 2 + nonlinear_cycles(LaneOp.LAYERNORM, 7, 3, cfg, to_spad=True)
+    # decode + the controller's command register + the unit through the scratchpad writer + its done's register
+    assert estimate_cycles(nl, cfg).cycles == 3 + nonlinear_cycles(LaneOp.LAYERNORM, 7, 3, cfg, to_spad=True)
     two = mm * 2
     assert estimate_cycles(two, cfg).cycles < 2 * t.cycles      # back to back blocks overlap
     load = Instr.make(Opcode.LOAD, lines=64, stride=8, elem_bytes=1, push_next=True)
