@@ -1022,7 +1022,7 @@ class ReducerHarness(Harness):
             with m.If(i.payload.row_last):
                 m.d.sync += row.eq(row + 1)
         owed.push(got & i.payload.row_last, max=n_max, s=n_s, row=row)
-        m.d.comb += Check(owed.count(out_rd) <= 6, "more records in flight than the pipeline holds")
+        m.d.comb += Check(owed.count(out_rd) <= 7, "more records in flight than the pipeline holds")
 
         def shifted(ptr, name):
             sh = Signal(signed(ROW_A_BITS), name=name)
@@ -1042,11 +1042,12 @@ class ReducerHarness(Harness):
         with m.If(sent):
             m.d.sync += out_rd.eq(out_rd + 1)
 
-        # invariants (k-induction): the reference's row so far is the Reducer's running sums with the beat in its
-        # tree stage folded in; the records owed are, oldest first, those in the skid register, the record
-        # register, stage p3, the running sums of a finished row (q_valid) and a row's last beat in the tree
-        # stage (folded into the running sums): same row, S and (shifted) max
+        # invariants (k-induction): the reference's row so far is the Reducer's running sums with the beats in its
+        # tree stage and its input stage folded in; the records owed are, oldest first, those in the skid register,
+        # the record register, stage p3, the running sums of a finished row (q_valid), a row's last beat in the
+        # tree stage and one in the input stage (folded into the running sums): same row, S and (shifted) max
         from hw.norm import _RecordLayout
+        v0, l0, x0 = inside["valid_0"], inside["last_0"], (inside["v0_0"], inside["v0_1"])
         v1, l1, b_max1, b_s1 = inside["valid_1"], inside["last_1"], inside["max_1_0"], inside["s_1_0"]
         d_first, d_max, d_s, d_row = inside["first"], inside["r_max"], inside["r_s"], inside["row"]
         q_valid, p3_valid, rec_valid = inside["q_valid"], inside["p3_valid"], inside["rec_valid"]
@@ -1055,10 +1056,15 @@ class ReducerHarness(Harness):
         f_max, f_s = Signal(signed(aw), name="dut_next_max"), Signal(signed(S_BITS), name="dut_next_s")
         m.d.comb += [f_max.eq(Mux(v1 & (d_first | (b_max1 > d_max)), b_max1, d_max)),
                      f_s.eq(Mux(v1, Mux(d_first, 0, d_s) + b_s1, d_s))]
-        m.d.comb += [invariant(first == Mux(v1, l1, d_first), "row start"),
-                     invariant(first | ((r_max == f_max) & (r_s == f_s)), "running max and sum"),
-                     invariant(row == (d_row + q_valid + (v1 & l1))[:16], "row number"),
-                     invariant(owed.count(out_rd) == full + rec_valid + p3_valid + q_valid + (v1 & l1),
+        f_first = Mux(v1, l1, d_first)
+        b_max0, b_s0 = Mux(x0[1] > x0[0], x0[1], x0[0]), x0[0] + x0[1]
+        g_max, g_s = Signal(signed(aw), name="dut_next_max0"), Signal(signed(S_BITS), name="dut_next_s0")
+        m.d.comb += [g_max.eq(Mux(v0 & (f_first | (b_max0 > f_max)), b_max0, f_max)),
+                     g_s.eq(Mux(v0, Mux(f_first, 0, f_s) + b_s0, f_s))]
+        m.d.comb += [invariant(first == Mux(v0, l0, f_first), "row start"),
+                     invariant(first | ((r_max == g_max) & (r_s == g_s)), "running max and sum"),
+                     invariant(row == (d_row + q_valid + (v1 & l1) + (v0 & l0))[:16], "row number"),
+                     invariant(owed.count(out_rd) == full + rec_valid + p3_valid + q_valid + (v1 & l1) + (v0 & l0),
                                "records in flight"),
                      invariant(~o_stalled | (full & (Cat(skid.row, skid.s, skid.max) == o_held)),
                                "a stalled record is in the skid register")]
@@ -1076,6 +1082,11 @@ class ReducerHarness(Harness):
                                             & (owed.at(ptr, "s").as_signed() == f_s)
                                             & (owed.at(ptr, "max").as_signed() == f_max)),
                               "a row's last beat in the tree stage")
+        ptr = (ptr + (v1 & l1))[:owed.pb]
+        m.d.comb += invariant(~(v0 & l0) | ((owed.at(ptr, "row") == (d_row + q_valid + (v1 & l1))[:16])
+                                            & (owed.at(ptr, "s").as_signed() == g_s)
+                                            & (owed.at(ptr, "max").as_signed() == g_max)),
+                              "a row's last beat in the input stage")
         return m
 
 
