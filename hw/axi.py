@@ -208,8 +208,8 @@ class AxiMaster(wiring.Component):
     beat's (read) or burst's (write) address in ``error_addr``, ``error_write`` = 1 for writes. The transfer
     continues (the data of a failed read is whatever the slave returned).
 
-    Latency: request accepted -> ARVALID 2 cycles, AWVALID 3 cycles later, ``data`` -> W 1 cycle (registered
-    channel outputs); R -> ``resp`` is a combinational pass-through; last BRESP -> ``done`` 1 cycle. Throughput: 1
+    Latency: request accepted -> ARVALID 2 cycles, AWVALID 3 cycles later (registered channel outputs); R ->
+    ``resp`` and ``data`` -> W are combinational pass-throughs; last BRESP -> ``done`` 1 cycle. Throughput: 1
     beat/cycle per direction as long as the slave keeps up (measured with sim/axi_mem.sv, zero latency: see
     docs/axi.md).
 
@@ -418,33 +418,25 @@ class AxiMaster(wiring.Component):
             aw_advance()
         aw_step(aw_loaded & ((aw_rem == 0) | (aw_load & (aw_rem == aw_len))))
 
-        # W: a register stage (WVALID, WDATA, WSTRB and WLAST are registers) loaded from the current request's
-        # writer, so the writer's data handshake reaches neither the slave nor the walkers in its cycle. The walker
-        # counts the beats taken into the register; the register passes one beat per cycle while WREADY is high.
+        # W: straight from the current request's writer.
         w_loaded, w_owner, w_addr, w_rem, w_len, w_advance, w_step = walker("w", w_ptr)
         w_cnt = Signal(8)
         w_on = w_loaded & (w_rem != 0)
-        w_free = ~axi.wvalid | axi.wready
-        w_take, w_end = Signal(), Signal()
-        m.d.comb += w_end.eq(w_cnt == w_len - 1)
+        m.d.comb += axi.wlast.eq(w_cnt == w_len - 1)
         with m.Switch(w_owner):
             for i in range(n):
                 with m.Case(i):
                     d = self.write[i].data
-                    m.d.comb += [d.ready.eq(w_on & w_free), w_take.eq(w_on & w_free & d.valid)]
-                    with m.If(w_take):
-                        m.d.sync += [axi.wdata.eq(d.payload.data), axi.wstrb.eq(d.payload.strb)]
-        with m.If(w_take):
-            m.d.sync += [axi.wvalid.eq(1), axi.wlast.eq(w_end)]
-        with m.Elif(axi.wready):
-            m.d.sync += axi.wvalid.eq(0)
-        with m.If(w_take):
-            with m.If(w_end):
+                    m.d.comb += [axi.wvalid.eq(w_on & d.valid), axi.wdata.eq(d.payload.data),
+                                 axi.wstrb.eq(d.payload.strb), d.ready.eq(w_on & axi.wready)]
+        w_fire = axi.wvalid & axi.wready
+        with m.If(w_fire):
+            with m.If(axi.wlast):
                 m.d.sync += w_cnt.eq(0)
                 w_advance()
             with m.Else():
                 m.d.sync += w_cnt.eq(w_cnt + 1)
-        w_step(w_loaded & ((w_rem == 0) | (w_take & w_end & (w_rem == w_len))))
+        w_step(w_loaded & ((w_rem == 0) | (w_fire & axi.wlast & (w_rem == w_len))))
 
         # B: accepted while the B walker holds a request with bursts (a response that comes while it holds a
         # zero-beat request waits a cycle instead of being lost); the request's last response (or a zero-beat
