@@ -50,14 +50,13 @@ class Latencies:
     - ``burst_overhead``: the registers of a transfer's path plus what the model leaves out. A STORE's path is
       9 registers: 6 to its first W beat (hw.dma.DmaWriter's request register; hw.axi.AxiMaster's write queue
       entry, AW walker and AW register; axi_mem's AW queue entry and ``w_active``) and 3 after its last
-      (axi_mem's ``bvalid``, AxiMaster's ``done``, DmaWriter's ``done``). A LOAD's is 7: DmaReader's request
+      (axi_mem's ``bvalid``, AxiMaster's ``done``, DmaWriter's ``done``). A LOAD's is 6: DmaReader's request
       register, AxiMaster's request (``ar_rem``) and AR registers, axi_mem's AR queue entry and ``r_active``,
-      DmaReader's line register and line queue. The other 2 of a LOAD's 9 stand for the read traffic the model
-      does not place, mostly instruction fetch: of the 940 LOADs of MiniLM layer 0 at 128 tokens that are not a
-      replicated line, 568 took exactly 6 cycles more than their beats and 296 took 14, an 8-beat fetch burst
-      interleaved (6 + 8 * 296 / 864 = 8.7; the other 76 share the bus with CONFIG reads or the scratchpad's
-      write port with an NL). That trace predates the line queue, which added one register to every LOAD: the
-      fitted part went from 3 to 2, the total stayed 9.
+      DmaReader's line register. The other 3 of a LOAD's 9 stand for the read traffic the model does not place,
+      mostly instruction fetch: of the 940 LOADs of MiniLM layer 0 at 128 tokens that are not a replicated
+      line, 568 take exactly 6 cycles more than their beats and 296 take 14, an 8-beat fetch burst interleaved
+      (6 + 8 * 296 / 864 = 8.7; the other 76 share the bus with CONFIG reads or the scratchpad's write port
+      with an NL).
     - ``bus_queue`` is not a register count: it is how long a CONFIG's read waits for the load beats requested
       ahead of it (AxiMaster keeps up to 8 bursts of READ_BURST beats in flight; sim/axi_mem.sv serves them in
       order), which depends on where in the LOAD the CONFIG issues and on the LOAD's length. Issued beside the

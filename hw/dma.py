@@ -148,8 +148,7 @@ class DmaReader(_DmaBase):
     """Memory -> line stream. Reads ``lines`` lines, sign-extends each ``elem_bytes``-byte element to
     ``input_width`` bits and emits one line per ``lines`` handshake.
 
-    Latency: request -> read request 1 cycle; a line is valid two cycles after the beat that completes it (the
-    byte buffer, then the line queue).
+    Latency: request -> read request 1 cycle; a line is valid in the cycle after the beat that completes it.
     Throughput: one bus beat or one line per cycle, whichever is slower. Contiguous transfers are one read
     request; strided ones one request per line, issued up to ``ahead`` ahead of the data (the master overlaps them),
     so a line that fits in one beat still streams at one per cycle; a line straddling k beats takes k cycles.
@@ -226,27 +225,20 @@ class DmaReader(_DmaBase):
         seg_left = Signal(self._lines_width)    # lines still to emit in this segment; 0: none loaded
         seg_beats = Signal(self._beats_width)   # beats of this segment not yet taken (the next ones belong to
         active = seg_left != 0                  # the next segment: its request may already be answered)
-        # Lines leave through a two-line queue: the unpacker's choices (take a beat, emit a line, start the next
-        # segment) are functions of its registers and the queues' levels, so the line consumer's handshake does
-        # not reach the byte buffer in one cycle.
-        layout = LineLayout(self._dim, self._input_width)
-        m.submodules.lines_q = lq = SyncFIFO(width=layout.size, depth=2)
-        line = Signal(layout)
-        m.d.comb += [self.lines.valid.eq(lq.r_rdy), self.lines.payload.eq(lq.r_data), lq.r_en.eq(self.lines.ready),
-                     lq.w_data.eq(line), lq.w_en.eq(active & (n >= s.L) & lq.w_rdy)]
-        out_fire = lq.w_en
+        out_fire = self.lines.valid & self.lines.ready
         in_fire = self.mem.resp.valid & self.mem.resp.ready
         # The next segment loads when the current one emits its last line (the rest of its last beat is
         # dropped); a beat arriving in that cycle is the new segment's first.
         load = Signal()
         m.d.comb += load.eq((~active | (out_fire & (seg_left == 1))) & offs.r_rdy)
-        m.d.comb += [self.mem.resp.ready.eq(((seg_beats != 0) & (n < lmax + beat)) | load),
-                     line.last.eq(s.total == 1)]
+        m.d.comb += [self.lines.valid.eq(active & (n >= s.L)),
+                     self.mem.resp.ready.eq(((seg_beats != 0) & (n < lmax + beat)) | load),
+                     self.lines.payload.last.eq(s.total == 1)]
         with m.Switch(s.eb):
             for e in self._elem_bytes:
                 with m.Case(e):
                     for k in range(self._dim):
-                        m.d.comb += line.data[k].eq(buf[k * 8 * e:(k + 1) * 8 * e].as_signed())
+                        m.d.comb += self.lines.payload.data[k].eq(buf[k * 8 * e:(k + 1) * 8 * e].as_signed())
         # The beat goes in at n, the held bytes' top, and then the line leaves from the bottom: the placement's
         # shift amount is a register, and the handshakes only select among finished values (n stays below
         # lmax + beat while a beat is taken, so the beat fits before the line leaves).

@@ -3,8 +3,8 @@
 One LOAD, STORE or CONFIG at a time, each started by the token of the one before it and with no other request on
 the bus (a long LOAD first lets the instruction fetch drain): its cycles from the start (its queue pops it) to the
 end (its tokens visible, sim.trace) are its beats or lines plus the registers of its path, listed here module by
-module. A CONFIG's and a STORE's are the model's parameters exactly; a LOAD's path is 2 registers shorter than
-``burst_overhead``, whose other 2 cycles are fitted (the Latencies docstring says what they stand for).
+module. A CONFIG's and a STORE's are the model's parameters exactly; a LOAD's path is 3 registers shorter than
+``burst_overhead``, whose other 3 cycles are fitted (the Latencies docstring says what they stand for).
 """
 from golden.config import AcceleratorConfig
 from golden.isa import Instr, Opcode, assemble
@@ -30,8 +30,7 @@ LOAD_PATH = (
     ("hw.axi.AxiMaster", "araddr / arvalid: the AR channel register"),
     ("sim/axi_mem.sv", "arq: the AR queue entry"),
     ("sim/axi_mem.sv", "r_active: the burst served, RVALID"),
-    ("hw.dma.DmaReader", "buf / n: the line is in the byte buffer the cycle after the beat that completes it"),
-    ("hw.dma.DmaReader", "lines_q: the line queue entry"),
+    ("hw.dma.DmaReader", "buf / n: a line is valid the cycle after the beat that completes it"),
 )
 STORE_PATH = (
     ("hw.dma.DmaWriter", "issuing / the segment plan: the request taken"),
@@ -45,7 +44,7 @@ STORE_PATH = (
     ("hw.axi.AxiMaster", "done_now: the request's last BRESP"),
     ("hw.dma.DmaWriter", "done: the transfer's last request done"),
 )
-LOAD_FITTED = 2     # burst_overhead - len(LOAD_PATH): golden.program_cycles.Latencies, "Fitted"
+LOAD_FITTED = 3     # burst_overhead - len(LOAD_PATH): golden.program_cycles.Latencies, "Fitted"
 
 
 def _program():
