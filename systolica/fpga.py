@@ -236,10 +236,12 @@ def _run_script(where, env, *, progress, label, poll=30.0):
     return time.perf_counter() - t0
 
 
-def build(config, *, board="ulx3s", design="accelerator", freq=100, seeds=(1,), out_root=BUILD, progress=print):
+def build(config, *, board="ulx3s", design="accelerator", freq=100, seeds=(1,), out_root=BUILD, progress=print,
+          estimate=False):
     """Synthesize ``design`` at ``config`` for ``board``, then place, route and pack once per nextpnr seed.
 
-    Returns a dict with ``fmax_mhz`` (the median over seeds), ``fmax`` {min, median, max, per_seed},
+    ``estimate``: synthesis only; returns {``netlist``: the JSON netlist's path, ``dir``, ``seconds``, ``cached``}
+    for ``systolica.netlist_timing``. Otherwise returns a dict with ``fmax_mhz`` (the median over seeds), ``fmax`` {min, median, max, per_seed},
     ``constraint_mhz``, ``utilization`` {resource: (used, available)}, ``critical_path`` (the best seed's),
     ``seconds`` {generate, synth, pnr: [per seed]}, ``bitstream`` (the best seed's), ``dir``, ``cached``.
     """
@@ -276,6 +278,8 @@ def build(config, *, board="ulx3s", design="accelerator", freq=100, seeds=(1,), 
         progress(f"[build] synthesis done in {seconds['synth']:.1f} s")
     else:
         seconds["synth"] = json.loads((out / "synth" / "seconds.json").read_text())
+    if estimate:
+        return {"netlist": str(synth_json), "dir": str(out), "seconds": seconds, "cached": not ran}
     runs = {}
     for seed in seeds:
         sdir = out / f"seed-{seed}"
@@ -459,10 +463,21 @@ def add_arguments(parser):
     parser.add_argument("--freq", type=float, default=100, help="target clock in MHz (default: %(default)s)")
     parser.add_argument("--seeds", default="1", help="nextpnr placement seeds, e.g. 1,2,3 (default: %(default)s)")
     parser.add_argument("--json", help="also write the result to this file")
+    parser.add_argument("--estimate", type=int, nargs="?", const=20, metavar="N",
+                        help="synthesize only, and print the N (default 20) longest register-to-register path groups "
+                             "of the netlist by a per-cell delay model (systolica.netlist_timing), no place and route")
 
 
 def run(args):
     config = config_from_args(args)
+    if args.estimate is not None:
+        from .netlist_timing import format_paths, longest_paths
+        if args.estimate < 1:
+            raise ValueError(f"--estimate must be a number of paths >= 1, not {args.estimate}")
+        r = build(config, board=args.board, design=args.design, freq=args.freq, estimate=True)
+        print(f"netlist: {r['netlist']} (synthesis {r['seconds']['synth']:.0f} s{', cached' if r['cached'] else ''})")
+        print(format_paths(longest_paths(r["netlist"]), args.estimate))
+        return 0
     r = build(config, board=args.board, design=args.design, freq=args.freq, seeds=_seeds(args.seeds))
     if args.design == "accelerator":
         r["survey"] = survey_row(r, workload(config, progress=print))
