@@ -74,11 +74,13 @@ def longest_paths(netlist, top=None):
         top = withcells[0] if withcells else max(modules, key=lambda k: len(modules[k].get("cells", {})))
     mod = modules[top]
     cells = mod["cells"]
+    def rank(name):     # a source-level name first: fewest mapped-cell suffixes and Yosys '$' names, then shortest
+        return len(re.findall(r"_(?:LUT4|CCU2C|PFUMX|L6MUX21|TRELLIS_FF)_", name)), name.count("$"), len(name)
+
     names = {}
     for name, net in mod["netnames"].items():
         for b in net["bits"]:
-            if isinstance(b, int) and (b not in names or (name.count("$"), len(name)) <
-                                       (names[b].count("$"), len(names[b]))):
+            if isinstance(b, int) and (b not in names or rank(name) < rank(names[b])):
                 names[b] = name
     fanout = collections.Counter()
     driven = set()
