@@ -261,6 +261,15 @@ def _align(addr, blog):
     return Cat(Const(0, blog), addr[blog:])
 
 
+def _master_under_test(m, p):
+    """An AxiMaster of parameters ``p`` from reset, its internals, and its AXI port, address width, beats width and
+    log2 of the bus bytes."""
+    no_reset(m)
+    dut = AxiMaster(**p)
+    blog = (p["data_width"] // 8).bit_length() - 1
+    return dut, Internals(m, "dut", dut), dut.axi, p["addr_width"], p["beats_width"], blog
+
+
 class AxiReadHarness(Harness):
     """AxiMaster's read side against a slave that stalls and interleaves IDs at will but obeys AXI.
 
@@ -282,13 +291,9 @@ class AxiReadHarness(Harness):
 
     def elaborate(self, platform):
         m = Module()
-        no_reset(m)
         p = self.params
-        dut = AxiMaster(**p)
-        inside = Internals(m, "dut", dut)
-        axi, aw, bw = dut.axi, p["addr_width"], p["beats_width"]
+        dut, inside, axi, aw, bw, blog = _master_under_test(m, p)
         self._axi = axi
-        blog = (p["data_width"] // 8).bit_length() - 1
         n, cap = p["n_read"], p["read_burst"]
         # the write side idles
         for i, w in enumerate(dut.write):
@@ -489,12 +494,8 @@ class AxiWriteHarness(Harness):
 
     def elaborate(self, platform):
         m = Module()
-        no_reset(m)
         p = self.params
-        dut = AxiMaster(**p)
-        inside = Internals(m, "dut", dut)
-        axi, aw, bw = dut.axi, p["addr_width"], p["beats_width"]
-        blog = (p["data_width"] // 8).bit_length() - 1
+        dut, inside, axi, aw, bw, blog = _master_under_test(m, p)
         n, cap = p["n_write"], MAX_BURST
         # the read side idles
         for port in dut.read:
