@@ -46,6 +46,7 @@ MEM_BYTES = 16 << 20            # sim.system.MEM_BYTES: beyond it the memory ans
 PROG, RESET, IN, CONST, ZERO, OUT = 0x1000, 0x3000, 0x10000, 0x20000, 0x30000, 0x40000
 IN_BYTES, SLOT, SLOTS = 0x2000, 0x200, 48
 OUT_BYTES = SLOT * SLOTS
+TOP_BYTES = 4096                # the memory's top, rewritten for every case (bus errors write into it)
 ROWS = 48                       # scratchpad rows and accumulator lines the programs use (a small space: conflicts)
 REGRESSIONS = pathlib.Path(__file__).resolve().parent.parent / "tests" / "fuzz_regressions"
 LN_IN_BITS = 22                 # the LayerNorm constants' input width, and the var_shift it needs (golden.layernorm)
@@ -223,6 +224,9 @@ def _start(rng, cfg):
     seg[IN] = rng.integers(-128, 128, IN_BYTES, dtype=np.int8).tobytes()
     seg[OUT] = rng.integers(0, 256, OUT_BYTES, dtype=np.uint8).tobytes()
     seg[ZERO] = bytes(cfg.col_entries * nlops.COL_ENTRY_BYTES)
+    # the top of the memory, zeros: a STORE that runs past MEM_BYTES writes the part of its lines below it, which
+    # stays in the simulator's memory for the next cases of the same launch (the model starts each from its image)
+    seg[MEM_BYTES - TOP_BYTES] = bytes(TOP_BYTES)
     filler = Instr.make(Opcode.CONFIG, kind=1, offset=cfg.col_entries - 1, count=1, mem_addr=ZERO)
     return where, seg, _Builder(cfg, filler)
 
@@ -512,11 +516,11 @@ def jobs(cases, cfg=CONFIG, stall=0.0):
     return out
 
 
-def run(seed, count, cfg=CONFIG, stall=0.0, progress=print, save=True):
-    """Run ``count`` cases of ``seed`` on the RTL (one launch); returns [(case, problems)] of the failing ones
-    (saved under :data:`REGRESSIONS` with ``save``)."""
+def run(seed, count, cfg=CONFIG, stall=0.0, progress=print, save=True, indices=None):
+    """Run ``count`` cases of ``seed`` (or the cases ``indices``) on the RTL (one launch); returns
+    [(case, problems)] of the failing ones (saved under :data:`REGRESSIONS` with ``save``)."""
     from sim.system import run_programs
-    cases = [generate(seed, i, cfg) for i in range(count)]
+    cases = [generate(seed, i, cfg) for i in (range(count) if indices is None else indices)]
     results = run_programs(cfg, jobs(cases, cfg, stall), progress=progress)
     failed = []
     for i, c in enumerate(cases):
@@ -530,7 +534,8 @@ def run(seed, count, cfg=CONFIG, stall=0.0, progress=print, save=True):
             failed.append((c, problems))
             if save:
                 REGRESSIONS.mkdir(exist_ok=True)
-                (REGRESSIONS / f"{seed}-{i}.json").write_text(json.dumps(saved(c, cfg, stall, problems)) + "\n")
+                path = REGRESSIONS / f"{seed}-{c.index}.json"
+                path.write_text(json.dumps(saved(c, cfg, stall, problems)) + "\n")
     return failed
 
 
