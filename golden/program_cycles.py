@@ -17,10 +17,9 @@ the MATMULs that run alongside it.
   back-to-back blocks overlap as that model says. Completion: the last block's ``done``.
 - NL: starts when the NL before it is done and every MATMUL in flight whose footprint conflicts with its own
   (:func:`golden.isa.conflicts`) is done; :func:`golden.cycles.nonlinear_cycles` plus ``nl_overhead`` and
-  ``nl_done`` (a transposed
-  output adds ``rows``: the writer drains after the lanes), plus the cycles the array's B reads take the port
-  from a residual read. The queue moves on once the NL is sent: a MATMUL that does not conflict with it issues
-  beside it, a CONFIG waits for it.
+  ``nl_done`` (a transposed output adds ``rows``: the writer drains after the lanes), plus the cycles the array's
+  B reads take the port from a residual read. The queue moves on once the NL is sent: a MATMUL that does not
+  conflict with it issues beside it, a CONFIG waits for it.
 - Tokens of the execute queue are pushed at retirement, in program order (hw.controller's retire ring).
 
 Not modelled: instruction fetch and queue capacity (the controller prefetches 32 instructions into 16-deep
