@@ -242,8 +242,9 @@ def build(config, *, board="ulx3s", design="accelerator", freq=100, seeds=(1,), 
 
     ``estimate``: synthesis only; returns {``netlist``: the JSON netlist's path, ``dir``, ``seconds``, ``cached``}
     for ``systolica.netlist_timing``. Otherwise returns a dict with ``fmax_mhz`` (the median over seeds),
-    ``fmax`` {min, median, max, per_seed}, ``constraint_mhz``, ``utilization`` {resource: (used, available)}, ``critical_path`` (the best seed's),
-    ``seconds`` {generate, synth, pnr: [per seed]}, ``bitstream`` (the best seed's), ``dir``, ``cached``.
+    ``fmax`` {min, median, max, per_seed}, ``constraint_mhz``, ``utilization`` {resource: (used, available)},
+    ``critical_path`` (the best seed's), ``seconds`` {generate, synth, pnr: [per seed]}, ``bitstream`` (the best
+    seed's), ``dir``, ``cached``.
     """
     if board not in BOARDS:
         raise ValueError(f"board must be one of {sorted(BOARDS)}, not {board!r}")
