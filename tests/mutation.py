@@ -72,8 +72,8 @@ MUTANTS = (
            "w5 + k.gelu_one,", "w5 + k.gelu_one + 1,",
            ("tests/hw/test_nonlinear.py::test_nonlinear[dim4-gelu_requant]",)),
     Mutant("norm-max-chain", "the reducer's max leaves chain a Mux expression (same values, 2**n copies of the "
-           "tree)", "hw/norm.py", "level.append((v[j], v[j], xs,",
-           "level.append((Mux(v[j] > level[-1][0], v[j], level[-1][0]) if level else v[j], v[j], xs,",
+           "tree)", "hw/norm.py", "level.append((v0, v0, xs,",
+           "level.append((Mux(v0 > level[-1][0], v0, level[-1][0]) if level else v0, v0, xs,",
            ("tests/hw/test_structure.py",)),
     Mutant("lanes-ln-offset", "the lanes' LayerNorm multiplies by f - 2**17 - 1 but adds back (g - mean) * 2 "
            "instead of (g - mean) * (2**17 + 1)", "hw/lanes.py", "Mux(c.ln, (dl << LN_RECIP_BITS) + dl, k.exp_c)",
