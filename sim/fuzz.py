@@ -548,8 +548,8 @@ def saved(case, cfg, stall, problems):
 
 
 def from_saved(data, cfg):
-    """The :class:`Case` of :func:`saved`'s ``data`` (the program decoded from the image's program segment, up to its
-    HALT; a word the decoder refuses is kept as it is)."""
+    """The :class:`Case` of :func:`saved`'s ``data`` (the program decoded from the image's program segment, which
+    ends with its HALT; a word the decoder refuses is kept as it is)."""
     seg = {int(a, 16): zlib.decompress(base64.b64decode(b)) for a, b in data["image"].items()}
     program = []
     for k in range(0, len(seg[PROG]), INSTR_BYTES):
