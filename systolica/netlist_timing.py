@@ -59,7 +59,8 @@ def _arcs(cell):
 
 
 def _port_in(port, ports):
-    return ports is None or port in ports or any(port.startswith(p) and p == "RAD" for p in ports)
+    """Whether input ``port`` is one of ``ports`` (names or bus prefixes such as ``RAD``; None: every input)."""
+    return ports is None or port.startswith(tuple(ports))
 
 
 def longest_paths(netlist, top=None):
